@@ -1,0 +1,1 @@
+//! The three base images, built from a Debian root filesystem.

@@ -1,0 +1,7 @@
+//! The `labforge` command line.
+
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,104 @@
+//! Every environment variable labforge reads, declared once with its meaning.
+
+use std::path::PathBuf;
+
+use super::{Config, ConfigError};
+
+pub struct EnvironmentVariable {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub(super) apply: fn(&mut Config, String) -> Result<(), ConfigError>,
+}
+
+/// Path of the TOML configuration file, read after the environment.
+pub const CONFIG: EnvironmentVariable = EnvironmentVariable {
+    name: "LABFORGE_CONFIG",
+    doc: "Path of the TOML configuration file; its keys override the environment.",
+    apply: |_, _| Ok(()),
+};
+
+pub const ALL: &[EnvironmentVariable] = &[
+    CONFIG,
+    EnvironmentVariable {
+        name: "LABFORGE_DATA_DIR",
+        doc: "Folder for staging areas, the build index and build logs.",
+        apply: |config, value| {
+            config.data_dir = PathBuf::from(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_REGISTRY",
+        doc: "host:port of the OCI registry that built images are pushed to.",
+        apply: |config, value| {
+            config.registry.address = value;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_DOCKER_HOST",
+        doc: "Docker daemon whose built-in BuildKit builds images (unix:///path or tcp://host:port).",
+        apply: |config, value| {
+            config.engine.docker_host = value;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_BUILDKITD",
+        doc: "Address of a standalone buildkitd (tcp://host:port); when set it replaces dockerd.",
+        apply: |config, value| {
+            config.engine.buildkitd = Some(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_CA_BUNDLE",
+        doc: "CA bundle that builds trust for outbound TLS (PyPI through a corporate proxy).",
+        apply: |config, value| {
+            config.engine.ca_bundle = PathBuf::from(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_WORKSPACE_ROOT",
+        doc: "Folder under which workspace sources must live.",
+        apply: |config, value| {
+            config.sources.workspace_root = PathBuf::from(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_GIT_ALLOW_HTTP",
+        doc: "Allow plain http:// git URLs (true/false).",
+        apply: |config, value| {
+            config.sources.allow_http = parse_bool("LABFORGE_GIT_ALLOW_HTTP", value)?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_GIT_ALLOWED_HOSTS",
+        doc: "Comma-separated hosts or IP addresses that git URLs may use even when they resolve to \
+              loopback, private or link-local addresses.",
+        apply: |config, value| {
+            config.sources.allowed_hosts = value
+                .split(',')
+                .map(str::trim)
+                .filter(|host| !host.is_empty())
+                .map(String::from)
+                .collect();
+            Ok(())
+        },
+    },
+];
+
+fn parse_bool(name: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(ConfigError::Environment {
+            name,
+            value,
+            expected: "true or false",
+        }),
+    }
+}

@@ -1,0 +1,192 @@
+//! Settings for every module, assembled in one order: built-in defaults, then environment variables
+//! (each declared once in [`env`]), then the TOML file named by `LABFORGE_CONFIG`, whose values are
+//! the operator's last word.
+//!
+//! Each domain owns the struct of its own settings (`sources::SourcesConfig`, ...); this module only
+//! composes them so that a deployment is described by one file.
+
+pub mod env;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::buildkit::EngineConfig;
+use crate::recipe::PackagingConfig;
+use crate::sources::SourcesConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}={value:?} is not valid: {expected}")]
+    Environment {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// Where built images go. Until labforge serves its own registry, any registry that speaks the
+/// distribution API works (tests use Debian's `docker-registry` on loopback).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryTarget {
+    /// `host:port` of the registry, as it appears in image references.
+    pub address: String,
+    /// Repository namespace under which datalabs and base images are stored.
+    pub namespace: String,
+}
+
+impl Default for RegistryTarget {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:5000".to_owned(),
+            namespace: "datalabs".to_owned(),
+        }
+    }
+}
+
+impl RegistryTarget {
+    /// `registry/namespace/name`, the repository an image of `name` is pushed to.
+    pub fn repository(&self, name: &str) -> String {
+        format!("{}/{}/{}", self.address, self.namespace, name)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Folder for staging areas, the build index and logs.
+    pub data_dir: PathBuf,
+    pub registry: RegistryTarget,
+    pub engine: EngineConfig,
+    pub sources: SourcesConfig,
+    pub packaging: PackagingConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".labforge"),
+            registry: RegistryTarget::default(),
+            engine: EngineConfig::default(),
+            sources: SourcesConfig::default(),
+            packaging: PackagingConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the environment, then the file named by `LABFORGE_CONFIG` (if any).
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        config.apply_environment(|name| std::env::var(name).ok())?;
+        if let Some(path) = std::env::var_os(env::CONFIG.name) {
+            config = config.merge_file(Path::new(&path))?;
+        }
+        Ok(config)
+    }
+
+    /// Applies every variable of [`env::ALL`] that `lookup` finds.
+    pub fn apply_environment(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        for variable in env::ALL {
+            if let Some(value) = lookup(variable.name) {
+                (variable.apply)(self, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Overlays the keys present in the TOML file at `path` on `self`.
+    pub fn merge_file(self, path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.merge_toml(&text)
+            .map_err(|message| ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            })
+    }
+
+    fn merge_toml(self, text: &str) -> Result<Self, String> {
+        let overlay: toml::Table = toml::from_str(text).map_err(|error| error.to_string())?;
+        let mut base = toml::Table::try_from(&self).map_err(|error| error.to_string())?;
+        merge_tables(&mut base, overlay);
+        toml::Value::Table(base)
+            .try_into()
+            .map_err(|error: toml::de::Error| error.to_string())
+    }
+}
+
+fn merge_tables(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(overlay_inner)) => {
+                merge_tables(inner, overlay_inner);
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_environment_which_overrides_defaults() {
+        let mut config = Config::default();
+        config
+            .apply_environment(|name| match name {
+                "LABFORGE_REGISTRY" => Some("127.0.0.1:6000".to_owned()),
+                "LABFORGE_DATA_DIR" => Some("/srv/labforge".to_owned()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.registry.address, "127.0.0.1:6000");
+        let config = config
+            .merge_toml("[registry]\naddress = \"10.0.0.1:5000\"\n")
+            .unwrap();
+        assert_eq!(config.registry.address, "10.0.0.1:5000");
+        assert_eq!(
+            config.registry.namespace, "datalabs",
+            "keys absent from the file keep their value"
+        );
+        assert_eq!(config.data_dir, PathBuf::from("/srv/labforge"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused_with_their_name() {
+        let error = Config::default()
+            .merge_toml("[registry]\nadress = \"x\"\n")
+            .unwrap_err();
+        assert!(error.contains("adress"), "{error}");
+    }
+
+    #[test]
+    fn a_malformed_boolean_names_the_variable() {
+        let mut config = Config::default();
+        let error = config
+            .apply_environment(|name| {
+                (name == "LABFORGE_GIT_ALLOW_HTTP").then(|| "maybe".to_owned())
+            })
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("LABFORGE_GIT_ALLOW_HTTP"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! labforge turns scientists' code into published, launchable datalabs.
+//!
+//! # Map
+//!
+//! A build flows through the domain modules in this order:
+//!
+//! ```text
+//! sources   git | zip | workspace folder -> private staging folder (limits on bytes, files, time)
+//! metadata  metadata.yaml -> validated `Metadata` (JSON Schema in metadata-schema/)
+//! recipe    requirements.txt policy, user Dockerfile checks, generated Dockerfile, hadolint
+//! buildkit  BuildKit solve (dockerd's built-in BuildKit or a standalone buildkitd), push, progress
+//! pipeline  the end-to-end build: hashes, reuse, phase timings, build log, smoke test
+//! registry  labforge's own OCI registry (distribution API, content store, access by visibility)
+//! ```
+//!
+//! `config` gathers every module's settings; `cli` is the command line. Errors are one `thiserror`
+//! enum per domain module whose variants carry what a user needs to fix the problem; `anyhow` is used
+//! only at the edges (the binary, start-up).
+
+pub mod base_images;
+pub mod buildkit;
+pub mod cli;
+pub mod config;
+pub mod metadata;
+pub mod pipeline;
+pub mod recipe;
+pub mod sources;

@@ -1,0 +1,27 @@
+//! Recipe: what goes into the image and how. Requirements are policed, a user Dockerfile is checked
+//! against the approved bases, a Dockerfile is generated per kind, and every Dockerfile built is
+//! linted with hadolint.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PackagingConfig {
+    /// Allow requirement options that change where packages come from (`--index-url`,
+    /// `--extra-index-url`, `--trusted-host`, `--find-links`).
+    pub allow_index_options: bool,
+    /// Allow local paths and editable installs in requirements.
+    pub allow_local_paths: bool,
+    /// Whether error-level hadolint findings in a user Dockerfile fail the build.
+    pub lint_errors_fail_build: bool,
+}
+
+impl Default for PackagingConfig {
+    fn default() -> Self {
+        Self {
+            allow_index_options: false,
+            allow_local_paths: false,
+            lint_errors_fail_build: true,
+        }
+    }
+}
