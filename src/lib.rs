@@ -18,9 +18,11 @@
 //! only at the edges (the binary, start-up).
 
 pub mod base_images;
+pub mod build_log;
 pub mod buildkit;
 pub mod cli;
 pub mod config;
+pub mod images;
 pub mod metadata;
 pub mod pipeline;
 pub mod recipe;

@@ -1,8 +1,29 @@
 //! BuildKit: a Dockerfile and its context become an image in the registry.
+//!
+//! Two engines share one interface. [`DockerdEngine`] (the default) drives the BuildKit built into
+//! the local dockerd over bollard's gRPC session, then pushes with the daemon. [`BuildkitdEngine`]
+//! drives a standalone buildkitd, the scale-out engine, which exports straight to the registry.
+//! labforge never runs `docker build` as a subprocess.
 
+mod buildkitd;
+pub mod context;
+mod dockerd;
+mod error;
+pub mod progress;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+pub use self::buildkitd::BuildkitdEngine;
+pub use self::context::{BuildContext, ContextWriter};
+pub use self::dockerd::DockerdEngine;
+pub use self::error::BuildkitError;
+use crate::build_log::BuildLog;
+pub use crate::images::ImageReference;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -21,6 +42,57 @@ impl Default for EngineConfig {
             docker_host: "unix:///var/run/docker.sock".to_owned(),
             buildkitd: None,
             ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+        }
+    }
+}
+
+/// One solve: a context, the Dockerfile in it, and where the image goes.
+#[derive(Debug)]
+pub struct BuildRequest {
+    pub context: BuildContext,
+    /// Path of the Dockerfile inside the context.
+    pub dockerfile: String,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub image: ImageReference,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    pub reference: ImageReference,
+    /// Manifest digest in the registry (`sha256:...`).
+    pub digest: String,
+    pub solve: Duration,
+    /// Zero where the engine pushes as part of the solve (buildkitd).
+    pub push: Duration,
+}
+
+/// The engine chosen by configuration.
+#[derive(Debug, Clone)]
+pub enum BuildEngine {
+    Dockerd(DockerdEngine),
+    Buildkitd(Box<BuildkitdEngine>),
+}
+
+impl BuildEngine {
+    pub async fn connect(config: &EngineConfig) -> Result<Self, BuildkitError> {
+        match &config.buildkitd {
+            Some(address) => Ok(Self::Buildkitd(Box::new(BuildkitdEngine::new(address)?))),
+            None => Ok(Self::Dockerd(
+                DockerdEngine::connect(&config.docker_host).await?,
+            )),
+        }
+    }
+
+    pub async fn build_and_push(
+        &self,
+        request: &BuildRequest,
+        log: &BuildLog,
+        cancel: &CancellationToken,
+    ) -> Result<BuiltImage, BuildkitError> {
+        match self {
+            Self::Dockerd(engine) => engine.build_and_push(request, log, cancel).await,
+            Self::Buildkitd(engine) => engine.build_and_push(request, log, cancel).await,
         }
     }
 }

@@ -1,0 +1,32 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildkitError {
+    #[error(
+        "cannot reach the Docker daemon at {host}: {source}. Start dockerd (the README's run command \
+         does) or set LABFORGE_DOCKER_HOST"
+    )]
+    DaemonUnreachable {
+        host: String,
+        source: bollard::errors::Error,
+    },
+    #[error("cannot reach buildkitd at {address}: {message}")]
+    BuildkitdUnreachable { address: String, message: String },
+    #[error("the build failed: {message}")]
+    SolveFailed { message: String },
+    #[error("pushing {reference} failed: {message}")]
+    PushFailed { reference: String, message: String },
+    #[error("the registry did not report a digest for {reference}")]
+    MissingDigest { reference: String },
+    #[error("the build was cancelled")]
+    Cancelled,
+    #[error("cannot read {path} for the build context: {source}")]
+    Context {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("importing the root filesystem {path} failed: {message}")]
+    Import { path: PathBuf, message: String },
+    #[error("the Docker daemon refused a request: {0}")]
+    Daemon(#[from] bollard::errors::Error),
+}

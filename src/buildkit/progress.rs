@@ -1,0 +1,173 @@
+//! Turns BuildKit's status stream (vertexes, their logs and completion) into readable log lines in
+//! the style of `docker buildx --progress=plain`: `#3 [2/5] RUN uv pip install ...`, its output,
+//! then `#3 DONE 2.1s` or `#3 CACHED`.
+
+use std::collections::HashMap;
+
+use bollard::moby::buildkit::v1::StatusResponse;
+
+use crate::build_log::{BuildLog, Phase};
+
+#[derive(Debug, Default)]
+pub struct ProgressRenderer {
+    numbers: HashMap<String, usize>,
+    announced: HashMap<String, bool>,
+    finished: HashMap<String, bool>,
+    partial_lines: HashMap<String, String>,
+    /// Steps BuildKit reused from its cache, and all steps, for the build summary.
+    pub cached_steps: usize,
+    pub steps: usize,
+}
+
+impl ProgressRenderer {
+    pub fn render(&mut self, status: &StatusResponse, log: &BuildLog) {
+        for vertex in &status.vertexes {
+            let number = self.number(&vertex.digest);
+            if vertex.started.is_some() || vertex.cached {
+                let announced = self.announced.entry(vertex.digest.clone()).or_default();
+                if !*announced {
+                    *announced = true;
+                    self.steps += 1;
+                    log.write(Phase::Solve, format!("#{number} {}", vertex.name));
+                }
+            }
+            let finished = self.finished.entry(vertex.digest.clone()).or_default();
+            if *finished {
+                continue;
+            }
+            if !vertex.error.is_empty() {
+                *finished = true;
+                log.write(Phase::Solve, format!("#{number} ERROR: {}", vertex.error));
+            } else if vertex.cached {
+                *finished = true;
+                self.cached_steps += 1;
+                log.write(Phase::Solve, format!("#{number} CACHED"));
+            } else if let (Some(started), Some(completed)) = (&vertex.started, &vertex.completed) {
+                *finished = true;
+                let millis = (completed.seconds - started.seconds) * 1000
+                    + i64::from(completed.nanos - started.nanos) / 1_000_000;
+                log.write(
+                    Phase::Solve,
+                    format!(
+                        "#{number} DONE {}.{}s",
+                        millis / 1000,
+                        (millis % 1000) / 100
+                    ),
+                );
+            }
+        }
+        for entry in &status.logs {
+            let number = self.number(&entry.vertex);
+            let buffer = self.partial_lines.entry(entry.vertex.clone()).or_default();
+            buffer.push_str(&String::from_utf8_lossy(&entry.msg));
+            while let Some(end) = buffer.find(['\n', '\r']) {
+                let line: String = buffer.drain(..=end).collect();
+                let line = line.trim_end();
+                if !line.is_empty() {
+                    log.write(Phase::Solve, format!("#{number} {line}"));
+                }
+            }
+        }
+        for warning in &status.warnings {
+            let number = self.number(&warning.vertex);
+            log.write(
+                Phase::Solve,
+                format!(
+                    "#{number} WARNING: {}",
+                    String::from_utf8_lossy(&warning.short)
+                ),
+            );
+        }
+    }
+
+    fn number(&mut self, digest: &str) -> usize {
+        let next = self.numbers.len() + 1;
+        *self.numbers.entry(digest.to_owned()).or_insert(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::moby::buildkit::v1::{Vertex, VertexLog};
+    use bollard_buildkit_proto::google::protobuf::Timestamp;
+
+    use super::*;
+
+    /// A vertex started at second 10 and, when `completed`, finished at second 12.
+    fn vertex(completed: bool) -> Vertex {
+        let mut vertex = Vertex {
+            digest: "sha256:a".into(),
+            name: "[2/3] RUN uv pip install".into(),
+            started: Some(Timestamp::default()),
+            completed: completed.then(Timestamp::default),
+            ..Vertex::default()
+        };
+        vertex.started.as_mut().unwrap().seconds = 10;
+        if let Some(end) = vertex.completed.as_mut() {
+            end.seconds = 12;
+        }
+        vertex
+    }
+
+    #[test]
+    fn a_step_is_announced_once_its_output_is_split_into_lines_and_its_end_is_timed() {
+        let log = BuildLog::new();
+        let mut renderer = ProgressRenderer::default();
+        renderer.render(
+            &StatusResponse {
+                vertexes: vec![vertex(false)],
+                logs: vec![VertexLog {
+                    vertex: "sha256:a".into(),
+                    msg: b"Resolved 3 packages\nInstal".to_vec(),
+                    ..VertexLog::default()
+                }],
+                ..StatusResponse::default()
+            },
+            &log,
+        );
+        renderer.render(
+            &StatusResponse {
+                vertexes: vec![vertex(true)],
+                logs: vec![VertexLog {
+                    vertex: "sha256:a".into(),
+                    msg: b"led 3 packages\n".to_vec(),
+                    ..VertexLog::default()
+                }],
+                ..StatusResponse::default()
+            },
+            &log,
+        );
+        let text: Vec<_> = log.lines().into_iter().map(|line| line.text).collect();
+        assert_eq!(
+            text,
+            [
+                "#1 [2/3] RUN uv pip install",
+                "#1 Resolved 3 packages",
+                "#1 DONE 2.0s",
+                "#1 Installed 3 packages"
+            ]
+        );
+        assert_eq!((renderer.steps, renderer.cached_steps), (1, 0));
+    }
+
+    #[test]
+    fn cached_steps_are_counted() {
+        let log = BuildLog::new();
+        let mut renderer = ProgressRenderer::default();
+        let vertex = Vertex {
+            digest: "d".into(),
+            name: "COPY . .".into(),
+            cached: true,
+            ..Vertex::default()
+        };
+        renderer.render(
+            &StatusResponse {
+                vertexes: vec![vertex.clone(), vertex],
+                ..StatusResponse::default()
+            },
+            &log,
+        );
+        assert_eq!((renderer.steps, renderer.cached_steps), (1, 1));
+        assert_eq!(log.lines().len(), 2);
+    }
+}
