@@ -30,29 +30,34 @@ impl ContextWriter {
         })
     }
 
-    /// Adds everything below `root` (not `root` itself) at the top of the context, in name order
-    /// so that the same folder always gives the same archive.
-    pub fn add_folder(&mut self, root: &Path) -> Result<(), BuildkitError> {
-        self.add_entries_below(root, root)
+    /// Adds everything below `root` (not `root` itself) under `prefix` (empty for the top of the
+    /// context), in name order so that the same folder always gives the same archive.
+    pub fn add_folder(&mut self, root: &Path, prefix: &Path) -> Result<(), BuildkitError> {
+        self.add_entries_below(root, root, prefix)
     }
 
-    fn add_entries_below(&mut self, root: &Path, folder: &Path) -> Result<(), BuildkitError> {
+    fn add_entries_below(
+        &mut self,
+        root: &Path,
+        folder: &Path,
+        prefix: &Path,
+    ) -> Result<(), BuildkitError> {
         let mut entries = std::fs::read_dir(folder)
             .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .map_err(|source| context_error(folder, source))?;
         entries.sort_by_key(std::fs::DirEntry::file_name);
         for entry in entries {
             let path = entry.path();
-            let name = path.strip_prefix(root).expect("entries lie below the root");
+            let name = prefix.join(path.strip_prefix(root).expect("entries lie below the root"));
             self.tar
-                .append_path_with_name(&path, name)
+                .append_path_with_name(&path, &name)
                 .map_err(|source| context_error(&path, source))?;
             if entry
                 .file_type()
                 .map_err(|source| context_error(&path, source))?
                 .is_dir()
             {
-                self.add_entries_below(root, &path)?;
+                self.add_entries_below(root, &path, prefix)?;
             }
         }
         Ok(())
@@ -105,7 +110,7 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", source.path().join("link")).unwrap();
         let out = tempfile::tempdir().unwrap();
         let mut writer = ContextWriter::create(&out.path().join("context.tar")).unwrap();
-        writer.add_folder(source.path()).unwrap();
+        writer.add_folder(source.path(), Path::new("")).unwrap();
         writer
             .add_file("Dockerfile", b"FROM scratch\n", 0o644)
             .unwrap();

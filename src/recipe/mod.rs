@@ -14,6 +14,8 @@ pub struct PackagingConfig {
     pub allow_local_paths: bool,
     /// Whether error-level hadolint findings in a user Dockerfile fail the build.
     pub lint_errors_fail_build: bool,
+    /// The hadolint program (a path, or a name looked up in `PATH`).
+    pub hadolint: String,
 }
 
 impl Default for PackagingConfig {
@@ -25,3 +27,7 @@ impl Default for PackagingConfig {
         }
     }
 }
+
+pub mod base;
+pub mod generate;
+pub mod lint;

