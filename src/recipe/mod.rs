@@ -24,6 +24,7 @@ impl Default for PackagingConfig {
             allow_index_options: false,
             allow_local_paths: false,
             lint_errors_fail_build: true,
+            hadolint: "hadolint".to_owned(),
         }
     }
 }
