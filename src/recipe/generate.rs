@@ -141,7 +141,11 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
 }
 
 fn lines(entries: &[String]) -> String {
-    entries.iter().map(|line| format!("{line}\n")).collect()
+    entries.iter().fold(String::new(), |mut text, line| {
+        text.push_str(line);
+        text.push('\n');
+        text
+    })
 }
 
 #[cfg(test)]
