@@ -1,7 +1,10 @@
 //! A standalone buildkitd: the solve exports the image straight to the registry, and progress is
 //! read from the Control API's `Status` stream for the build's ref.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use bollard::auth::DockerCredentials;
 
 use bollard::grpc::BuildRef;
 use bollard::grpc::build::{ImageBuildFrontendOptions, ImageBuildLoadInput};
@@ -15,16 +18,17 @@ use tokio_util::sync::CancellationToken;
 use super::progress::ProgressRenderer;
 use super::{BuildRequest, BuildkitError, BuiltImage};
 use crate::build_log::BuildLog;
-use crate::images::RegistryClient;
+use crate::images::{Credentials, RegistryClient};
 
 #[derive(Debug, Clone)]
 pub struct BuildkitdEngine {
     address: String,
     endpoint: Endpoint,
+    credentials: Option<Credentials>,
 }
 
 impl BuildkitdEngine {
-    pub fn new(address: &str) -> Result<Self, BuildkitError> {
+    pub fn new(address: &str, credentials: Option<Credentials>) -> Result<Self, BuildkitError> {
         let http_address = address.replacen("tcp://", "http://", 1);
         let endpoint = Endpoint::from_shared(http_address).map_err(|error| {
             BuildkitError::BuildkitdUnreachable {
@@ -35,6 +39,7 @@ impl BuildkitdEngine {
         Ok(Self {
             address: address.to_owned(),
             endpoint,
+            credentials,
         })
     }
 
@@ -65,11 +70,23 @@ impl BuildkitdEngine {
         let build_ref = BuildRef::random();
         let status = self.follow_status(build_ref.as_ref().to_owned(), log.clone());
         let started = Instant::now();
+        let registry = request.image.registry().to_owned();
+        let credentials = self.credentials.as_ref().map(|credentials| {
+            HashMap::from([(
+                registry.as_str(),
+                DockerCredentials {
+                    username: Some(credentials.username.clone()),
+                    password: Some(credentials.password.clone()),
+                    serveraddress: Some(registry.clone()),
+                    ..DockerCredentials::default()
+                },
+            )])
+        });
         let solve = BuildkitDaemon::new(self.endpoint.clone()).registry(
             output,
             options.build(),
             ImageBuildLoadInput::Upload(context.into()),
-            None,
+            credentials,
             Some(build_ref),
         );
         let result = tokio::select! {
@@ -79,7 +96,7 @@ impl BuildkitdEngine {
         status.abort();
         result?;
         let solve = started.elapsed();
-        let digest = RegistryClient::new()
+        let digest = RegistryClient::with_credentials(self.credentials.clone())
             .manifest_digest(&request.image)
             .await
             .map_err(|message| BuildkitError::PushFailed {

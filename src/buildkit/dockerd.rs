@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bollard::Docker;
+use bollard::auth::DockerCredentials;
 use bollard::models::BuildInfoAux;
 use bollard::query_parameters::{
     BuildImageOptions, BuilderVersion, CreateImageOptions, PushImageOptions,
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::progress::ProgressRenderer;
 use super::{BuildRequest, BuildkitError, BuiltImage, ImageReference};
 use crate::build_log::{BuildLog, Phase};
+use crate::images::Credentials;
 
 /// Seconds the daemon connection waits for one answer; builds stream, so this bounds silence.
 const DAEMON_TIMEOUT_SECONDS: u64 = 3600;
@@ -24,6 +26,8 @@ const DAEMON_TIMEOUT_SECONDS: u64 = 3600;
 #[derive(Debug, Clone)]
 pub struct DockerdEngine {
     docker: Docker,
+    /// Registry address and the account used there for pushes and pulls of bases.
+    registry_account: Option<(String, Credentials)>,
 }
 
 impl DockerdEngine {
@@ -40,7 +44,32 @@ impl DockerdEngine {
         .map_err(unreachable)?;
         // dockerd 20.10 speaks API 1.41 at most; without negotiation every call is refused.
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
-        Ok(Self { docker })
+        Ok(Self {
+            docker,
+            registry_account: None,
+        })
+    }
+
+    /// Signs pushes to (and base pulls from) `registry` in as `credentials`.
+    #[must_use]
+    pub fn with_registry_account(
+        mut self,
+        registry: &str,
+        credentials: Option<Credentials>,
+    ) -> Self {
+        self.registry_account = credentials.map(|credentials| (registry.to_owned(), credentials));
+        self
+    }
+
+    fn docker_credentials(&self) -> Option<DockerCredentials> {
+        self.registry_account
+            .as_ref()
+            .map(|(registry, credentials)| DockerCredentials {
+                username: Some(credentials.username.clone()),
+                password: Some(credentials.password.clone()),
+                serveraddress: Some(registry.clone()),
+                ..DockerCredentials::default()
+            })
     }
 
     /// The daemon, for running containers of built images (smoke tests).
@@ -67,12 +96,18 @@ impl DockerdEngine {
             labels: Some(to_hash_map(&request.labels)),
             networkmode: Some("host".to_owned()),
             version: BuilderVersion::BuilderBuildKit,
-            session: Some(format!("labforge-{}", uuid_like())),
+            session: Some(uuid::Uuid::new_v4().to_string()),
             rm: true,
             ..BuildImageOptions::default()
         };
         let body = bollard::body_try_stream(ReaderStream::new(context));
-        let mut stream = self.docker.build_image(options, None, Some(body));
+        let credentials = self.docker_credentials().map(|credentials| {
+            HashMap::from([(
+                credentials.serveraddress.clone().unwrap_or_default(),
+                credentials,
+            )])
+        });
+        let mut stream = self.docker.build_image(options, credentials, Some(body));
         let mut renderer = ProgressRenderer::default();
         loop {
             let item = tokio::select! {
@@ -228,15 +263,6 @@ fn digest_in_push_status(status: &str) -> Option<&str> {
     let rest = &status[status.find("digest: ")? + "digest: ".len()..];
     let digest = rest.split_whitespace().next()?;
     digest.starts_with("sha256:").then_some(digest)
-}
-
-/// A session id unique enough for one daemon: BuildKit only needs it not to collide.
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    format!("{nanos:x}-{:x}", std::process::id())
 }
 
 #[cfg(test)]

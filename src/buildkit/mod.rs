@@ -23,6 +23,7 @@ pub use self::context::{BuildContext, ContextWriter};
 pub use self::dockerd::DockerdEngine;
 pub use self::error::BuildkitError;
 use crate::build_log::BuildLog;
+use crate::config::RegistryTarget;
 pub use crate::images::ImageReference;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -75,11 +76,20 @@ pub enum BuildEngine {
 }
 
 impl BuildEngine {
-    pub async fn connect(config: &EngineConfig) -> Result<Self, BuildkitError> {
+    /// The engine `config` names, signed in to `registry` as the build service.
+    pub async fn connect(
+        config: &EngineConfig,
+        registry: &RegistryTarget,
+    ) -> Result<Self, BuildkitError> {
         match &config.buildkitd {
-            Some(address) => Ok(Self::Buildkitd(Box::new(BuildkitdEngine::new(address)?))),
+            Some(address) => Ok(Self::Buildkitd(Box::new(BuildkitdEngine::new(
+                address,
+                registry.credentials(),
+            )?))),
             None => Ok(Self::Dockerd(
-                DockerdEngine::connect(&config.docker_host).await?,
+                DockerdEngine::connect(&config.docker_host)
+                    .await?
+                    .with_registry_account(&registry.address, registry.credentials()),
             )),
         }
     }

@@ -36,6 +36,22 @@ pub const ALL: &[EnvironmentVariable] = &[
         },
     },
     EnvironmentVariable {
+        name: "LABFORGE_REGISTRY_USERNAME",
+        doc: "Account the build service pushes to the registry as.",
+        apply: |config, value| {
+            config.registry.username = Some(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_REGISTRY_PASSWORD",
+        doc: "Password of LABFORGE_REGISTRY_USERNAME.",
+        apply: |config, value| {
+            config.registry.password = Some(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
         name: "LABFORGE_DOCKER_HOST",
         doc: "Docker daemon whose built-in BuildKit builds images (unix:///path or tcp://host:port).",
         apply: |config, value| {

@@ -37,25 +37,36 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegistryTarget {
-    /// `host:port` of the registry, as it appears in image references.
+    /// `host:port` of the registry, as it appears in image references. Datalabs and base images
+    /// live under its `datalabs/` namespace, the one user Dockerfiles name in their FROM line.
     pub address: String,
-    /// Repository namespace under which datalabs and base images are stored.
-    pub namespace: String,
+    /// The account the build service pushes as (the registry's token service checks it).
+    pub username: Option<String>,
+    pub password: Option<String>,
 }
 
 impl Default for RegistryTarget {
     fn default() -> Self {
         Self {
             address: "127.0.0.1:5000".to_owned(),
-            namespace: "datalabs".to_owned(),
+            username: None,
+            password: None,
         }
     }
 }
 
 impl RegistryTarget {
-    /// `registry/namespace/name`, the repository an image of `name` is pushed to.
+    /// The build service's credentials, when configured.
+    pub fn credentials(&self) -> Option<crate::images::Credentials> {
+        Some(crate::images::Credentials {
+            username: self.username.clone()?,
+            password: self.password.clone()?,
+        })
+    }
+
+    /// `registry/datalabs/name`, the repository an image of `name` is pushed to.
     pub fn repository(&self, name: &str) -> String {
-        format!("{}/{}/{}", self.address, self.namespace, name)
+        format!("{}/datalabs/{name}", self.address)
     }
 }
 
@@ -64,6 +75,10 @@ impl RegistryTarget {
 pub struct Config {
     /// Folder for staging areas, the build index and logs.
     pub data_dir: PathBuf,
+    /// Version of the base images (`base-images/VERSION`) that datalabs build on.
+    pub base_version: String,
+    /// Folder holding the base images' Dockerfiles and the root filesystem script.
+    pub base_images_dir: PathBuf,
     pub registry: RegistryTarget,
     pub engine: EngineConfig,
     pub sources: SourcesConfig,
@@ -74,6 +89,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from(".labforge"),
+            base_version: include_str!("../../base-images/VERSION").trim().to_owned(),
+            base_images_dir: PathBuf::from("base-images"),
             registry: RegistryTarget::default(),
             engine: EngineConfig::default(),
             sources: SourcesConfig::default(),
@@ -162,10 +179,10 @@ mod tests {
             .unwrap();
         assert_eq!(config.registry.address, "10.0.0.1:5000");
         assert_eq!(
-            config.registry.namespace, "datalabs",
+            config.data_dir,
+            PathBuf::from("/srv/labforge"),
             "keys absent from the file keep their value"
         );
-        assert_eq!(config.data_dir, PathBuf::from("/srv/labforge"));
     }
 
     #[test]
