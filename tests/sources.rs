@@ -147,7 +147,7 @@ async fn git_stages_the_default_branch_without_its_history() {
         .unwrap();
     assert_eq!(
         staged.revision.as_deref(),
-        Some(served.repository.main_commit.as_str())
+        Some(served.repository.main_tip.as_str())
     );
     assert_eq!(staged.origin, served.url);
     assert!(staged.root.starts_with(&sandbox.staging_dir));
@@ -182,7 +182,7 @@ async fn git_stages_a_branch() {
         .unwrap();
     assert_eq!(
         staged.revision.as_deref(),
-        Some(served.repository.dev_commit.as_str())
+        Some(served.repository.dev_tip.as_str())
     );
     assert!(staged.root.join("dev-only.txt").is_file());
     assert!(!staged.root.join("notebooks/second.ipynb").exists());
@@ -199,7 +199,7 @@ async fn git_stages_annotated_and_lightweight_tags() {
             .unwrap();
         assert_eq!(
             staged.revision.as_deref(),
-            Some(served.repository.first_commit.as_str()),
+            Some(served.repository.first.as_str()),
             "{tag}"
         );
         assert_lab_files(&staged.root);
@@ -211,7 +211,7 @@ async fn git_stages_annotated_and_lightweight_tags() {
 async fn git_stages_a_commit_that_is_no_branch_tip() {
     let sandbox = Sandbox::new();
     let served = serve_fixture(&sandbox);
-    let first = served.repository.first_commit.clone();
+    let first = served.repository.first.clone();
     let staged = sandbox
         .stage(&git_source(&served.url, Some(&first)), &git_config())
         .await
@@ -224,7 +224,7 @@ async fn git_stages_a_commit_that_is_no_branch_tip() {
 async fn git_stages_an_abbreviated_commit() {
     let sandbox = Sandbox::new();
     let served = serve_fixture(&sandbox);
-    let first = served.repository.first_commit.clone();
+    let first = served.repository.first.clone();
     let staged = sandbox
         .stage(&git_source(&served.url, Some(&first[..8])), &git_config())
         .await
@@ -266,9 +266,9 @@ async fn git_unknown_abbreviated_commit_is_refused() {
     // No sha of the fixture starts with these characters (checked below).
     let abbreviation = "0000000";
     for commit in [
-        &served.repository.first_commit,
-        &served.repository.dev_commit,
-        &served.repository.main_commit,
+        &served.repository.first,
+        &served.repository.dev_tip,
+        &served.repository.main_tip,
     ] {
         assert!(!commit.starts_with(abbreviation));
     }
@@ -979,7 +979,7 @@ async fn git_host_names_are_pinned_to_their_vetted_addresses() {
         .unwrap();
     assert_eq!(
         staged.revision.as_deref(),
-        Some(served.repository.main_commit.as_str())
+        Some(served.repository.main_tip.as_str())
     );
     assert!(!served.server.requests().is_empty());
 }

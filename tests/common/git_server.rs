@@ -2,7 +2,7 @@
 //! `git http-backend` (CGI) behind a minimal HTTP/1.1 server, plus a server that accepts
 //! connections and never answers, to test timeouts.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,7 +33,7 @@ impl GitServer {
         Self { base_url, requests }
     }
 
-    /// Request lines received so far (`GET /lab.git/info/refs?service=...`).
+    /// Requests received so far (`GET /lab.git/info/refs?service=git-upload-pack`).
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
@@ -58,80 +58,78 @@ impl SilentServer {
     }
 }
 
-fn serve(stream: TcpStream, project_root: &Path, log: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-        return;
-    }
-    let request_line = request_line.trim_end().to_owned();
-    log.lock().unwrap().push(request_line.clone());
-    let mut parts = request_line.split(' ');
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+struct Request {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
 
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
+impl Request {
+    fn read(reader: &mut impl BufRead) -> Option<Self> {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return None;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        let mut parts = request_line.trim_end().split(' ');
+        let method = parts.next().unwrap_or_default().to_owned();
+        let target = parts.next().unwrap_or_default();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut request = Self {
+            method,
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                request
+                    .headers
+                    .push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            }
         }
+        request.body = if request
+            .header("transfer-encoding")
+            .is_some_and(|value| value.contains("chunked"))
+        {
+            read_chunked(reader)
+        } else {
+            let length = request
+                .header("content-length")
+                .map_or(0, |value| value.parse().unwrap());
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            body
+        };
+        Some(request)
     }
-    let header = |name: &str| {
-        headers
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
             .iter()
             .find(|(header, _)| header == name)
-            .map(|(_, value)| value.clone())
-    };
-    let body = if header("transfer-encoding").is_some_and(|value| value.contains("chunked")) {
-        read_chunked(&mut reader)
-    } else {
-        let length = header("content-length").map_or(0, |value| value.parse().unwrap());
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        body
-    };
-
-    let mut backend = Command::new(HTTP_BACKEND);
-    backend
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_PROJECT_ROOT", project_root)
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("REQUEST_METHOD", &method)
-        .env("PATH_INFO", path)
-        .env("QUERY_STRING", query)
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .env("CONTENT_LENGTH", body.len().to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (name, variable) in [
-        ("content-type", "CONTENT_TYPE"),
-        ("content-encoding", "HTTP_CONTENT_ENCODING"),
-        ("git-protocol", "GIT_PROTOCOL"),
-    ] {
-        if let Some(value) = header(name) {
-            backend.env(variable, value);
-        }
+            .map(|(_, value)| value.as_str())
     }
-    let mut child = backend.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&body);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+}
 
-    let cgi = output.stdout;
+fn serve(mut stream: TcpStream, project_root: &Path, log: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let Some(request) = Request::read(&mut reader) else {
+        return;
+    };
+    log.lock().unwrap().push(format!(
+        "{} {}?{}",
+        request.method, request.path, request.query
+    ));
+    let cgi = run_backend(request, project_root);
     let split = cgi
         .windows(4)
         .position(|window| window == b"\r\n\r\n")
@@ -144,26 +142,61 @@ fn serve(stream: TcpStream, project_root: &Path, log: &Mutex<Vec<String>>) {
         .unwrap_or((cgi.len(), 0));
     let cgi_headers = String::from_utf8_lossy(&cgi[..split.0]).into_owned();
     let cgi_body = &cgi[(split.0 + split.1).min(cgi.len())..];
-    let mut status = "200 OK".to_owned();
+    let mut status = "200 OK";
     let mut response_headers = String::new();
     for line in cgi_headers.lines().filter(|line| !line.is_empty()) {
         match line.split_once(':') {
-            Some((name, value)) if name.eq_ignore_ascii_case("status") => {
-                status = value.trim().to_owned();
-            }
+            Some((name, value)) if name.eq_ignore_ascii_case("status") => status = value.trim(),
             _ => {
                 response_headers.push_str(line);
                 response_headers.push_str("\r\n");
             }
         }
     }
-    let mut stream = stream;
     let _ = write!(
         stream,
         "HTTP/1.1 {status}\r\n{response_headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         cgi_body.len()
     );
     let _ = stream.write_all(cgi_body);
+}
+
+/// Runs `git http-backend` for one request and returns its CGI output.
+fn run_backend(request: Request, project_root: &Path) -> Vec<u8> {
+    let mut backend = Command::new(HTTP_BACKEND);
+    backend
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_PROJECT_ROOT", project_root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", &request.method)
+        .env("PATH_INFO", &request.path)
+        .env("QUERY_STRING", &request.query)
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("CONTENT_LENGTH", request.body.len().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (name, variable) in [
+        ("content-type", "CONTENT_TYPE"),
+        ("content-encoding", "HTTP_CONTENT_ENCODING"),
+        ("git-protocol", "GIT_PROTOCOL"),
+    ] {
+        if let Some(value) = request.header(name) {
+            backend.env(variable, value);
+        }
+    }
+    let mut child = backend.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let body = request.body;
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output.stdout
 }
 
 fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
@@ -185,11 +218,11 @@ fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
 /// branch, tag and commit.
 pub struct FixtureRepository {
     /// First commit: tagged `v1.0` (annotated) and `light` (lightweight); not a branch tip.
-    pub first_commit: String,
+    pub first: String,
     /// Tip of `main`: adds `notebooks/second.ipynb`.
-    pub main_commit: String,
+    pub main_tip: String,
     /// Tip of `dev`: adds `dev-only.txt` on top of the first commit.
-    pub dev_commit: String,
+    pub dev_tip: String,
 }
 
 impl FixtureRepository {
@@ -235,9 +268,9 @@ impl FixtureRepository {
         }
         std::fs::remove_dir_all(&work).unwrap();
         Self {
-            first_commit,
-            main_commit,
-            dev_commit,
+            first: first_commit,
+            main_tip: main_commit,
+            dev_tip: dev_commit,
         }
     }
 }
