@@ -1,6 +1,16 @@
 //! Sources: a git repository, a zip upload or a workspace folder, each brought into a private
 //! staging folder under limits on bytes, file count and time. Nothing is ever written outside the
 //! staging folder.
+//!
+//! Layout of a staging folder: `source/` holds the files (the root is `source/` itself, or for a
+//! zip whose entries all sit in one folder, that folder); git also uses `git-home/` and
+//! `history/` while it runs and removes them. Limits are counted as bytes are written, and
+//! every staged tree is inspected at the end (`tree`): whatever wrote it, its counts are
+//! recounted and every symbolic link must resolve inside the root.
+//!
+//! Modules: `git_url` (which URLs and hosts may be fetched, decided before connecting),
+//! `git` (the hardened `git` process), `archive` (zip uploads), `workspace` (workspace
+//! folders), `budget` (limits), `error` (the one error type of this domain).
 
 mod archive;
 mod budget;
