@@ -1,10 +1,35 @@
 //! Sources: a git repository, a zip upload or a workspace folder, each brought into a private
 //! staging folder under limits on bytes, file count and time. Nothing is ever written outside the
 //! staging folder.
+//!
+//! Layout of a staging folder: `source/` holds the files (the root is `source/` itself, or for a
+//! zip whose entries all sit in one folder, that folder); git also uses `git-home/` and
+//! `history/` while it runs and removes them. Limits are counted as bytes are written, and
+//! every staged tree is inspected at the end (`tree`): whatever wrote it, its counts are
+//! recounted and every symbolic link must resolve inside the root.
+//!
+//! Modules: `git_url` (which URLs and hosts may be fetched, decided before connecting),
+//! `git` (the hardened `git` process), `archive` (zip uploads), `workspace` (workspace
+//! folders), `budget` (limits), `error` (the one error type of this domain).
 
-use std::path::PathBuf;
+mod archive;
+mod budget;
+mod error;
+mod git;
+mod git_url;
+mod tree;
+mod workspace;
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
+
+pub use error::SourceError;
+
+use budget::StagingBudget;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -33,6 +58,154 @@ impl Default for SourcesConfig {
             allow_http: false,
             allowed_hosts: Vec::new(),
             workspace_root: PathBuf::from("/srv/labforge/workspaces"),
+        }
+    }
+}
+
+/// Where a datalab's files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A public repository: an https URL and a branch, tag or (full or abbreviated) commit sha;
+    /// the default branch when `reference` is `None`.
+    Git {
+        url: String,
+        reference: Option<String>,
+    },
+    /// An uploaded zip archive.
+    Zip { path: PathBuf },
+    /// A folder of the author's workspace, absolute or relative to the workspace root.
+    Workspace { path: PathBuf },
+}
+
+/// A source brought into its staging folder, within the limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedSource {
+    /// The folder holding the source's files, inside the staging folder.
+    pub root: PathBuf,
+    /// The commit sha of a git source.
+    pub revision: Option<String>,
+    /// The URL or path the source came from, for the image's `source` label.
+    pub origin: String,
+    /// Entries staged: files, folders and links.
+    pub files: u64,
+    /// Bytes of the staged regular files.
+    pub bytes: u64,
+}
+
+/// Brings `source` into `staging_dir`, which must not exist yet (its parent must): it is
+/// created with mode 0700 and holds everything the staging writes. On any failure, and if the
+/// returned future is dropped before it completes, `staging_dir` is removed entirely.
+pub async fn stage(
+    source: &Source,
+    staging_dir: &Path,
+    config: &SourcesConfig,
+) -> Result<StagedSource, SourceError> {
+    let staging = StagingFolder::create(staging_dir)?;
+    let result = stage_into(source, staging_dir, config, Arc::clone(&staging.cancelled)).await;
+    if result.is_ok() {
+        staging.keep();
+    }
+    result
+}
+
+async fn stage_into(
+    source: &Source,
+    staging_dir: &Path,
+    config: &SourcesConfig,
+    cancelled: Arc<AtomicBool>,
+) -> Result<StagedSource, SourceError> {
+    let budget = StagingBudget::new(config, cancelled);
+    let content = staging_dir.join("source");
+    let (root, revision, origin) = match source {
+        Source::Git { url, reference } => {
+            let fetched =
+                git::fetch(url, reference.as_deref(), staging_dir, config, &budget).await?;
+            (fetched.root, Some(fetched.revision), url.clone())
+        }
+        Source::Zip { path } => {
+            let archive_path = path.clone();
+            let mut budget = budget.fresh();
+            let root =
+                blocking(move || archive::extract(&archive_path, &content, &mut budget)).await?;
+            (root, None, path.display().to_string())
+        }
+        Source::Workspace { path } => {
+            let folder = workspace::resolve(path, &config.workspace_root)?;
+            let origin = folder.display().to_string();
+            let mut budget = budget.fresh();
+            blocking(move || workspace::copy(&folder, &content, &mut budget)).await?;
+            (staging_dir.join("source"), None, origin)
+        }
+    };
+    let mut tally = budget.fresh();
+    let inspected_root = root.clone();
+    let tally =
+        blocking(move || tree::inspect(&inspected_root, &mut tally).map(|()| tally)).await?;
+    Ok(StagedSource {
+        root,
+        revision,
+        origin,
+        files: tally.files(),
+        bytes: tally.bytes(),
+    })
+}
+
+/// Runs filesystem work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+/// The staging folder, removed with everything in it unless the staging succeeded.
+struct StagingFolder {
+    path: PathBuf,
+    cancelled: Arc<AtomicBool>,
+    keep: bool,
+}
+
+impl StagingFolder {
+    fn create(path: &Path) -> Result<Self, SourceError> {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(path)
+            .map_err(|source| {
+                if source.kind() == std::io::ErrorKind::AlreadyExists {
+                    SourceError::StagingExists {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    SourceError::Filesystem {
+                        action: "create the staging folder",
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                }
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            cancelled: Arc::default(),
+            keep: false,
+        })
+    }
+
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for StagingFolder {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        // Stops blocking work still running for a dropped staging.
+        self.cancelled.store(true, Ordering::Relaxed);
+        if let Err(error) = std::fs::remove_dir_all(&self.path) {
+            tracing::error!(path = %self.path.display(), %error, "could not remove a failed staging folder");
         }
     }
 }
