@@ -1,2 +1,406 @@
 //! Datalab metadata: `metadata.yaml` parsed with positions, validated against the JSON Schema in
 //! `metadata-schema/`, and turned into a typed [`Metadata`].
+//!
+//! The flow is [`yaml`] (strict YAML to JSON with positions) -> [`validation`] (every schema error
+//! as a plain-words problem) -> serde into [`Metadata`]. The schema, not the Rust types, is the
+//! contract for what an author may write; the types only carry what passed it.
+
+pub mod error;
+pub mod fields;
+mod validation;
+mod yaml;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{MetadataError, MetadataProblem, Position};
+pub use fields::{FieldDefinition, Obligation, ReadAccess, WriteAccess, field_table};
+
+/// Larger files are refused before parsing; real metadata is a few KiB.
+pub const MAX_METADATA_BYTES: usize = 256 * 1024;
+
+/// The validated content of `metadata.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub title: String,
+    /// The datalab slug, used in image names and URLs.
+    pub alternate_name: String,
+    pub r#abstract: String,
+    /// Email address.
+    pub contact_point: String,
+    /// Organisation name.
+    pub creator: String,
+    /// Semantic version; builds are numbered within it.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub associated_file_type: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audience_type: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citation: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domain: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mission: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instrument: Vec<String>,
+    /// SPDX expression as written; checked against the licence list by the licences domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// Only a moderator may change it; the publishing domain enforces that.
+    #[serde(
+        rename = "ESAOfficial",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub esa_official: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<DatalabKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_resources: Option<MinimumResources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datalab_image: Option<DatalabImage>,
+    /// Present when `kind` is `generic` (the schema requires it then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceContract>,
+}
+
+/// Which base a datalab builds on and how it is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatalabKind {
+    /// On `jl_base`: a notebook server on port 8888.
+    JupyterLab,
+    /// On `x_base`, a remote desktop in the browser.
+    Desktop,
+    /// On `datalab_base`, any web tool described by a [`ServiceContract`].
+    Generic,
+}
+
+impl DatalabKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::JupyterLab => "jupyterlab",
+            Self::Desktop => "desktop",
+            Self::Generic => "generic",
+        }
+    }
+}
+
+impl fmt::Display for DatalabKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown datalab kind \"{0}\"; expected jupyterlab, desktop or generic")]
+pub struct UnknownDatalabKind(pub String);
+
+impl FromStr for DatalabKind {
+    type Err = UnknownDatalabKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "jupyterlab" => Ok(Self::JupyterLab),
+            "desktop" => Ok(Self::Desktop),
+            "generic" => Ok(Self::Generic),
+            other => Err(UnknownDatalabKind(other.to_owned())),
+        }
+    }
+}
+
+/// The least a launch must request.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MinimumResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+    #[serde(rename = "memoryGiB", default, skip_serializing_if = "Option::is_none")]
+    pub memory_gib: Option<f64>,
+}
+
+/// Image details an author may set.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatalabImage {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keyword: Vec<String>,
+}
+
+/// Entrypoint contract of a generic datalab: the command to run and where it answers, so the smoke
+/// test and the launcher know what to wait for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceContract {
+    pub port: u16,
+    /// Starts with `/`.
+    pub health_path: String,
+    pub command: Vec<String>,
+}
+
+/// Parses and validates `metadata.yaml`. `file_name` is only used in messages. On failure every
+/// problem found is returned, each with its line and column.
+pub fn parse_metadata(text: &str, file_name: &str) -> Result<Metadata, MetadataError> {
+    if text.len() > MAX_METADATA_BYTES {
+        return Err(MetadataError::TooLarge {
+            file: file_name.to_owned(),
+            size: text.len(),
+            limit: MAX_METADATA_BYTES,
+        });
+    }
+    let invalid = |problems| MetadataError::Invalid {
+        file: file_name.to_owned(),
+        problems,
+    };
+    let document = yaml::load(text).map_err(invalid)?;
+    let problems = validation::validate(&document);
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    serde_json::from_value(document.value).map_err(|error| {
+        invalid(vec![MetadataProblem {
+            field: None,
+            position: Position { line: 1, column: 1 },
+            message: format!("the metadata passed the schema but could not be read: {error}"),
+        }])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/metadata/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    fn problems(name: &str) -> Vec<String> {
+        parse_metadata(&fixture(name), name)
+            .expect_err("expected the metadata to be refused")
+            .problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn reads_a_full_valid_file() {
+        let metadata = parse_metadata(&fixture("valid-full.yaml"), "metadata.yaml").unwrap();
+        assert_eq!(metadata.title, "Euclid VIS tools");
+        assert_eq!(metadata.alternate_name, "jl-euclid-tools");
+        assert_eq!(
+            metadata.r#abstract,
+            "JupyterLab with astropy and the Euclid VIS quick-look notebooks.\n"
+        );
+        assert_eq!(metadata.version, "1.2.3-rc.1");
+        assert_eq!(metadata.keywords, ["euclid", "vis", "quick-look"]);
+        assert_eq!(metadata.associated_file_type, ["FITS", "VOTable"]);
+        assert_eq!(metadata.citation.as_deref(), Some("10.5281/zenodo.1234567"));
+        assert_eq!(metadata.license.as_deref(), Some("Apache-2.0"));
+        assert_eq!(metadata.esa_official, Some(false));
+        assert_eq!(metadata.kind, Some(DatalabKind::Generic));
+        assert_eq!(
+            metadata.minimum_resources,
+            Some(MinimumResources {
+                cpu: Some(0.5),
+                memory_gib: Some(4.0)
+            })
+        );
+        assert_eq!(metadata.datalab_image.unwrap().keyword, ["latest"]);
+        assert_eq!(
+            metadata.service,
+            Some(ServiceContract {
+                port: 8080,
+                health_path: "/health".to_owned(),
+                command: vec!["python".into(), "-m".into(), "quicklook".into()],
+            })
+        );
+    }
+
+    #[test]
+    fn reads_a_minimal_file_and_serialises_back_to_the_same_keys() {
+        let metadata = parse_metadata(&fixture("valid-minimal.yaml"), "metadata.yaml").unwrap();
+        assert_eq!(metadata.kind, None);
+        assert!(metadata.keywords.is_empty());
+        let json = serde_json::to_value(&metadata).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "abstract",
+                "alternateName",
+                "contactPoint",
+                "creator",
+                "title",
+                "version"
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_the_alias_bomb_at_its_first_anchor() {
+        let found = problems("alias-bomb.yaml");
+        assert_eq!(
+            found,
+            [
+                "line 2, column 4: metadata.yaml may not use anchors (&) or aliases (*); write each \
+              value out in full"
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_every_wrong_value_with_field_position_and_expectation() {
+        let found = problems("invalid-values.yaml");
+        let expected = [
+            "`alternateName` at line 2, column 16: expected a slug of 2 to 63 lowercase letters, \
+             digits and hyphens, starting with a letter or digit, like jl-euclid-tools, found \
+             \"Bad_Name\"",
+            "`contactPoint` at line 4, column 15: expected an email address like \
+             someone@example.org, found \"not-an-email\"",
+            "`version` at line 6, column 10: expected a semantic version like 1.2.3 or 1.2.3-rc.1 \
+             (quote it if YAML reads it as a number), found \"v1\"",
+            "`keywords` at line 7, column 11: expected a list of text values, like [a, b], found \
+             \"euclid\"",
+            "`kind` at line 8, column 7: expected one of jupyterlab, desktop, generic, found \
+             \"notebook\"",
+            "`minimumResources.cpu` at line 10, column 8: expected a number of CPUs greater than \
+             0, like 2 or 0.5, found 0",
+            "`minimumResources.memoryGib` at line 11, column 3: unknown field (did you mean \
+             `memoryGiB`?); the fields allowed here are cpu, memoryGiB",
+        ];
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn points_missing_mandatory_fields_at_the_parent_mapping() {
+        let found = problems("missing-mandatory.yaml");
+        for field in ["alternateName", "abstract", "contactPoint", "creator"] {
+            let line = format!("`{field}` at line 1, column 1: missing; this field is mandatory");
+            assert!(found.contains(&line), "{line} not in {found:#?}");
+        }
+        assert!(
+            found.contains(
+                &"`service` at line 1, column 1: missing; it is required when `kind` is generic \
+                  (the service contract says what to run and where it answers)"
+                    .to_owned()
+            ),
+            "{found:#?}"
+        );
+        assert_eq!(found.len(), 5);
+    }
+
+    #[test]
+    fn checks_the_service_contract() {
+        let found = problems("invalid-service.yaml");
+        assert_eq!(
+            found,
+            [
+                "`service.port` at line 9, column 9: expected a TCP port number from 1 to 65535, \
+                 found 70000",
+                "`service.healthPath` at line 10, column 15: expected a URL path starting with /, \
+                 like /health, found \"health\"",
+                "`service.command` at line 11, column 12: expected a non-empty list of command \
+                 words, like [\"python\", \"-m\", \"app\"], found a list",
+            ]
+        );
+    }
+
+    #[test]
+    fn names_both_lines_of_a_duplicate_key() {
+        let found = problems("duplicate-key.yaml");
+        assert_eq!(
+            found,
+            [
+                "line 7, column 1: duplicate key `title` at line 7 (first given at line 1); keep \
+              only one"
+            ]
+        );
+    }
+
+    #[test]
+    fn error_display_prefixes_each_problem_with_file_line_and_column() {
+        let error = parse_metadata("title: x\nversion: v1\n", "lab/metadata.yaml").unwrap_err();
+        let text = error.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() > 1, "{text}");
+        assert!(
+            lines
+                .iter()
+                .all(|line| line.starts_with("lab/metadata.yaml:")),
+            "{text}"
+        );
+        assert!(
+            text.contains("lab/metadata.yaml:2:10: `version`: expected a semantic version"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn refuses_files_over_the_size_limit_before_parsing() {
+        let text = format!(
+            "title: x\nabstract: \"{}\"\n",
+            "a".repeat(MAX_METADATA_BYTES)
+        );
+        let error = parse_metadata(&text, "metadata.yaml").unwrap_err();
+        assert!(matches!(error, MetadataError::TooLarge { .. }));
+        assert!(
+            error.to_string().contains("at most 262144 bytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_number_where_text_is_expected_is_refused_with_a_hint() {
+        let text = fixture("valid-minimal.yaml").replace("version: 0.0.1", "version: 1.0");
+        let error = parse_metadata(&text, "metadata.yaml").unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "`version`: expected a semantic version like 1.2.3 or 1.2.3-rc.1 (quote it if \
+                 YAML reads it as a number), found 1.0"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_mapping_is_refused() {
+        let error = parse_metadata("- a\n- b\n", "metadata.yaml").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("metadata.yaml:1:1: expected a mapping of metadata fields"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn kind_round_trips_through_text() {
+        for kind in [
+            DatalabKind::JupyterLab,
+            DatalabKind::Desktop,
+            DatalabKind::Generic,
+        ] {
+            assert_eq!(kind.to_string().parse::<DatalabKind>(), Ok(kind));
+        }
+        assert_eq!(
+            "notebook".parse::<DatalabKind>().unwrap_err().to_string(),
+            "unknown datalab kind \"notebook\"; expected jupyterlab, desktop or generic"
+        );
+    }
+}

@@ -2,6 +2,10 @@
 //! against the approved bases, a Dockerfile is generated per kind, and every Dockerfile built is
 //! linted with hadolint.
 
+pub mod error;
+pub mod requirements;
+pub mod user_dockerfile;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
