@@ -1,1 +1,167 @@
 //! The three base images, built from a Debian root filesystem.
+//!
+//! No public image registry is reachable from a data centre's build hosts, so the bottom layer is
+//! a Debian root filesystem made from packages (`base-images/rootfs.sh`, mmdebstrap), imported into
+//! dockerd once and pushed to the registry. `datalab_base`, `jl_base` and `x_base` are then built
+//! on it through BuildKit like any datalab, and pushed as `datalabs/<base>:<version>`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::build_log::{BuildLog, Phase};
+use crate::buildkit::{BuildRequest, BuildkitError, BuiltImage, ContextWriter, DockerdEngine};
+use crate::config::Config;
+use crate::images::ImageReference;
+use crate::recipe::base::BaseImage;
+use crate::recipe::generate::CA_BUNDLE_IN_CONTEXT;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaseImageError {
+    #[error(
+        "{script} failed ({status}); its output is above. Is mmdebstrap installed and the Debian mirror reachable?"
+    )]
+    RootFilesystem {
+        script: PathBuf,
+        status: std::process::ExitStatus,
+    },
+    #[error("cannot run {script}: {source}")]
+    Script {
+        script: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{action} {path}: {source}")]
+    Storage {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Build(#[from] BuildkitError),
+}
+
+/// The image the root filesystem is imported as, in the registry so that any engine can use it.
+pub fn root_filesystem_image(config: &Config) -> ImageReference {
+    ImageReference::new(
+        config.registry.repository("debian-rootfs"),
+        format!("bookworm-{}", config.base_version),
+    )
+}
+
+pub fn base_image_reference(config: &Config, base: BaseImage) -> ImageReference {
+    ImageReference::new(
+        config.registry.repository(base.image_name()),
+        config.base_version.clone(),
+    )
+}
+
+/// Builds (or, when BuildKit's cache has them, re-confirms) the root filesystem and the three
+/// bases, in dependency order, and pushes them.
+pub async fn build_base_images(
+    config: &Config,
+    engine: &DockerdEngine,
+    log: &BuildLog,
+    cancel: &CancellationToken,
+) -> Result<Vec<BuiltImage>, BaseImageError> {
+    let rootfs = root_filesystem_image(config);
+    if engine.has_image(&rootfs).await? {
+        log.write(Phase::Fetch, format!("{rootfs} is already imported"));
+    } else {
+        let tarball = make_root_filesystem(config, log).await?;
+        log.write(
+            Phase::Fetch,
+            format!("importing {} as {rootfs}", tarball.display()),
+        );
+        engine.import_root_filesystem(&tarball, &rootfs).await?;
+    }
+    engine.push(&rootfs, log).await?;
+
+    let bundle =
+        std::fs::read(&config.engine.ca_bundle).map_err(|source| BaseImageError::Storage {
+            action: "cannot read the CA bundle",
+            path: config.engine.ca_bundle.clone(),
+            source,
+        })?;
+    let scratch = tempfile::tempdir_in(prepare(&config.data_dir)?).map_err(|source| {
+        BaseImageError::Storage {
+            action: "cannot create a folder in",
+            path: config.data_dir.clone(),
+            source,
+        }
+    })?;
+    let mut built = Vec::new();
+    for base in [BaseImage::DatalabBase, BaseImage::JlBase, BaseImage::XBase] {
+        let folder = config.base_images_dir.join(base.image_name());
+        let mut context = ContextWriter::create(&scratch.path().join(format!("{base}.tar")))?;
+        context.add_folder(&folder, Path::new(""))?;
+        context.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
+        let request = BuildRequest {
+            context: context.finish()?,
+            dockerfile: "Dockerfile".to_owned(),
+            build_args: BTreeMap::from([
+                ("ROOTFS".to_owned(), rootfs.to_string()),
+                ("REGISTRY".to_owned(), config.registry.address.clone()),
+                (
+                    BaseImage::DatalabBase.version_arg().to_owned(),
+                    config.base_version.clone(),
+                ),
+            ]),
+            labels: BTreeMap::from([
+                (
+                    "org.opencontainers.image.title".to_owned(),
+                    base.image_name().to_owned(),
+                ),
+                (
+                    "org.opencontainers.image.version".to_owned(),
+                    config.base_version.clone(),
+                ),
+            ]),
+            image: base_image_reference(config, base),
+        };
+        log.write(Phase::Solve, format!("building {}", request.image));
+        let image = engine.build_and_push(&request, log, cancel).await?;
+        log.write(
+            Phase::Push,
+            format!("pushed {} {}", image.reference, image.digest),
+        );
+        built.push(image);
+    }
+    Ok(built)
+}
+
+fn prepare(folder: &Path) -> Result<&Path, BaseImageError> {
+    std::fs::create_dir_all(folder).map_err(|source| BaseImageError::Storage {
+        action: "cannot create",
+        path: folder.to_owned(),
+        source,
+    })?;
+    Ok(folder)
+}
+
+/// Runs `base-images/rootfs.sh` (idempotent: it keeps an up-to-date tarball) and returns the
+/// tarball's path.
+async fn make_root_filesystem(config: &Config, log: &BuildLog) -> Result<PathBuf, BaseImageError> {
+    let script = config.base_images_dir.join("rootfs.sh");
+    let tarball = prepare(&config.data_dir.join("rootfs"))?.join("debian-bookworm.tar");
+    log.write(
+        Phase::Fetch,
+        format!(
+            "making the Debian root filesystem with {}",
+            script.display()
+        ),
+    );
+    let status = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg(&tarball)
+        .status()
+        .await
+        .map_err(|source| BaseImageError::Script {
+            script: script.clone(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(BaseImageError::RootFilesystem { script, status });
+    }
+    Ok(tarball)
+}

@@ -1,7 +1,256 @@
 //! The `labforge` command line.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::base_images::build_base_images;
+use crate::build_log::BuildLog;
+use crate::buildkit::BuildEngine;
+use crate::config::{Config, env};
+use crate::metadata::DatalabKind;
+use crate::pipeline::{BuildOutcome, BuildSpec, Pipeline};
+use crate::sources::Source;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "labforge",
+    version,
+    about = "Turns scientists' code into launchable datalabs"
+)]
+struct Arguments {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a datalab from a git URL, a zip file or a folder, and push its image.
+    Build {
+        /// An https git URL, a .zip file, or a folder (inside the workspace root).
+        source: String,
+        /// Branch, tag or commit of a git source.
+        #[arg(long = "ref")]
+        reference: Option<String>,
+        /// The datalab's name (default: metadata's alternateName).
+        #[arg(long)]
+        name: Option<String>,
+        /// jupyterlab, desktop or generic (default: metadata's kind, else jupyterlab).
+        #[arg(long)]
+        kind: Option<DatalabKind>,
+        /// Skip starting the image and probing its health endpoint.
+        #[arg(long)]
+        no_smoke_test: bool,
+        /// Print the outcome as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build and push the base images (`datalab_base`, `jl_base`, `x_base`) from Debian packages.
+    BaseImages,
+    /// The main job: base images, then every example datalab in the given folder.
+    Run {
+        #[arg(long, default_value = "examples")]
+        examples: PathBuf,
+    },
+    /// Print the effective configuration and the environment variables that shape it.
+    Config,
+}
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let arguments = Arguments::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("the async runtime starts");
+    match runtime.block_on(run(arguments.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let config = Config::load()?;
+    let cancel = CancellationToken::new();
+    let on_interrupt = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("cancelling...");
+            on_interrupt.cancel();
+        }
+    });
+    match command {
+        Command::Build {
+            source,
+            reference,
+            name,
+            kind,
+            no_smoke_test,
+            json,
+        } => {
+            let spec = BuildSpec {
+                source: parse_source(&source, reference)?,
+                name,
+                kind,
+                smoke_test: !no_smoke_test,
+            };
+            let pipeline = Pipeline::new(config).await?;
+            let outcome = build_with_progress(&pipeline, &spec, &cancel).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
+            } else {
+                print_outcome(&outcome);
+            }
+            Ok(())
+        }
+        Command::BaseImages => base_images(&config, &cancel).await,
+        Command::Run { examples } => {
+            base_images(&config, &cancel).await?;
+            let pipeline = Pipeline::new(config).await?;
+            for folder in example_folders(&examples)? {
+                eprintln!("== example {}", folder.display());
+                let spec = BuildSpec {
+                    source: Source::Workspace { path: folder },
+                    name: None,
+                    kind: None,
+                    smoke_test: true,
+                };
+                print_outcome(&build_with_progress(&pipeline, &spec, &cancel).await?);
+            }
+            Ok(())
+        }
+        Command::Config => {
+            println!("{}", toml::to_string_pretty(&config)?);
+            for variable in env::ALL {
+                println!("# {}: {}", variable.name, variable.doc);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn base_images(config: &Config, cancel: &CancellationToken) -> anyhow::Result<()> {
+    let BuildEngine::Dockerd(engine) =
+        BuildEngine::connect(&config.engine, &config.registry).await?
+    else {
+        bail!(
+            "base images are built with a local dockerd (it imports the root filesystem); unset LABFORGE_BUILDKITD"
+        );
+    };
+    let log = BuildLog::new();
+    let printer = print_log(&log);
+    let result = build_base_images(config, &engine, &log, cancel).await;
+    printer.abort();
+    for image in result? {
+        println!("{} {}", image.reference, image.digest);
+    }
+    Ok(())
+}
+
+async fn build_with_progress(
+    pipeline: &Pipeline,
+    spec: &BuildSpec,
+    cancel: &CancellationToken,
+) -> anyhow::Result<BuildOutcome> {
+    let log = BuildLog::new();
+    let printer = print_log(&log);
+    let outcome = pipeline.build(spec, &log, cancel).await;
+    // Let the printer catch up with the last lines before the outcome is printed.
+    tokio::task::yield_now().await;
+    printer.abort();
+    Ok(outcome?)
+}
+
+fn print_log(log: &BuildLog) -> tokio::task::JoinHandle<()> {
+    let mut lines = log.follow();
+    tokio::spawn(async move {
+        loop {
+            match lines.recv().await {
+                Ok(line) => eprintln!("{line}"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    eprintln!("({missed} log lines skipped)");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+}
+
+fn print_outcome(outcome: &BuildOutcome) {
+    let timings = &outcome.timings;
+    eprintln!(
+        "phases: fetch {:.2}s, package {:.2}s, lint {:.2}s, solve {:.2}s, push {:.2}s, smoke test {:.2}s{}",
+        timings.fetch,
+        timings.package,
+        timings.lint,
+        timings.solve,
+        timings.push,
+        timings.smoke_test,
+        if outcome.reused {
+            " (nothing changed: image reused)"
+        } else {
+            ""
+        }
+    );
+    println!("image: {}", outcome.record.image);
+    println!("digest: {}", outcome.record.digest);
+}
+
+fn outcome_json(outcome: &BuildOutcome) -> serde_json::Value {
+    serde_json::json!({
+        "image": outcome.record.image,
+        "digest": outcome.record.digest,
+        "reused": outcome.reused,
+        "build": outcome.record,
+        "lint": outcome.lint,
+        "smoke_test": outcome.smoke_test,
+        "timings": outcome.timings,
+    })
+}
+
+/// A git URL, a zip file or a folder, told apart the way a user would.
+fn parse_source(source: &str, reference: Option<String>) -> anyhow::Result<Source> {
+    if source.contains("://") || source.starts_with("git@") {
+        return Ok(Source::Git {
+            url: source.to_owned(),
+            reference,
+        });
+    }
+    if reference.is_some() {
+        bail!("--ref applies to git sources only; {source} is a file or folder");
+    }
+    let path = Path::new(source);
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("no file or folder at {source}"))?;
+    let path = std::path::absolute(path)?;
+    if metadata.is_dir() {
+        Ok(Source::Workspace { path })
+    } else if path
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("zip"))
+    {
+        Ok(Source::Zip { path })
+    } else {
+        bail!("{source} is neither a folder nor a .zip file")
+    }
+}
+
+fn example_folders(examples: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(examples)
+        .with_context(|| format!("cannot list {}", examples.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.join("metadata.yaml").is_file())
+        .collect();
+    folders.sort();
+    Ok(folders)
 }

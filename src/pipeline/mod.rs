@@ -1,1 +1,688 @@
-//! The end-to-end build of a datalab.
+//! The end-to-end build of a datalab:
+//!
+//! ```text
+//! fetch    stage the source (git | zip | workspace folder) into a private folder
+//! package  metadata.yaml, requirements.txt, optional user Dockerfile
+//! recipe   generated Dockerfile, environment hash, content hash; reuse the last image if equal
+//! lint     hadolint
+//! solve    BuildKit, with live progress into the build log
+//! push     the image to the registry as <namespace>/<name>:<version>-<build>
+//! smoke    start the image and wait for its health endpoint
+//! ```
+
+mod error;
+pub mod hashes;
+pub mod index;
+pub mod smoke;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+pub use self::error::PipelineError;
+use self::index::{BuildIndex, BuildRecord};
+use self::smoke::SmokeTestResult;
+use crate::build_log::{BuildLog, Phase};
+use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
+use crate::config::Config;
+use crate::images::{ImageReference, RegistryClient};
+use crate::metadata::{DatalabKind, Metadata, parse_metadata};
+use crate::recipe::base::BaseImage;
+use crate::recipe::generate::{
+    CA_BUNDLE_IN_CONTEXT, CONTENT_DIR, RECIPE_VERSION, RecipeInput, ServiceCommand, generate,
+};
+use crate::recipe::lint::{LintFinding, LintLevel, lint_dockerfile};
+use crate::recipe::requirements::{Requirement, Requirements, parse_requirements};
+use crate::recipe::user_dockerfile::check_user_dockerfile;
+use crate::sources::{Source, StagedSource, stage};
+
+const SMOKE_TEST_TIMEOUT: Duration = Duration::from_mins(2);
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    pub source: Source,
+    /// Overrides metadata's `alternateName`.
+    pub name: Option<String>,
+    /// Overrides metadata's `kind`.
+    pub kind: Option<DatalabKind>,
+    pub smoke_test: bool,
+}
+
+/// Seconds spent in each phase of one build.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimings {
+    pub fetch: f64,
+    pub package: f64,
+    pub lint: f64,
+    pub solve: f64,
+    pub push: f64,
+    pub smoke_test: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    pub record: BuildRecord,
+    /// True when nothing changed since the previous build and its image was reused.
+    pub reused: bool,
+    pub lint: Vec<LintFinding>,
+    pub smoke_test: Option<SmokeTestResult>,
+    pub timings: PhaseTimings,
+}
+
+pub struct Pipeline {
+    config: Config,
+    engine: BuildEngine,
+    index: BuildIndex,
+    registry: RegistryClient,
+}
+
+/// Removes a staging folder when the build is over, however it ends.
+struct StagingFolder(PathBuf);
+
+impl Drop for StagingFolder {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.0)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.0.display(), %error, "cannot remove the staging folder");
+        }
+    }
+}
+
+/// What the package phase found in the source.
+struct Package {
+    metadata: Metadata,
+    name: String,
+    kind: DatalabKind,
+    base: BaseImage,
+    requirements: Option<Requirements>,
+    user_dockerfile: Option<String>,
+    service: Option<ServiceCommand>,
+}
+
+/// A package turned into what will be built.
+struct Plan {
+    package: Package,
+    environment_hash: String,
+    content_hash: String,
+    dockerfile: String,
+    /// Files labforge adds to the context next to the Dockerfile (requirement layers).
+    context_files: Vec<(String, String)>,
+}
+
+impl Pipeline {
+    pub async fn new(config: Config) -> Result<Self, PipelineError> {
+        let engine = BuildEngine::connect(&config.engine, &config.registry).await?;
+        let index = BuildIndex::new(&config.data_dir);
+        let registry = RegistryClient::with_credentials(config.registry.credentials());
+        Ok(Self {
+            config,
+            engine,
+            index,
+            registry,
+        })
+    }
+
+    pub fn engine(&self) -> &BuildEngine {
+        &self.engine
+    }
+
+    pub async fn build(
+        &self,
+        spec: &BuildSpec,
+        log: &BuildLog,
+        cancel: &CancellationToken,
+    ) -> Result<BuildOutcome, PipelineError> {
+        let mut timings = PhaseTimings::default();
+
+        let started = Instant::now();
+        let (staging, staged) = self.fetch(spec, log).await?;
+        timings.fetch = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let package = self.read_package(&staged.root, spec)?;
+        let plan = self.plan(package, &staged.root, log).await?;
+        timings.package = started.elapsed().as_secs_f64();
+        let package = &plan.package;
+
+        let version = &package.metadata.version;
+        let previous = self
+            .index
+            .latest(&package.name, version)
+            .map_err(|source| self.index_error(source))?;
+        if let Some(previous) = previous {
+            if let Some(outcome) = self.reuse(&previous, &plan, timings, log).await? {
+                return Ok(outcome);
+            }
+            if previous.environment_hash == plan.environment_hash {
+                log.write(
+                    Phase::Package,
+                    format!(
+                        "environment unchanged since build {}-{}: dependency layers come from the \
+                         cache",
+                        previous.version, previous.number
+                    ),
+                );
+            }
+        }
+
+        let started = Instant::now();
+        let lint = self.lint(&plan, log).await?;
+        timings.lint = started.elapsed().as_secs_f64();
+
+        let number = self
+            .index
+            .next_number(&package.name, version)
+            .map_err(|source| self.index_error(source))?;
+        let image = ImageReference::new(
+            self.config.registry.repository(&package.name),
+            format!("{version}-{number}"),
+        );
+        let request = BuildRequest {
+            context: self.write_context(&staging.0, &staged.root, &plan)?,
+            dockerfile: if package.user_dockerfile.is_some() {
+                "Dockerfile".to_owned()
+            } else {
+                ".labforge/Dockerfile".to_owned()
+            },
+            build_args: self.build_args(),
+            labels: labels(&plan, &staged),
+            image: image.clone(),
+        };
+        log.write(Phase::Solve, format!("building {image}"));
+        let built = self.engine.build_and_push(&request, log, cancel).await?;
+        timings.solve = built.solve.as_secs_f64();
+        timings.push = built.push.as_secs_f64();
+        log.write(Phase::Push, format!("pushed {image} {}", built.digest));
+
+        let smoke_test = if spec.smoke_test {
+            let started = Instant::now();
+            let result = self.smoke_test(package, &image, log).await?;
+            timings.smoke_test = started.elapsed().as_secs_f64();
+            if let Some(result) = result.as_ref().filter(|result| !result.passed) {
+                return Err(PipelineError::SmokeTestFailed {
+                    image: image.to_string(),
+                    detail: result.detail.clone(),
+                });
+            }
+            result
+        } else {
+            None
+        };
+
+        let record = BuildRecord {
+            name: package.name.clone(),
+            version: version.clone(),
+            number,
+            kind: package.kind.to_string(),
+            environment_hash: plan.environment_hash.clone(),
+            content_hash: plan.content_hash.clone(),
+            image: image.to_string(),
+            digest: built.digest,
+            created: Utc::now(),
+            timings,
+        };
+        self.index
+            .append(record.clone())
+            .map_err(|source| self.index_error(source))?;
+        Ok(BuildOutcome {
+            record,
+            reused: false,
+            lint,
+            smoke_test,
+            timings,
+        })
+    }
+
+    /// Stages the source into a fresh private folder, removed when the returned guard drops.
+    async fn fetch(
+        &self,
+        spec: &BuildSpec,
+        log: &BuildLog,
+    ) -> Result<(StagingFolder, StagedSource), PipelineError> {
+        let staging_root = self.config.data_dir.join("staging");
+        std::fs::create_dir_all(&staging_root).map_err(|source| PipelineError::Storage {
+            action: "cannot create the staging folder",
+            path: staging_root.clone(),
+            source,
+        })?;
+        let staging = StagingFolder(staging_root.join(format!("build-{}", uuid::Uuid::new_v4())));
+        log.write(Phase::Fetch, format!("staging {}", describe(&spec.source)));
+        let staged = stage(&spec.source, &staging.0, &self.config.sources).await?;
+        log.write(
+            Phase::Fetch,
+            format!(
+                "{} files, {} bytes{}",
+                staged.files,
+                staged.bytes,
+                staged
+                    .revision
+                    .as_ref()
+                    .map(|revision| format!(", commit {revision}"))
+                    .unwrap_or_default()
+            ),
+        );
+        Ok((staging, staged))
+    }
+
+    /// The Dockerfile to build and the two hashes that decide what can be skipped.
+    async fn plan(
+        &self,
+        package: Package,
+        root: &Path,
+        log: &BuildLog,
+    ) -> Result<Plan, PipelineError> {
+        log.write(
+            Phase::Package,
+            format!(
+                "{} {} ({}, base {}), {} requirements{}",
+                package.name,
+                package.metadata.version,
+                package.kind,
+                package.base,
+                package
+                    .requirements
+                    .as_ref()
+                    .map_or(0, |requirements| requirements.entries.len()),
+                if package.user_dockerfile.is_some() {
+                    ", own Dockerfile"
+                } else {
+                    ""
+                },
+            ),
+        );
+        let base_image = ImageReference::new(
+            self.config.registry.repository(package.base.image_name()),
+            &self.config.base_version,
+        );
+        let base_digest = self
+            .registry
+            .manifest_digest(&base_image)
+            .await
+            .map_err(|message| PipelineError::Registry {
+                image: base_image.to_string(),
+                message,
+            })?
+            .ok_or_else(|| PipelineError::BaseImageMissing {
+                image: base_image.to_string(),
+            })?;
+        let empty = Requirements::default();
+        let requirements = package.requirements.as_ref().unwrap_or(&empty);
+        let environment_hash = hashes::environment_hash(
+            RECIPE_VERSION,
+            &base_digest,
+            &package.kind.to_string(),
+            &format!(
+                "{}\n-c\n{}",
+                requirements.normalised(),
+                requirements.normalised_constraints()
+            ),
+            package.user_dockerfile.as_deref(),
+        );
+        let (dockerfile, context_files) = if let Some(text) = &package.user_dockerfile {
+            (text.clone(), Vec::new())
+        } else {
+            let install_lines = |entries: &[Requirement]| -> Vec<String> {
+                entries.iter().map(install_line).collect()
+            };
+            let recipe = generate(&RecipeInput {
+                base: package.base,
+                name: &package.name,
+                requirements: &install_lines(&requirements.entries),
+                constraints: &install_lines(&requirements.constraints),
+                index_options: &requirements.index_options,
+                service: package.service.as_ref(),
+            });
+            (recipe.dockerfile, recipe.files)
+        };
+        let tree_hash = hashes::tree_hash(root).map_err(|source| PipelineError::Storage {
+            action: "cannot read the staged source",
+            path: root.to_owned(),
+            source,
+        })?;
+        let content_hash =
+            hashes::content_hash(&environment_hash, &tree_hash, &dockerfile, &context_files);
+        Ok(Plan {
+            package,
+            environment_hash,
+            content_hash,
+            dockerfile,
+            context_files,
+        })
+    }
+
+    /// hadolint's findings; error-level ones stop the build (for an author's own Dockerfile,
+    /// unless the operator lets them through).
+    async fn lint(&self, plan: &Plan, log: &BuildLog) -> Result<Vec<LintFinding>, PipelineError> {
+        let findings = lint_dockerfile(&self.config.packaging.hadolint, &plan.dockerfile).await?;
+        for finding in &findings {
+            log.write(Phase::Lint, finding.to_string());
+        }
+        log.write(
+            Phase::Lint,
+            format!("hadolint: {} findings", findings.len()),
+        );
+        let errors: Vec<LintFinding> = findings
+            .iter()
+            .filter(|finding| finding.level == LintLevel::Error)
+            .cloned()
+            .collect();
+        let own_dockerfile = plan.package.user_dockerfile.is_some();
+        if !errors.is_empty() && (!own_dockerfile || self.config.packaging.lint_errors_fail_build) {
+            return Err(PipelineError::LintFailed { findings: errors });
+        }
+        Ok(findings)
+    }
+
+    /// The previous build, when environment and content are unchanged and its image is still in
+    /// the registry under the same digest.
+    async fn reuse(
+        &self,
+        previous: &BuildRecord,
+        plan: &Plan,
+        timings: PhaseTimings,
+        log: &BuildLog,
+    ) -> Result<Option<BuildOutcome>, PipelineError> {
+        if previous.environment_hash != plan.environment_hash
+            || previous.content_hash != plan.content_hash
+        {
+            return Ok(None);
+        }
+        let (repository, tag) = previous
+            .image
+            .rsplit_once(':')
+            .unwrap_or((&previous.image, ""));
+        let image = ImageReference::new(repository, tag);
+        let digest = self
+            .registry
+            .manifest_digest(&image)
+            .await
+            .map_err(|message| PipelineError::Registry {
+                image: previous.image.clone(),
+                message,
+            })?;
+        if digest.as_deref() != Some(previous.digest.as_str()) {
+            log.write(
+                Phase::Package,
+                format!(
+                    "{} is no longer in the registry as built: building again",
+                    previous.image
+                ),
+            );
+            return Ok(None);
+        }
+        log.write(
+            Phase::Package,
+            format!(
+                "nothing changed since build {}-{}: reusing {} {}",
+                previous.version, previous.number, previous.image, previous.digest
+            ),
+        );
+        Ok(Some(BuildOutcome {
+            record: previous.clone(),
+            reused: true,
+            lint: Vec::new(),
+            smoke_test: None,
+            timings,
+        }))
+    }
+
+    fn read_package(&self, root: &Path, spec: &BuildSpec) -> Result<Package, PipelineError> {
+        let metadata_path = root.join("metadata.yaml");
+        let text = std::fs::read_to_string(&metadata_path).map_err(|_| {
+            PipelineError::MissingMetadata {
+                path: PathBuf::from("metadata.yaml"),
+            }
+        })?;
+        let metadata = parse_metadata(&text, "metadata.yaml")?;
+        let requirements_path = root.join("requirements.txt");
+        let requirements = requirements_path
+            .is_file()
+            .then(|| parse_requirements(root, &requirements_path, &self.config.packaging))
+            .transpose()?;
+        let user_dockerfile = match std::fs::read_to_string(root.join("Dockerfile")) {
+            Ok(text) => Some(text),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(PipelineError::Storage {
+                    action: "cannot read",
+                    path: root.join("Dockerfile"),
+                    source,
+                });
+            }
+        };
+        let dockerfile_base = user_dockerfile
+            .as_deref()
+            .map(check_user_dockerfile)
+            .transpose()?;
+        let kind = spec
+            .kind
+            .or(metadata.kind)
+            .or(dockerfile_base.map(kind_of_base))
+            .unwrap_or(DatalabKind::JupyterLab);
+        let base = base_of_kind(kind);
+        if let Some(found) = dockerfile_base
+            && found != base
+        {
+            return Err(PipelineError::KindMismatch {
+                requested: kind.to_string(),
+                expected: base.image_name(),
+                found: found.image_name(),
+            });
+        }
+        let service = metadata.service.as_ref().map(|service| ServiceCommand {
+            command: service.command.clone(),
+            port: service.port,
+            health_path: service.health_path.clone(),
+        });
+        if kind == DatalabKind::Generic && service.is_none() && user_dockerfile.is_none() {
+            return Err(PipelineError::GenericNeedsService);
+        }
+        let name = spec
+            .name
+            .clone()
+            .unwrap_or_else(|| metadata.alternate_name.clone());
+        Ok(Package {
+            metadata,
+            name,
+            kind,
+            base,
+            requirements,
+            user_dockerfile,
+            service,
+        })
+    }
+
+    fn write_context(
+        &self,
+        staging: &Path,
+        root: &Path,
+        plan: &Plan,
+    ) -> Result<crate::buildkit::BuildContext, PipelineError> {
+        let ca_bundle = &self.config.engine.ca_bundle;
+        let bundle = std::fs::read(ca_bundle).map_err(|source| PipelineError::Storage {
+            action: "cannot read the CA bundle (set LABFORGE_CA_BUNDLE)",
+            path: ca_bundle.clone(),
+            source,
+        })?;
+        let mut writer = ContextWriter::create(&staging.join("context.tar"))?;
+        if plan.package.user_dockerfile.is_some() {
+            writer.add_folder(root, Path::new(""))?;
+        } else {
+            writer.add_folder(root, Path::new(CONTENT_DIR))?;
+            writer.add_file(".labforge/Dockerfile", plan.dockerfile.as_bytes(), 0o644)?;
+        }
+        writer.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
+        for (name, contents) in &plan.context_files {
+            writer.add_file(name, contents.as_bytes(), 0o644)?;
+        }
+        Ok(writer.finish()?)
+    }
+
+    fn build_args(&self) -> BTreeMap<String, String> {
+        let mut arguments =
+            BTreeMap::from([("REGISTRY".to_owned(), self.config.registry.address.clone())]);
+        for base in BaseImage::ALL {
+            arguments.insert(
+                base.version_arg().to_owned(),
+                self.config.base_version.clone(),
+            );
+        }
+        arguments
+    }
+
+    async fn smoke_test(
+        &self,
+        package: &Package,
+        image: &ImageReference,
+        log: &BuildLog,
+    ) -> Result<Option<SmokeTestResult>, PipelineError> {
+        let BuildEngine::Dockerd(engine) = &self.engine else {
+            log.write(
+                Phase::SmokeTest,
+                "skipped: smoke tests run on a local dockerd only",
+            );
+            return Ok(None);
+        };
+        let Some((port, health_path)) = package
+            .service
+            .as_ref()
+            .map(|service| (service.port, service.health_path.clone()))
+            .or_else(|| {
+                package
+                    .base
+                    .service()
+                    .map(|(port, path)| (port, path.to_owned()))
+            })
+        else {
+            log.write(
+                Phase::SmokeTest,
+                "skipped: the datalab declares no service to probe",
+            );
+            return Ok(None);
+        };
+        smoke::smoke_test(
+            engine.docker(),
+            &image.to_string(),
+            port,
+            &health_path,
+            SMOKE_TEST_TIMEOUT,
+            log,
+        )
+        .await
+        .map(Some)
+        .map_err(|source| PipelineError::SmokeTestError {
+            image: image.to_string(),
+            source,
+        })
+    }
+
+    fn index_error(&self, source: std::io::Error) -> PipelineError {
+        PipelineError::Storage {
+            action: "cannot use the build index",
+            path: self.config.data_dir.join("builds.json"),
+            source,
+        }
+    }
+}
+
+/// A requirement as uv reads it: the canonical text and its `--hash` pins.
+fn install_line(requirement: &Requirement) -> String {
+    let mut line = requirement.line.clone();
+    for hash in &requirement.hashes {
+        line.push_str(" --hash=");
+        line.push_str(hash);
+    }
+    line
+}
+
+pub fn base_of_kind(kind: DatalabKind) -> BaseImage {
+    match kind {
+        DatalabKind::JupyterLab => BaseImage::JlBase,
+        DatalabKind::Desktop => BaseImage::XBase,
+        DatalabKind::Generic => BaseImage::DatalabBase,
+    }
+}
+
+fn kind_of_base(base: BaseImage) -> DatalabKind {
+    match base {
+        BaseImage::JlBase => DatalabKind::JupyterLab,
+        BaseImage::XBase => DatalabKind::Desktop,
+        BaseImage::DatalabBase => DatalabKind::Generic,
+    }
+}
+
+/// OCI labels from the metadata, plus labforge's own (kind and hashes).
+fn labels(plan: &Plan, staged: &StagedSource) -> BTreeMap<String, String> {
+    let package = &plan.package;
+    let metadata = &package.metadata;
+    let origin = staged.origin.as_str();
+    let revision = staged.revision.as_deref();
+    let environment_hash = plan.environment_hash.as_str();
+    let content_hash = plan.content_hash.as_str();
+    let mut labels = BTreeMap::from([
+        (
+            "org.opencontainers.image.title".to_owned(),
+            metadata.title.clone(),
+        ),
+        (
+            "org.opencontainers.image.version".to_owned(),
+            metadata.version.clone(),
+        ),
+        (
+            "org.opencontainers.image.description".to_owned(),
+            metadata.r#abstract.clone(),
+        ),
+        (
+            "org.opencontainers.image.source".to_owned(),
+            origin.to_owned(),
+        ),
+        (
+            "org.opencontainers.image.created".to_owned(),
+            Utc::now().to_rfc3339(),
+        ),
+        ("org.labforge.kind".to_owned(), package.kind.to_string()),
+        (
+            "org.labforge.environment-hash".to_owned(),
+            environment_hash.to_owned(),
+        ),
+        (
+            "org.labforge.content-hash".to_owned(),
+            content_hash.to_owned(),
+        ),
+    ]);
+    if let Some(license) = &metadata.license {
+        labels.insert(
+            "org.opencontainers.image.licenses".to_owned(),
+            license.clone(),
+        );
+    }
+    if let Some(revision) = revision {
+        labels.insert(
+            "org.opencontainers.image.revision".to_owned(),
+            revision.to_owned(),
+        );
+    }
+    labels
+}
+
+fn describe(source: &Source) -> String {
+    match source {
+        Source::Git { url, reference } => {
+            format!(
+                "git {url}{}",
+                reference
+                    .as_ref()
+                    .map(|r| format!(" at {r}"))
+                    .unwrap_or_default()
+            )
+        }
+        Source::Zip { path } => format!("zip {}", path.display()),
+        Source::Workspace { path } => format!("workspace folder {}", path.display()),
+    }
+}

@@ -5,7 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::user_dockerfile::BaseKind;
+use super::base::BaseImage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequirementsError {
@@ -174,7 +174,7 @@ pub enum UserDockerfileError {
         "Dockerfile has no FROM instruction. Start it with:\n{}",
         approved_form(*suggested)
     )]
-    NoFrom { suggested: BaseKind },
+    NoFrom { suggested: BaseImage },
     #[error(
         "Dockerfile line {line}: FROM {image} is not an approved base. Use:\n{}",
         approved_form(*suggested)
@@ -182,7 +182,7 @@ pub enum UserDockerfileError {
     UnapprovedBase {
         line: usize,
         image: String,
-        suggested: BaseKind,
+        suggested: BaseImage,
     },
     #[error(
         "Dockerfile line {line}: FROM {image} uses ${variable} but `ARG {variable}` is not \
@@ -193,7 +193,7 @@ pub enum UserDockerfileError {
         line: usize,
         image: String,
         variable: String,
-        base: BaseKind,
+        base: BaseImage,
     },
     #[error("Dockerfile line {line}: FROM {option} is not allowed; only --platform may be given")]
     UnsupportedFromOption { line: usize, option: String },
@@ -221,7 +221,7 @@ pub enum UserDockerfileError {
 }
 
 /// The lines a Dockerfile must use to build on `base`.
-pub fn approved_form(base: BaseKind) -> String {
+pub fn approved_form(base: BaseImage) -> String {
     format!(
         "ARG REGISTRY\nARG {variable}\nFROM $REGISTRY/datalabs/{image}:${variable}",
         variable = base.version_arg(),

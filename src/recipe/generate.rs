@@ -43,6 +43,9 @@ pub struct RecipeInput<'a> {
     pub requirements: &'a [String],
     /// Canonical constraint lines (`-c` files), applied to every layer.
     pub constraints: &'a [String],
+    /// Index options the operator allows (`--index-url ...`), written at the top of every layer's
+    /// requirement file.
+    pub index_options: &'a [String],
     pub service: Option<&'a ServiceCommand>,
 }
 
@@ -90,7 +93,9 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
     {
         installed.extend(layer.iter().cloned());
         let file = format!("{CONTEXT_DIR}/requirements/{:02}.txt", index + 1);
-        files.push((file.clone(), lines(&installed)));
+        let mut contents = lines(input.index_options);
+        contents.push_str(&lines(&installed));
+        files.push((file.clone(), contents));
         let constraints = if input.constraints.is_empty() {
             String::new()
         } else {
@@ -181,6 +186,7 @@ mod tests {
             name: "jl-demo",
             requirements,
             constraints: &[],
+            index_options: &[],
             service: None,
         };
         let old = generate(&input(&before));
@@ -203,6 +209,7 @@ mod tests {
             name: "web-tool",
             requirements: &["flask>=3".to_owned()],
             constraints: &["werkzeug<4".to_owned()],
+            index_options: &[],
             service: Some(&ServiceCommand {
                 command: vec!["python".into(), "app.py".into()],
                 port: 8050,

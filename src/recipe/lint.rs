@@ -142,6 +142,7 @@ mod tests {
                 name: "lab",
                 requirements: &["numpy>=2".to_owned(), "astropy".to_owned()],
                 constraints: &["pyerfa<3".to_owned()],
+                index_options: &[],
                 service: (base == BaseImage::DatalabBase).then_some(&service),
             });
             let findings = lint_dockerfile("hadolint", &recipe.dockerfile)

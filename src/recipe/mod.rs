@@ -2,7 +2,10 @@
 //! against the approved bases, a Dockerfile is generated per kind, and every Dockerfile built is
 //! linted with hadolint.
 
+pub mod base;
 pub mod error;
+pub mod generate;
+pub mod lint;
 pub mod requirements;
 pub mod user_dockerfile;
 
@@ -32,7 +35,3 @@ impl Default for PackagingConfig {
         }
     }
 }
-
-pub mod base;
-pub mod generate;
-pub mod lint;

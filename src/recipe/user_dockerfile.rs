@@ -7,51 +7,15 @@
 //! comments, line continuations, case-insensitive instructions.
 
 use std::collections::HashSet;
-use std::fmt;
 
+use super::base::BaseImage;
 use super::error::UserDockerfileError;
 
-/// The approved bases a user Dockerfile may build on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BaseKind {
-    JlBase,
-    XBase,
-    DatalabBase,
-}
-
-impl BaseKind {
-    pub const ALL: [Self; 3] = [Self::JlBase, Self::XBase, Self::DatalabBase];
-
-    /// The image name under `$REGISTRY/datalabs/`.
-    pub fn image_name(self) -> &'static str {
-        match self {
-            Self::JlBase => "jl_base",
-            Self::XBase => "x_base",
-            Self::DatalabBase => "datalab_base",
-        }
-    }
-
-    /// The build argument that carries this base's version.
-    pub fn version_arg(self) -> &'static str {
-        match self {
-            Self::JlBase => "JL_BASE_VERSION",
-            Self::XBase => "X_BASE_VERSION",
-            Self::DatalabBase => "DATALAB_BASE_VERSION",
-        }
-    }
-}
-
-impl fmt::Display for BaseKind {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.image_name())
-    }
-}
-
 /// Checks `text` and returns the base of the final stage, the one the image is built from.
-pub fn check_user_dockerfile(text: &str) -> Result<BaseKind, UserDockerfileError> {
+pub fn check_user_dockerfile(text: &str) -> Result<BaseImage, UserDockerfileError> {
     let mut global_arguments: HashSet<String> = HashSet::new();
     // Stage names (lowercase, as BuildKit compares them) and their bases, in order.
-    let mut stages: Vec<(Option<String>, BaseKind)> = Vec::new();
+    let mut stages: Vec<(Option<String>, BaseImage)> = Vec::new();
     for instruction in instructions(text)? {
         match instruction.keyword.as_str() {
             "ARG" if stages.is_empty() => {
@@ -75,7 +39,7 @@ pub fn check_user_dockerfile(text: &str) -> Result<BaseKind, UserDockerfileError
         .last()
         .map(|(_, base)| *base)
         .ok_or(UserDockerfileError::NoFrom {
-            suggested: BaseKind::JlBase,
+            suggested: BaseImage::JlBase,
         })
 }
 
@@ -173,8 +137,8 @@ fn split_instruction(line: usize, joined: &str) -> Option<Instruction> {
 fn check_from(
     instruction: &Instruction,
     global_arguments: &HashSet<String>,
-    stages: &[(Option<String>, BaseKind)],
-) -> Result<(Option<String>, BaseKind), UserDockerfileError> {
+    stages: &[(Option<String>, BaseImage)],
+) -> Result<(Option<String>, BaseImage), UserDockerfileError> {
     let line = instruction.line;
     let malformed = |reason| UserDockerfileError::MalformedFrom {
         line,
@@ -239,12 +203,12 @@ fn check_from(
 }
 
 /// The base named by `$REGISTRY/datalabs/<base>:$<BASE>_VERSION` (either variable form).
-fn approved_base(image: &str) -> Option<BaseKind> {
+fn approved_base(image: &str) -> Option<BaseImage> {
     let rest = image
         .strip_prefix("$REGISTRY/datalabs/")
         .or_else(|| image.strip_prefix("${REGISTRY}/datalabs/"))?;
     let (name, version) = rest.split_once(':')?;
-    let base = BaseKind::ALL
+    let base = BaseImage::ALL
         .into_iter()
         .find(|base| base.image_name() == name)?;
     let variable = version
@@ -254,11 +218,11 @@ fn approved_base(image: &str) -> Option<BaseKind> {
     (variable == base.version_arg()).then_some(base)
 }
 
-fn suggested_base(image: &str) -> BaseKind {
-    BaseKind::ALL
+fn suggested_base(image: &str) -> BaseImage {
+    BaseImage::ALL
         .into_iter()
         .find(|base| image.contains(base.image_name()))
-        .unwrap_or(BaseKind::JlBase)
+        .unwrap_or(BaseImage::JlBase)
 }
 
 fn is_stage_name(name: &str) -> bool {
@@ -269,7 +233,7 @@ fn is_stage_name(name: &str) -> bool {
 }
 
 /// A `--from=` source is fine when it names an earlier stage, by name or index.
-fn is_earlier_stage(source: &str, stages: &[(Option<String>, BaseKind)]) -> bool {
+fn is_earlier_stage(source: &str, stages: &[(Option<String>, BaseImage)]) -> bool {
     let lowercase = source.to_ascii_lowercase();
     source.parse::<usize>().map_or_else(
         |_| {
@@ -283,7 +247,7 @@ fn is_earlier_stage(source: &str, stages: &[(Option<String>, BaseKind)]) -> bool
 
 fn check_copy_source(
     instruction: &Instruction,
-    stages: &[(Option<String>, BaseKind)],
+    stages: &[(Option<String>, BaseImage)],
 ) -> Result<(), UserDockerfileError> {
     for flag in instruction
         .arguments
@@ -305,7 +269,7 @@ fn check_copy_source(
 
 fn check_mount_sources(
     instruction: &Instruction,
-    stages: &[(Option<String>, BaseKind)],
+    stages: &[(Option<String>, BaseImage)],
 ) -> Result<(), UserDockerfileError> {
     for flag in instruction
         .arguments
@@ -345,8 +309,8 @@ mod tests {
 
     #[test]
     fn accepts_each_approved_base_in_both_variable_forms() {
-        assert_eq!(check_user_dockerfile(APPROVED), Ok(BaseKind::JlBase));
-        for base in BaseKind::ALL {
+        assert_eq!(check_user_dockerfile(APPROVED), Ok(BaseImage::JlBase));
+        for base in BaseImage::ALL {
             let variable = base.version_arg();
             let image = base.image_name();
             let braced = format!(
@@ -367,7 +331,7 @@ mod tests {
                     COPY --from=0 /etc/motd /etc/motd\n\
                     RUN --mount=type=cache,target=/root/.cache --mount=type=bind,from=tools,target=/t true\n\
                     from desktop\n";
-        assert_eq!(check_user_dockerfile(text), Ok(BaseKind::XBase));
+        assert_eq!(check_user_dockerfile(text), Ok(BaseImage::XBase));
     }
 
     #[test]
@@ -485,10 +449,10 @@ mod tests {
                     # a comment inside a continued instruction\n\
                     \n\
                     \t$REGISTRY/datalabs/jl_base:$JL_BASE_VERSION\n";
-        assert_eq!(check_user_dockerfile(text), Ok(BaseKind::JlBase));
+        assert_eq!(check_user_dockerfile(text), Ok(BaseImage::JlBase));
         // A FROM hidden in a continued RUN is not an instruction...
         let text = format!("{APPROVED}RUN echo \\\nFROM python:3.11\n");
-        assert_eq!(check_user_dockerfile(&text), Ok(BaseKind::JlBase));
+        assert_eq!(check_user_dockerfile(&text), Ok(BaseImage::JlBase));
         // ...but without the continuation it is.
         let text = format!("{APPROVED}RUN echo\nFROM python:3.11\n");
         assert!(refusal(&text).starts_with("Dockerfile line 5: FROM python:3.11"));
@@ -497,7 +461,7 @@ mod tests {
     #[test]
     fn honours_the_escape_directive() {
         let text = "# escape=`\nARG REGISTRY\nARG JL_BASE_VERSION\nFROM `\n  $REGISTRY/datalabs/jl_base:$JL_BASE_VERSION\n";
-        assert_eq!(check_user_dockerfile(text), Ok(BaseKind::JlBase));
+        assert_eq!(check_user_dockerfile(text), Ok(BaseImage::JlBase));
         // With ` as escape, a trailing backslash does not continue: the next line is a FROM.
         let text = format!("# escape=`\n{APPROVED}RUN dir c:\\\nFROM python:3.11\n");
         assert!(
@@ -511,14 +475,14 @@ mod tests {
         );
         // A directive after the first instruction is only a comment.
         let text = format!("{APPROVED}# escape=`\nRUN echo \\\nFROM python:3.11\n");
-        assert_eq!(check_user_dockerfile(&text), Ok(BaseKind::JlBase));
+        assert_eq!(check_user_dockerfile(&text), Ok(BaseImage::JlBase));
     }
 
     #[test]
     fn base_kind_names_its_image_and_version_argument() {
-        assert_eq!(BaseKind::JlBase.image_name(), "jl_base");
-        assert_eq!(BaseKind::XBase.version_arg(), "X_BASE_VERSION");
-        assert_eq!(BaseKind::DatalabBase.image_name(), "datalab_base");
-        assert_eq!(BaseKind::DatalabBase.version_arg(), "DATALAB_BASE_VERSION");
+        assert_eq!(BaseImage::JlBase.image_name(), "jl_base");
+        assert_eq!(BaseImage::XBase.version_arg(), "X_BASE_VERSION");
+        assert_eq!(BaseImage::DatalabBase.image_name(), "datalab_base");
+        assert_eq!(BaseImage::DatalabBase.version_arg(), "DATALAB_BASE_VERSION");
     }
 }

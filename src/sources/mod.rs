@@ -57,7 +57,8 @@ impl Default for SourcesConfig {
             timeout_seconds: 300,
             allow_http: false,
             allowed_hosts: Vec::new(),
-            workspace_root: PathBuf::from("/srv/labforge/workspaces"),
+            // The command line builds folders below where it runs; the service configures a real root.
+            workspace_root: PathBuf::from("."),
         }
     }
 }

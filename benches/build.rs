@@ -1,0 +1,275 @@
+//! Build pipeline benchmark: the reference lab (numpy, astropy, matplotlib, one notebook) on
+//! `jl_base`, labforge end to end (source folder to image in the registry) against two
+//! conventional Dockerfiles solved by the same BuildKit, all measured in this run.
+//!
+//! Run with `bash bench/build.sh` (it starts dockerd and a registry and builds the bases first).
+//! Every "cold" row starts from an empty BuildKit cache (the whole build cache of this dockerd is
+//! pruned, download caches included), so every column downloads its packages from the index.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::PruneBuildOptions;
+use labforge::build_log::BuildLog;
+use labforge::buildkit::{BuildRequest, ContextWriter, DockerdEngine};
+use labforge::config::Config;
+use labforge::images::ImageReference;
+use labforge::pipeline::{BuildSpec, Pipeline};
+use labforge::recipe::generate::CA_BUNDLE_IN_CONTEXT;
+use labforge::sources::Source;
+use tokio_util::sync::CancellationToken;
+
+/// The requirement the "one requirement added" row appends.
+const ADDED_REQUIREMENT: &str = "tqdm";
+
+const BASELINE_A: &str = "\
+ARG REGISTRY
+ARG JL_BASE_VERSION
+FROM ${REGISTRY}/datalabs/jl_base:${JL_BASE_VERSION}
+WORKDIR /home/datalab/lab
+COPY --chown=1000:1000 . .
+RUN --mount=type=bind,source=.labforge/ca-certificates.crt,target=/run/labforge/ca.crt \\
+    PIP_CERT=/run/labforge/ca.crt pip install --no-cache-dir -r requirements.txt
+";
+
+const BASELINE_B: &str = "\
+ARG REGISTRY
+ARG JL_BASE_VERSION
+FROM ${REGISTRY}/datalabs/jl_base:${JL_BASE_VERSION}
+WORKDIR /home/datalab/lab
+COPY --chown=1000:1000 requirements.txt .
+RUN --mount=type=bind,source=.labforge/ca-certificates.crt,target=/run/labforge/ca.crt \\
+    PIP_CERT=/run/labforge/ca.crt pip install --no-cache-dir -r requirements.txt
+COPY --chown=1000:1000 . .
+";
+
+struct Scenario {
+    cold: Duration,
+    notebook_edited: Duration,
+    requirement_added: Duration,
+    nothing_changed: Option<Duration>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let mut config = Config::load()?;
+    config.data_dir = work.path().join("data");
+    config.sources.workspace_root = work.path().join("workspace");
+    let engine = DockerdEngine::connect(&config.engine.docker_host).await?;
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/reference-lab");
+
+    let a = baseline(&engine, &config, &reference, "a", BASELINE_A).await?;
+    let b = baseline(&engine, &config, &reference, "b", BASELINE_B).await?;
+    let (labforge, image) = labforge_runs(&engine, &config, &reference).await?;
+
+    let seconds = |duration: Duration| format!("{:>8.2}", duration.as_secs_f64());
+    println!("\nreference lab (numpy, astropy, matplotlib + 1 notebook) on jl_base, seconds");
+    println!(
+        "{:<26}{:>10}{:>10}{:>10}   target",
+        "scenario", "A", "B", "labforge"
+    );
+    let row = |name: &str, a: Duration, b: Duration, ours: Duration, target: String| {
+        println!(
+            "{name:<26}  {}  {}  {}   {target}",
+            seconds(a),
+            seconds(b),
+            seconds(ours)
+        );
+    };
+    let ratio = |baseline: Duration, ours: Duration| baseline.as_secs_f64() / ours.as_secs_f64();
+    row(
+        "cold",
+        a.cold,
+        b.cold,
+        labforge.cold,
+        format!(">= 2x faster than B: {:.1}x", ratio(b.cold, labforge.cold)),
+    );
+    row(
+        "notebook edited",
+        a.notebook_edited,
+        b.notebook_edited,
+        labforge.notebook_edited,
+        format!(
+            ">= 10x faster than A: {:.1}x",
+            ratio(a.notebook_edited, labforge.notebook_edited)
+        ),
+    );
+    row(
+        &format!("requirement added ({ADDED_REQUIREMENT})"),
+        a.requirement_added,
+        b.requirement_added,
+        labforge.requirement_added,
+        format!(
+            ">= 3x faster than B: {:.1}x",
+            ratio(b.requirement_added, labforge.requirement_added)
+        ),
+    );
+    let unchanged = labforge.nothing_changed.expect("labforge measures it");
+    println!(
+        "{:<26}  {:>8}  {:>8}  {}   < 0.5 s",
+        "nothing changed",
+        "-",
+        "-",
+        seconds(unchanged)
+    );
+    println!(
+        "(A and B: BuildKit solve only, image left in dockerd; labforge: source folder to image pushed)"
+    );
+
+    let inspected = engine.docker().inspect_image(&image).await?;
+    let layers = inspected
+        .root_fs
+        .and_then(|root| root.layers)
+        .map_or(0, |layers| layers.len());
+    let size = inspected.size.unwrap_or_default();
+    #[expect(clippy::cast_precision_loss, reason = "a size in MB for display")]
+    let megabytes = size as f64 / 1e6;
+    println!("labforge image: {image}, {megabytes:.0} MB, {layers} layers");
+    Ok(())
+}
+
+async fn prune(engine: &DockerdEngine) -> anyhow::Result<()> {
+    engine
+        .docker()
+        .prune_build(Some(PruneBuildOptions {
+            all: Some(true),
+            ..PruneBuildOptions::default()
+        }))
+        .await?;
+    Ok(())
+}
+
+/// A lab folder the runs below edit: a copy of the reference lab.
+fn fresh_copy(reference: &Path, target: &Path) -> anyhow::Result<PathBuf> {
+    if target.exists() {
+        std::fs::remove_dir_all(target)?;
+    }
+    std::fs::create_dir_all(target)?;
+    for entry in std::fs::read_dir(reference)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), target.join(entry.file_name()))?;
+    }
+    Ok(target.to_owned())
+}
+
+fn edit_notebook(lab: &Path) -> anyhow::Result<()> {
+    let notebook = lab.join("analysis.ipynb");
+    let text = std::fs::read_to_string(&notebook)?;
+    std::fs::write(
+        &notebook,
+        text.replace("np.linspace(1, 10, 10)", "np.linspace(1, 20, 20)"),
+    )?;
+    Ok(())
+}
+
+fn add_requirement(lab: &Path) -> anyhow::Result<()> {
+    let path = lab.join("requirements.txt");
+    let text = std::fs::read_to_string(&path)?;
+    std::fs::write(&path, format!("{text}{ADDED_REQUIREMENT}\n"))?;
+    Ok(())
+}
+
+async fn baseline(
+    engine: &DockerdEngine,
+    config: &Config,
+    reference: &Path,
+    name: &str,
+    dockerfile: &str,
+) -> anyhow::Result<Scenario> {
+    let lab = fresh_copy(reference, &config.data_dir.join(format!("baseline-{name}")))?;
+    let bundle = std::fs::read(&config.engine.ca_bundle)?;
+    let solve = |step: &'static str| {
+        let lab = lab.clone();
+        let bundle = bundle.clone();
+        async move {
+            let mut context = ContextWriter::create(&lab.with_extension("tar"))?;
+            context.add_folder(&lab, Path::new(""))?;
+            context.add_file("Dockerfile", dockerfile.as_bytes(), 0o644)?;
+            context.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
+            let request = BuildRequest {
+                context: context.finish()?,
+                dockerfile: "Dockerfile".into(),
+                build_args: BTreeMap::from([
+                    ("REGISTRY".into(), config.registry.address.clone()),
+                    ("JL_BASE_VERSION".into(), config.base_version.clone()),
+                ]),
+                labels: BTreeMap::new(),
+                image: ImageReference::new(format!("labforge-bench/baseline-{name}"), step),
+            };
+            let started = Instant::now();
+            engine
+                .build(&request, &BuildLog::new(), &CancellationToken::new())
+                .await?;
+            let elapsed = started.elapsed();
+            eprintln!("baseline {name} {step}: {:.2}s", elapsed.as_secs_f64());
+            anyhow::Ok(elapsed)
+        }
+    };
+    prune(engine).await?;
+    let cold = solve("cold").await?;
+    edit_notebook(&lab)?;
+    let notebook_edited = solve("notebook-edited").await?;
+    add_requirement(&lab)?;
+    let requirement_added = solve("requirement-added").await?;
+    Ok(Scenario {
+        cold,
+        notebook_edited,
+        requirement_added,
+        nothing_changed: None,
+    })
+}
+
+async fn labforge_runs(
+    engine: &DockerdEngine,
+    config: &Config,
+    reference: &Path,
+) -> anyhow::Result<(Scenario, String)> {
+    let lab = fresh_copy(
+        reference,
+        &config.sources.workspace_root.join("reference-lab"),
+    )?;
+    let pipeline = Pipeline::new(config.clone()).await?;
+    let spec = BuildSpec {
+        source: Source::Workspace { path: lab.clone() },
+        name: None,
+        kind: None,
+        smoke_test: false,
+    };
+    let mut image = String::new();
+    let mut build = async |step: &str| -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let outcome = pipeline
+            .build(&spec, &BuildLog::new(), &CancellationToken::new())
+            .await?;
+        let elapsed = started.elapsed();
+        eprintln!(
+            "labforge {step}: {:.2}s ({}{})",
+            elapsed.as_secs_f64(),
+            outcome.record.image,
+            if outcome.reused { ", reused" } else { "" }
+        );
+        image.clone_from(&outcome.record.image);
+        Ok(elapsed)
+    };
+    prune(engine).await?;
+    let cold = build("cold").await?;
+    edit_notebook(&lab)?;
+    let notebook_edited = build("notebook edited").await?;
+    add_requirement(&lab)?;
+    let requirement_added = build("requirement added").await?;
+    let nothing_changed = build("nothing changed").await?;
+    Ok((
+        Scenario {
+            cold,
+            notebook_edited,
+            requirement_added,
+            nothing_changed: Some(nothing_changed),
+        },
+        image,
+    ))
+}

@@ -1,0 +1,71 @@
+use std::path::PathBuf;
+
+use crate::buildkit::BuildkitError;
+use crate::metadata::MetadataError;
+use crate::recipe::error::{RequirementsError, UserDockerfileError};
+use crate::recipe::lint::{LintError, LintFinding};
+use crate::sources::SourceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(
+        "the source has no metadata.yaml at its top level ({path}). Add one with at least title, \
+         alternateName, abstract, contactPoint, creator and version"
+    )]
+    MissingMetadata { path: PathBuf },
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    Requirements(#[from] RequirementsError),
+    #[error(transparent)]
+    UserDockerfile(#[from] UserDockerfileError),
+    #[error(
+        "the datalab kind {requested} needs the base {expected}, but the Dockerfile builds FROM \
+         {found}. Change the kind or the Dockerfile's FROM line"
+    )]
+    KindMismatch {
+        requested: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error(
+        "a generic datalab without its own Dockerfile needs a `service` in metadata.yaml: the \
+         command to run, the port it serves on and the path that answers 200 when it is up"
+    )]
+    GenericNeedsService,
+    #[error(
+        "the base image {image} is not in the registry. Build the bases first: `labforge base-images`"
+    )]
+    BaseImageMissing { image: String },
+    #[error("the registry could not be asked about {image}: {message}")]
+    Registry { image: String, message: String },
+    #[error(transparent)]
+    LintUnavailable(#[from] LintError),
+    #[error("hadolint found errors in the Dockerfile:\n{}", list(findings))]
+    LintFailed { findings: Vec<LintFinding> },
+    #[error(transparent)]
+    Build(#[from] BuildkitError),
+    #[error("the smoke test of {image} failed: {detail}")]
+    SmokeTestFailed { image: String, detail: String },
+    #[error("the smoke test of {image} could not run: {source}")]
+    SmokeTestError {
+        image: String,
+        source: bollard::errors::Error,
+    },
+    #[error("{action} {path}: {source}")]
+    Storage {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn list(findings: &[LintFinding]) -> String {
+    findings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,69 @@
+//! The `labforge` command line as a user runs it.
+
+mod common;
+
+use std::process::Command;
+
+fn labforge(folder: &std::path::Path, arguments: &[&str]) -> std::process::Output {
+    let config = common::isolated_config(folder);
+    Command::new(env!("CARGO_BIN_EXE_labforge"))
+        .args(arguments)
+        .env("LABFORGE_REGISTRY", &config.registry.address)
+        .env("LABFORGE_DATA_DIR", &config.data_dir)
+        .env("LABFORGE_WORKSPACE_ROOT", &config.sources.workspace_root)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn a_build_prints_the_image_and_digest_and_a_rebuild_reuses_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "web-catalog-browser");
+    let lab = lab.to_str().unwrap();
+
+    let first = labforge(folder.path(), &["build", lab, "--no-smoke-test", "--json"]);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    let outcome: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let image = outcome["image"].as_str().unwrap();
+    assert!(
+        image.ends_with("/datalabs/web-catalog-browser:0.0.1-0"),
+        "{image}"
+    );
+    assert!(outcome["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(
+        stderr.contains("solve") && stderr.contains("pushed"),
+        "progress is shown: {stderr}"
+    );
+
+    let again = labforge(folder.path(), &["build", lab, "--no-smoke-test"]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success());
+    assert!(stdout.contains(&format!("image: {image}")), "{stdout}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing changed"));
+}
+
+#[test]
+fn a_missing_source_exits_non_zero_with_the_reason() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = labforge(folder.path(), &["build", "/nonexistent/lab"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no file or folder at /nonexistent/lab"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_url_is_refused_before_anything_is_fetched() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = labforge(folder.path(), &["build", "file:///etc", "--ref", "main"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+    assert!(
+        stderr.contains("file://") && stderr.contains("https"),
+        "{stderr}"
+    );
+}

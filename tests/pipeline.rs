@@ -1,0 +1,217 @@
+//! The build pipeline end to end, against dockerd's BuildKit and a registry on loopback.
+
+mod common;
+
+use labforge::build_log::BuildLog;
+use labforge::images::{ImageReference, RegistryClient};
+use labforge::pipeline::{BuildSpec, Pipeline, PipelineError};
+use labforge::sources::Source;
+use tokio_util::sync::CancellationToken;
+
+async fn build(
+    pipeline: &Pipeline,
+    folder: std::path::PathBuf,
+    smoke_test: bool,
+) -> (
+    Result<labforge::pipeline::BuildOutcome, PipelineError>,
+    BuildLog,
+) {
+    let log = BuildLog::new();
+    let spec = BuildSpec {
+        source: Source::Workspace { path: folder },
+        name: None,
+        kind: None,
+        smoke_test,
+    };
+    let outcome = pipeline.build(&spec, &log, &CancellationToken::new()).await;
+    (outcome, log)
+}
+
+fn log_text(log: &BuildLog) -> String {
+    log.lines()
+        .iter()
+        .map(|line| format!("{} {}", line.phase, line.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Step numbers of BuildKit vertices whose name contains `needle`, and whether each was cached.
+fn steps_cached(log: &BuildLog, needle: &str) -> Vec<bool> {
+    let text: Vec<String> = log.lines().into_iter().map(|line| line.text).collect();
+    text.iter()
+        .filter(|line| line.contains(needle) && line.starts_with('#'))
+        .filter_map(|line| line.split_whitespace().next())
+        .map(|number| text.iter().any(|line| *line == format!("{number} CACHED")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_changed() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "jl-photometry-demo");
+    let pipeline = Pipeline::new(config.clone()).await.unwrap();
+
+    let (first, log) = build(&pipeline, lab.clone(), true).await;
+    let first = first.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    assert!(!first.reused);
+    assert_eq!(first.record.number, 0);
+    assert!(
+        first
+            .record
+            .image
+            .ends_with("/datalabs/jl-photometry-demo:0.0.1-0"),
+        "{}",
+        first.record.image
+    );
+    let smoke = first
+        .smoke_test
+        .as_ref()
+        .expect("jupyterlab labs are smoke-tested");
+    assert!(
+        smoke.passed && smoke.health_url_path == "/api/status",
+        "{smoke:?}"
+    );
+    let (repository, tag) = first.record.image.rsplit_once(':').unwrap();
+    let in_registry = RegistryClient::new()
+        .manifest_digest(&ImageReference::new(repository, tag))
+        .await
+        .unwrap();
+    assert_eq!(in_registry.as_deref(), Some(first.record.digest.as_str()));
+    assert!(
+        first.lint.is_empty(),
+        "generated Dockerfiles are hadolint-clean: {:?}",
+        first.lint
+    );
+
+    // A notebook edit: the environment layers come from BuildKit's cache, a new build is pushed.
+    let notebook = lab.join("photometry.ipynb");
+    let text = std::fs::read_to_string(&notebook).unwrap();
+    std::fs::write(&notebook, text.replace("# Aperture", "# Simple aperture")).unwrap();
+    let (second, log) = build(&pipeline, lab.clone(), false).await;
+    let second = second.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    assert_eq!(second.record.number, 1);
+    assert_eq!(
+        second.record.environment_hash,
+        first.record.environment_hash
+    );
+    assert_ne!(second.record.content_hash, first.record.content_hash);
+    assert_ne!(second.record.digest, first.record.digest);
+    let environment_steps = steps_cached(&log, "uv pip install");
+    assert!(!environment_steps.is_empty(), "{}", log_text(&log));
+    assert!(
+        environment_steps.iter().all(|cached| *cached),
+        "no dependency work:\n{}",
+        log_text(&log)
+    );
+    assert!(log_text(&log).contains("environment unchanged since build 0.0.1-0"));
+
+    // Nothing changed: no build at all, the last image is reused.
+    let (third, log) = build(&pipeline, lab, false).await;
+    let third = third.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    assert!(third.reused, "{}", log_text(&log));
+    assert_eq!(third.record.digest, second.record.digest);
+    assert!(
+        !log_text(&log).contains("solve"),
+        "no solve when nothing changed:\n{}",
+        log_text(&log)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn desktop_lab_serves_the_novnc_page() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "x-fits-viewer");
+    let pipeline = Pipeline::new(config).await.unwrap();
+    let (outcome, log) = build(&pipeline, lab, true).await;
+    let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    let smoke = outcome.smoke_test.expect("desktop labs are smoke-tested");
+    assert!(
+        smoke.passed && smoke.health_url_path == "/vnc.html",
+        "{smoke:?}"
+    );
+    assert_eq!(outcome.record.kind, "desktop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generic_lab_runs_its_declared_command_and_port() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "web-catalog-browser");
+    let pipeline = Pipeline::new(config).await.unwrap();
+    let (outcome, log) = build(&pipeline, lab, true).await;
+    let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    let smoke = outcome
+        .smoke_test
+        .expect("generic labs with a service are smoke-tested");
+    assert!(
+        smoke.passed && smoke.health_url_path == "/health",
+        "{smoke:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_dockerfile_from_an_unapproved_base_is_refused_before_building() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "jl-photometry-demo");
+    std::fs::write(lab.join("Dockerfile"), "FROM python:3.12\nCOPY . /app\n").unwrap();
+    let pipeline = Pipeline::new(config.clone()).await.unwrap();
+    let (outcome, log) = build(&pipeline, lab, false).await;
+    let error = outcome
+        .expect_err("an unapproved base must be refused")
+        .to_string();
+    assert!(error.contains("python:3.12"), "{error}");
+    assert!(
+        error.contains("$REGISTRY/datalabs/"),
+        "the message shows the approved form: {error}"
+    );
+    assert!(!log_text(&log).contains("solve"), "nothing was built");
+    let staging = config.data_dir.join("staging");
+    assert_eq!(
+        std::fs::read_dir(&staging).unwrap().count(),
+        0,
+        "the staging folder is cleaned up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_user_dockerfile_with_a_lint_error_fails_with_the_finding() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "jl-photometry-demo");
+    std::fs::write(
+        lab.join("Dockerfile"),
+        "ARG REGISTRY\nARG JL_BASE_VERSION\nFROM $REGISTRY/datalabs/jl_base:$JL_BASE_VERSION\n\
+         COPY --chown=1000:1000 . /home/datalab/lab\nRUN cd /home/datalab/lab && ls\n\
+         ENTRYPOINT foo bar\nENTRYPOINT [\"x\"]\n",
+    )
+    .unwrap();
+    let pipeline = Pipeline::new(config).await.unwrap();
+    let (outcome, _) = build(&pipeline, lab, false).await;
+    let error = outcome
+        .expect_err("error-level findings fail the build")
+        .to_string();
+    assert!(error.contains("hadolint found errors"), "{error}");
+    assert!(
+        error.contains("DL4004"),
+        "multiple ENTRYPOINTs is an error-level finding: {error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_without_metadata_is_refused_with_what_to_add() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = config.sources.workspace_root.join("empty-lab");
+    std::fs::create_dir_all(&lab).unwrap();
+    std::fs::write(lab.join("notebook.ipynb"), "{}").unwrap();
+    let pipeline = Pipeline::new(config).await.unwrap();
+    let (outcome, _) = build(&pipeline, lab, false).await;
+    let error = outcome.expect_err("metadata.yaml is required").to_string();
+    assert!(
+        error.contains("metadata.yaml") && error.contains("alternateName"),
+        "{error}"
+    );
+}
