@@ -168,10 +168,11 @@ impl DockerdEngine {
             if let Some(found) = digest_in_push_status(&status) {
                 digest = Some(found.to_owned());
             }
-            if info
+            // Per-layer chatter ("Preparing", "Waiting", byte counts) hides the outcome lines.
+            let progress = info
                 .progress_detail
-                .is_none_or(|detail| detail.current.is_none())
-            {
+                .is_some_and(|detail| detail.current.is_some());
+            if !progress && !matches!(status.as_str(), "Preparing" | "Waiting") {
                 log.write(Phase::Push, status);
             }
         }
