@@ -15,4 +15,4 @@ start_registry "$LABFORGE_REGISTRY" "$LABFORGE_DATA_DIR/registry"
 say "building the base images"
 cargo run --quiet -- base-images
 say "running the tests"
-cargo test --all-targets -- --test-threads 2
+cargo test --lib --bins --tests -- --test-threads 2
