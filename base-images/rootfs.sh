@@ -14,8 +14,9 @@
 #   - no apt lists and no downloaded .debs in the tarball (mmdebstrap's cleanup); the Dockerfiles
 #     use BuildKit cache mounts for /var/cache/apt and /var/lib/apt/lists, so none in the images
 #     either;
-#   - services never start during a build (policy-rc.d), no host resolv.conf/hostname, no device
-#     nodes in /dev (the container runtime provides them).
+#   - services never start during a build (/usr/sbin/policy-rc.d, kept in the tarball: mmdebstrap
+#     would otherwise remove its temporary one), no host resolv.conf/hostname, no device nodes in
+#     /dev (the container runtime provides them).
 # The result is imported into dockerd as labforge/debian-rootfs:bookworm (labforge does that).
 #
 # Idempotent: when OUT.tar exists and is newer than this script, nothing is done.
@@ -68,7 +69,8 @@ mmdebstrap \
     --dpkgopt='path-include=/usr/share/locale/locale.alias' \
     --dpkgopt='path-exclude=/usr/share/lintian/*' \
     --dpkgopt='force-unsafe-io' \
-    --customize-hook='printf "#!/bin/sh\n# Services never start inside an image build.\nexit 101\n" > "$1/usr/sbin/policy-rc.d" && chmod 0755 "$1/usr/sbin/policy-rc.d"' \
+    --skip=chroot/policy-rc.d \
+    --essential-hook='printf "#!/bin/sh\n# Services never start inside a container image build.\nexit 101\n" > "$1/usr/sbin/policy-rc.d" && chmod 0755 "$1/usr/sbin/policy-rc.d"' \
     --customize-hook='mkdir -p "$1/usr/share/man/man1"' \
     --customize-hook=': > "$1/etc/resolv.conf"; : > "$1/etc/hostname"' \
     --customize-hook='rm -rf "$1"/var/cache/apt/*.bin "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old' \
