@@ -8,11 +8,11 @@ c.ServerApp.open_browser = False
 c.ServerApp.root_dir = "/home/datalab"
 
 # No token and no password: a datalab is reachable only through the platform's authenticating
-# proxy, which decides who may open it. With the token empty, jupyter_server 2's IdentityProvider
-# treats every request as an anonymous user, so the health path /api/status answers 200 without
-# credentials. allow_unauthenticated_access (jupyter_server >= 2.13) is left at its default,
-# True; it must stay True: False would make handlers without an explicit auth decorator refuse
-# anonymous requests.
+# proxy, which decides who may open it. This is what makes the health path public: /api/status
+# is `@web.authenticated`, and with an empty token (and no password) jupyter_server 2's
+# IdentityProvider gives every request an anonymous user, so it answers 200 without
+# credentials (with a token it answers 403). allow_unauthenticated_access (jupyter_server
+# >= 2.13) only governs handlers without any auth rule; it is stated at its default, True.
 c.IdentityProvider.token = ""
 c.PasswordIdentityProvider.hashed_password = ""
 c.ServerApp.allow_unauthenticated_access = True
