@@ -149,6 +149,25 @@ async fn generic_lab_runs_its_declared_command_and_port() {
         smoke.passed && smoke.health_url_path == "/health",
         "{smoke:?}"
     );
+    let labforge::buildkit::BuildEngine::Dockerd(engine) = pipeline.engine() else {
+        panic!("the tests build with dockerd")
+    };
+    let image = engine
+        .docker()
+        .inspect_image(&outcome.record.image)
+        .await
+        .unwrap();
+    let labels = image
+        .config
+        .and_then(|config| config.labels)
+        .unwrap_or_default();
+    let label = |key: &str| labels.get(key).map(String::as_str);
+    assert_eq!(label("org.labforge.port"), Some("8050"));
+    assert_eq!(label("org.labforge.health-path"), Some("/health"));
+    assert_eq!(
+        label("org.opencontainers.image.licenses"),
+        Some("BSD-3-Clause")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -115,7 +115,7 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
              RUN --mount=type=cache,id=labforge-uv,target=/var/cache/labforge-uv,uid=1000,gid=1000 \\\n    \
              --mount=type=bind,source={CA_BUNDLE_IN_CONTEXT},target=/run/labforge/ca.crt \\\n    \
              --mount=type=bind,source={file},target=/run/labforge/requirements.txt{constraints} \\\n    \
-             SSL_CERT_FILE=/run/labforge/ca.crt UV_NATIVE_TLS=1 UV_CACHE_DIR=/var/cache/labforge-uv \
+             SSL_CERT_FILE=/run/labforge/ca.crt UV_SYSTEM_CERTS=1 UV_CACHE_DIR=/var/cache/labforge-uv \
              UV_LINK_MODE=copy \\\n    \
              uv pip install --python {VENV_PYTHON} -r /run/labforge/requirements.txt{constraint_option}\n",
             number = index + 1,
@@ -136,6 +136,7 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
         let _ = writeln!(
             dockerfile,
             "ENV DATALAB_PORT={port} DATALAB_HEALTH_PATH={path}\n\
+             LABEL org.labforge.port=\"{port}\" org.labforge.health-path=\"{path}\"\n\
              EXPOSE {port}\n\
              CMD {command}",
             port = service.port,
