@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use zip::ZipArchive;
@@ -57,7 +57,7 @@ pub fn extract(
     let mut archive = ZipArchive::new(file).map_err(unreadable)?;
     let plan = plan(archive_path, &mut archive, budget)?;
 
-    create_folder(destination)?;
+    tree::create_folder(destination)?;
     let mut links = Vec::new();
     for (components, planned) in &plan {
         budget.check_time("extracting the zip archive")?;
@@ -68,7 +68,7 @@ pub fn extract(
                 path.join(component)
             });
         match (planned.kind, planned.index) {
-            (EntryKind::Folder, _) => create_folder(&path)?,
+            (EntryKind::Folder, _) => tree::create_folder(&path)?,
             (EntryKind::File { executable }, Some(index)) => {
                 write_file(
                     &mut archive,
@@ -277,17 +277,6 @@ fn single_top_folder(plan: &BTreeMap<Vec<String>, PlannedEntry>) -> Option<&str>
             .keys()
             .all(|components| components.first() == Some(top));
     single.then_some(top.as_str())
-}
-
-fn create_folder(path: &Path) -> Result<(), SourceError> {
-    DirBuilder::new()
-        .mode(0o755)
-        .create(path)
-        .map_err(|source| SourceError::Filesystem {
-            action: "create the folder",
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 fn write_file(

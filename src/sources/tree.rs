@@ -1,7 +1,8 @@
 //! Inspection of a staged tree: the final word on how many entries and bytes a source holds and
 //! on every symbolic link staying inside it, whatever wrote the tree.
 
-use std::fs;
+use std::fs::{self, DirBuilder};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::budget::StagingBudget;
@@ -130,6 +131,18 @@ pub fn special_kind(metadata: &fs::Metadata) -> &'static str {
     } else {
         "special file"
     }
+}
+
+/// Creates one folder (never its parents) inside the staging area.
+pub(super) fn create_folder(path: &Path) -> Result<(), SourceError> {
+    DirBuilder::new()
+        .mode(0o755)
+        .create(path)
+        .map_err(|source| SourceError::Filesystem {
+            action: "create the folder",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! following a link. Links that stay inside the folder are kept as (relative) links; any other
 //! link is refused by name.
 
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::budget::StagingBudget;
@@ -38,7 +38,7 @@ pub fn copy(
     destination: &Path,
     budget: &mut StagingBudget,
 ) -> Result<(), SourceError> {
-    create_folder(destination)?;
+    tree::create_folder(destination)?;
     let mut folders = vec![(source.to_path_buf(), destination.to_path_buf())];
     while let Some((from_folder, to_folder)) = folders.pop() {
         for from in tree::sorted_children(&from_folder)? {
@@ -53,7 +53,7 @@ pub fn copy(
             budget.add_entry(&entry)?;
             let file_type = metadata.file_type();
             if file_type.is_dir() {
-                create_folder(&to)?;
+                tree::create_folder(&to)?;
                 folders.push((from, to));
             } else if file_type.is_file() {
                 copy_file(&from, &to, &entry, metadata.permissions().mode(), budget)?;
@@ -143,17 +143,6 @@ fn copy_file(
         &mut output,
         "copying the workspace folder",
     )
-}
-
-fn create_folder(path: &Path) -> Result<(), SourceError> {
-    DirBuilder::new()
-        .mode(0o755)
-        .create(path)
-        .map_err(|source| SourceError::Filesystem {
-            action: "create the folder",
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 #[cfg(test)]
