@@ -24,4 +24,5 @@ pub mod config;
 pub mod metadata;
 pub mod pipeline;
 pub mod recipe;
+pub mod registry;
 pub mod sources;
