@@ -437,7 +437,7 @@ mod tests {
             hash = hash_password("pw")
         ))
         .unwrap();
-        AccessControl::new(grants, "labforge".to_owned(), None, Duration::from_secs(60))
+        AccessControl::new(grants, "labforge".to_owned(), None, Duration::from_mins(1))
     }
 
     #[test]
