@@ -194,3 +194,32 @@ pub async fn serve(config: &crate::config::Config) -> anyhow::Result<()> {
     axum::serve(listener, router(state)).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn settings_come_from_the_configuration_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("labforge.toml");
+        std::fs::write(
+            &path,
+            "[registry_server]\nlisten = \"127.0.0.1:6001\"\ngrants_file = \"/etc/labforge/grants.toml\"\n\
+             [[registry_server.push_on]]\nname = \"harbor\"\nregistry = \"harbor.example:443\"\nusername = \"robot\"\n",
+        )
+        .unwrap();
+        let config = Config::default().merge_file(&path).unwrap();
+        let settings = &config.registry_server;
+        assert_eq!(settings.listen.port(), 6001);
+        assert_eq!(
+            settings.storage_root(&config.data_dir),
+            config.data_dir.join("registry")
+        );
+        assert_eq!(
+            settings.grants_file(&config.data_dir),
+            std::path::Path::new("/etc/labforge/grants.toml")
+        );
+        assert_eq!(settings.push_on[0].username.as_deref(), Some("robot"));
+    }
+}
