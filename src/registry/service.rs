@@ -57,10 +57,16 @@ impl std::fmt::Display for ManifestReference {
 }
 
 struct UploadSession {
-    repository: RepositoryName,
     size: u64,
+    /// Set when the session is finished or cancelled, for requests that were waiting on its lock.
+    closed: bool,
     sha256: Hasher,
     last_activity: Instant,
+}
+
+struct SessionEntry {
+    repository: RepositoryName,
+    session: Arc<tokio::sync::Mutex<UploadSession>>,
 }
 
 /// Where an upload stands, for the `Location` and `Range` headers.
@@ -104,7 +110,7 @@ pub struct GarbageReport {
 
 pub struct RegistryService {
     storage: Storage,
-    uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadSession>>>>,
+    uploads: Mutex<HashMap<String, SessionEntry>>,
     collection: tokio::sync::RwLock<()>,
     max_manifest_bytes: usize,
 }
@@ -223,13 +229,16 @@ impl RegistryService {
         let id = uuid::Uuid::new_v4().to_string();
         self.storage.create_upload(&id).await?;
         let session = UploadSession {
-            repository: repository.clone(),
             size: 0,
+            closed: false,
             sha256: Algorithm::Sha256.hasher(),
             last_activity: Instant::now(),
         };
-        self.sessions()
-            .insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+        let entry = SessionEntry {
+            repository: repository.clone(),
+            session: Arc::new(tokio::sync::Mutex::new(session)),
+        };
+        self.sessions().insert(id.clone(), entry);
         Ok(UploadStatus { id, size: 0 })
     }
 
@@ -239,7 +248,7 @@ impl RegistryService {
         id: &str,
     ) -> Result<UploadStatus, RegistryError> {
         let session = self.session(repository, id)?;
-        let session = session.lock().await;
+        let session = Self::lock_open(&session, id).await?;
         Ok(UploadStatus {
             id: id.to_owned(),
             size: session.size,
@@ -260,7 +269,7 @@ impl RegistryService {
         E: std::fmt::Display,
     {
         let session = self.session(repository, id)?;
-        let mut session = session.lock().await;
+        let mut session = Self::lock_open(&session, id).await?;
         self.append_locked(repository, id, &mut session, content_range, body)
             .await?;
         Ok(UploadStatus {
@@ -325,7 +334,7 @@ impl RegistryService {
         E: std::fmt::Display,
     {
         let session = self.session(repository, id)?;
-        let mut session = session.lock().await;
+        let mut session = Self::lock_open(&session, id).await?;
         self.append_locked(repository, id, &mut session, content_range, body)
             .await?;
         let computed = match digest.algorithm() {
@@ -333,6 +342,7 @@ impl RegistryService {
             algorithm @ Algorithm::Sha512 => self.storage.hash_upload(id, algorithm).await?,
         };
         self.sessions().remove(id);
+        session.closed = true;
         if &computed != digest {
             self.storage.remove_upload(id).await?;
             return Err(RegistryError::DigestMismatch {
@@ -374,7 +384,8 @@ impl RegistryService {
         id: &str,
     ) -> Result<(), RegistryError> {
         let session = self.session(repository, id)?;
-        let _session = session.lock().await;
+        let mut session = Self::lock_open(&session, id).await?;
+        session.closed = true;
         self.sessions().remove(id);
         self.storage.remove_upload(id).await?;
         Ok(())
@@ -386,8 +397,9 @@ impl RegistryService {
             let mut sessions = self.sessions();
             let expired: Vec<String> = sessions
                 .iter()
-                .filter(|(_, session)| {
-                    session
+                .filter(|(_, entry)| {
+                    entry
+                        .session
                         .try_lock()
                         .is_ok_and(|session| session.last_activity.elapsed() > expiry)
                 })
@@ -404,9 +416,7 @@ impl RegistryService {
         Ok(expired.len())
     }
 
-    fn sessions(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<UploadSession>>>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionEntry>> {
         self.uploads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -416,14 +426,24 @@ impl RegistryService {
         id: &str,
     ) -> Result<Arc<tokio::sync::Mutex<UploadSession>>, RegistryError> {
         let unknown = || RegistryError::BlobUploadUnknown { id: id.to_owned() };
-        let session = self.sessions().get(id).cloned().ok_or_else(unknown)?;
-        // The repository never changes after creation, so a try_lock miss only means busy.
-        if let Ok(locked) = session.try_lock()
-            && &locked.repository != repository
-        {
-            return Err(unknown());
+        let sessions = self.sessions();
+        let entry = sessions
+            .get(id)
+            .filter(|entry| &entry.repository == repository)
+            .ok_or_else(unknown)?;
+        Ok(Arc::clone(&entry.session))
+    }
+
+    /// Locks an upload session that is still open.
+    async fn lock_open<'a>(
+        session: &'a tokio::sync::Mutex<UploadSession>,
+        id: &str,
+    ) -> Result<tokio::sync::MutexGuard<'a, UploadSession>, RegistryError> {
+        let guard = session.lock().await;
+        if guard.closed {
+            return Err(RegistryError::BlobUploadUnknown { id: id.to_owned() });
         }
-        Ok(session)
+        Ok(guard)
     }
 
     // ---- manifests ----
