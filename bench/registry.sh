@@ -32,7 +32,8 @@ layers, diff_ids = [], []
 for spec in specs:
     name, mb, seed = spec.split(":")
     rng = __import__("random").Random(int(seed))
-    data = rng.randbytes(int(float(mb) * 1024 * 1024))
+    size = int(float(mb) * 1024 * 1024)
+    data = b"".join(rng.randbytes(min(1 << 24, size - offset)) for offset in range(0, size, 1 << 24))
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
         info = tarfile.TarInfo(name); info.size = len(data); info.mtime = 0

@@ -266,6 +266,16 @@ impl Storage {
             .open(&path)
             .await
             .map_err(StorageError::io("open", &path))?;
+        // Write-back runs behind the stream (a sync every WRITE_BACK bytes, on a second handle),
+        // so the sync that commits the blob has little left to flush.
+        let syncer = file
+            .try_clone()
+            .await
+            .map_err(StorageError::io("open", &path))?
+            .into_std()
+            .await;
+        let mut write_back: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
+        let mut unsynced = 0_u64;
         let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
         writer
             .seek(std::io::SeekFrom::Start(size))
@@ -284,6 +294,19 @@ impl Storage {
                         .await
                         .map_err(StorageError::io("write", &path))?;
                     written += chunk.len() as u64;
+                    unsynced += chunk.len() as u64;
+                    if unsynced >= WRITE_BACK {
+                        unsynced = 0;
+                        writer
+                            .flush()
+                            .await
+                            .map_err(StorageError::io("write", &path))?;
+                        finish_write_back(write_back.take(), &path).await?;
+                        let handle = syncer
+                            .try_clone()
+                            .map_err(StorageError::io("open", &path))?;
+                        write_back = Some(tokio::task::spawn_blocking(move || handle.sync_data()));
+                    }
                 }
                 Err(error) => {
                     failure = Some(error.to_string());
@@ -295,6 +318,7 @@ impl Storage {
             .flush()
             .await
             .map_err(StorageError::io("write", &path))?;
+        finish_write_back(write_back, &path).await?;
         let file = writer.into_inner();
         if let Some(reason) = failure {
             file.set_len(size)
@@ -582,6 +606,23 @@ impl Storage {
         }
         result
     }
+}
+
+/// Bytes received between two background syncs of an upload.
+const WRITE_BACK: u64 = 32 << 20;
+
+async fn finish_write_back(
+    write_back: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    path: &Path,
+) -> Result<(), StorageError> {
+    let Some(write_back) = write_back else {
+        return Ok(());
+    };
+    write_back
+        .await
+        .map_err(|error| std::io::Error::other(error.to_string()))
+        .and_then(|result| result)
+        .map_err(StorageError::io("sync", path))
 }
 
 async fn rename_into_place(source: &Path, target: &Path) -> Result<(), StorageError> {
