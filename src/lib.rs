@@ -26,4 +26,5 @@ pub mod images;
 pub mod metadata;
 pub mod pipeline;
 pub mod recipe;
+pub mod registry;
 pub mod sources;

@@ -83,6 +83,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub sources: SourcesConfig,
     pub packaging: PackagingConfig,
+    pub registry_server: crate::registry::RegistryServerConfig,
 }
 
 impl Default for Config {
@@ -95,6 +96,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             sources: SourcesConfig::default(),
             packaging: PackagingConfig::default(),
+            registry_server: crate::registry::RegistryServerConfig::default(),
         }
     }
 }

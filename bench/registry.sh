@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# labforge's registry against Debian's docker-registry (distribution 2.8), same run, loopback:
+#  1. push then pull of one large image with skopeo (dir: -> registry -> dir:), throughput;
+#  2. bytes on disk after pushing ten images that share base layers, against the sum of their sizes.
+#
+# Usage: bench/registry.sh [total MB of the large image, default 670]
+# Needs: cargo, skopeo, docker-registry, python3. Only 127.0.0.1 is contacted.
+set -euo pipefail
+
+SIZE_MB=${1:-670}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/registry-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cargo build --quiet --release --example registry_server --manifest-path "$ROOT/Cargo.toml"
+SERVER="$ROOT/target/release/examples/registry_server"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# ---- images: skopeo dir: layouts of uncompressed tar layers of random bytes ----
+make_image() { # folder, then layer specs name:MB:seed ...
+    python3 - "$@" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+folder, specs = sys.argv[1], sys.argv[2:]
+os.makedirs(folder, exist_ok=True)
+layers, diff_ids = [], []
+for spec in specs:
+    name, mb, seed = spec.split(":")
+    rng = __import__("random").Random(int(seed))
+    size = int(float(mb) * 1024 * 1024)
+    data = b"".join(rng.randbytes(min(1 << 24, size - offset)) for offset in range(0, size, 1 << 24))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        info = tarfile.TarInfo(name); info.size = len(data); info.mtime = 0
+        archive.addfile(info, io.BytesIO(data))
+    blob = buffer.getvalue()
+    digest = hashlib.sha256(blob).hexdigest()
+    open(os.path.join(folder, digest), "wb").write(blob)
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + digest, "size": len(blob)})
+    diff_ids.append("sha256:" + digest)
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                     "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+config_digest = hashlib.sha256(config).hexdigest()
+open(os.path.join(folder, config_digest), "wb").write(config)
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + config_digest, "size": len(config)},
+    "layers": layers}).encode()
+open(os.path.join(folder, "manifest.json"), "wb").write(manifest)
+open(os.path.join(folder, "version"), "w").write("Directory Transport Version: 1.1\n")
+PY
+}
+image_bytes() { find "$1" -type f ! -name version -printf '%s\n' | awk '{s+=$1} END {print s}'; }
+
+echo "preparing images in $WORK ..."
+# The large image: layers in the proportions of a JupyterLab datalab (base, python, packages, content).
+make_image "$WORK/large" \
+    "base.bin:$(echo "$SIZE_MB*0.28" | bc -l):1" "python.bin:$(echo "$SIZE_MB*0.27" | bc -l):2" \
+    "packages.bin:$(echo "$SIZE_MB*0.40" | bc -l):3" "content.bin:$(echo "$SIZE_MB*0.05" | bc -l):4"
+LARGE_BYTES=$(image_bytes "$WORK/large")
+# Ten datalabs sharing a jl_base-like stack (3 layers, 150 MB) with one own layer each (5 MB).
+for i in $(seq 0 9); do
+    make_image "$WORK/lab$i" "base.bin:80:11" "python.bin:50:12" "jupyter.bin:20:13" "lab$i.bin:5:$((100 + i))"
+done
+
+# ---- registries ----
+DR_PORT=$(free_port); LF_PORT=$(free_port)
+mkdir -p "$WORK/dr" "$WORK/lf"
+cat > "$WORK/dr/config.yml" <<EOF
+version: 0.1
+log: { level: error }
+storage: { filesystem: { rootdirectory: $WORK/dr/store } }
+http: { addr: 127.0.0.1:$DR_PORT }
+EOF
+docker-registry serve "$WORK/dr/config.yml" >"$WORK/dr/log" 2>&1 &
+PIDS+=($!)
+
+PASSWORD=bench-password
+cat > "$WORK/lf/grants.toml" <<EOF
+[[users]]
+name = "ci"
+password_hash = "$("$SERVER" hash-password "$PASSWORD")"
+role = "builder"
+EOF
+cat > "$WORK/lf/labforge.toml" <<EOF
+data_dir = "$WORK/lf"
+[registry_server]
+listen = "127.0.0.1:$LF_PORT"
+storage_root = "$WORK/lf/store"
+grants_file = "$WORK/lf/grants.toml"
+EOF
+LABFORGE_CONFIG="$WORK/lf/labforge.toml" "$SERVER" >"$WORK/lf/log" 2>&1 &
+PIDS+=($!)
+
+for port in $DR_PORT $LF_PORT; do
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+done
+
+# ---- measurements ----
+now() { date +%s.%N; }
+copy() { # name, creds option..., source, destination
+    skopeo copy --quiet --preserve-digests --src-tls-verify=false --dest-tls-verify=false "$@" >/dev/null
+}
+declare -A PUSH PULL DISK
+for name in docker-registry labforge; do
+    if [ "$name" = labforge ]; then port=$LF_PORT; creds=(--dest-creds "ci:$PASSWORD"); pull_creds=(--src-creds "ci:$PASSWORD")
+    else port=$DR_PORT; creds=(); pull_creds=(); fi
+    sync
+    start=$(now); copy "${creds[@]}" "dir:$WORK/large" "docker://127.0.0.1:$port/bench/large:1"; end=$(now)
+    PUSH[$name]=$(echo "$end - $start" | bc -l)
+    rm -rf "$WORK/pulled"
+    start=$(now); copy "${pull_creds[@]}" "docker://127.0.0.1:$port/bench/large:1" "dir:$WORK/pulled"; end=$(now)
+    PULL[$name]=$(echo "$end - $start" | bc -l)
+    cmp -s "$WORK/pulled/manifest.json" "$WORK/large/manifest.json" || { echo "$name: pulled manifest differs" >&2; exit 1; }
+    store=$([ "$name" = labforge ] && echo "$WORK/lf/store" || echo "$WORK/dr/store")
+    before=$(du -sb "$store" | cut -f1)
+    for i in $(seq 0 9); do copy "${creds[@]}" "dir:$WORK/lab$i" "docker://127.0.0.1:$port/datalabs/lab$i:1"; done
+    DISK[$name]=$(( $(du -sb "$store" | cut -f1) - before ))
+done
+
+TEN_SUM=0
+for i in $(seq 0 9); do TEN_SUM=$(( TEN_SUM + $(image_bytes "$WORK/lab$i") )); done
+mb() { echo "scale=1; $1 / 1048576" | bc -l; }
+rate() { echo "scale=1; $LARGE_BYTES / 1048576 / $1" | bc -l; }
+
+echo
+echo "large image: $(mb "$LARGE_BYTES") MB in 4 layers; skopeo dir: -> registry -> dir:, 127.0.0.1"
+printf '%-28s %16s %16s\n' "" "docker-registry" "labforge"
+printf '%-28s %14.2f s %14.2f s\n' "push time" "${PUSH[docker-registry]}" "${PUSH[labforge]}"
+printf '%-28s %11s MB/s %11s MB/s\n' "push throughput" "$(rate "${PUSH[docker-registry]}")" "$(rate "${PUSH[labforge]}")"
+printf '%-28s %14.2f s %14.2f s\n' "pull time" "${PULL[docker-registry]}" "${PULL[labforge]}"
+printf '%-28s %11s MB/s %11s MB/s\n' "pull throughput" "$(rate "${PULL[docker-registry]}")" "$(rate "${PULL[labforge]}")"
+total_dr=$(echo "${PUSH[docker-registry]} + ${PULL[docker-registry]}" | bc -l)
+total_lf=$(echo "${PUSH[labforge]} + ${PULL[labforge]}" | bc -l)
+printf '%-28s %14.2f s %14.2f s\n' "push + pull" "$total_dr" "$total_lf"
+printf '%-28s %33s\n' "throughput ratio (lf / dr)" "$(echo "scale=2; $total_dr / $total_lf" | bc -l)"
+echo
+echo "ten datalabs sharing 150 MB of base layers, 5 MB own layer each: sum of image sizes $(mb "$TEN_SUM") MB"
+printf '%-28s %13s MB %13s MB\n' "bytes on disk after push" "$(mb "${DISK[docker-registry]}")" "$(mb "${DISK[labforge]}")"
+printf '%-28s %16s %16s\n' "disk / sum of sizes" "$(echo "scale=3; ${DISK[docker-registry]} / $TEN_SUM" | bc -l)" "$(echo "scale=3; ${DISK[labforge]} / $TEN_SUM" | bc -l)"

@@ -1,0 +1,485 @@
+//! Who may pull and push what, and the Docker token protocol that carries it.
+//!
+//! The grants file (TOML) lists users and repositories:
+//!
+//! ```toml
+//! [[users]]
+//! name = "builder"
+//! password_hash = "$argon2id$v=19$..."   # labforge::registry::hash_password
+//! role = "builder"                       # admin | moderator | author | builder
+//!
+//! [[repositories]]
+//! name = "datalabs/jl-euclid"
+//! visibility = "private"                 # public | private
+//! owner = "alice"
+//! users = ["bob"]
+//! published = true
+//! ```
+//!
+//! Pull: anyone, anonymous included, for a published public repository; otherwise the owner, the
+//! listed users, moderators, admins and builders. A repository absent from the file is private
+//! with no owner. Push (and delete): builders and admins only.
+//!
+//! Tokens are HMAC-SHA256 signed claims (`base64url(json).base64url(mac)`) with a key drawn at
+//! start-up, so they are valid only for the process that issued them, until they expire.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+
+use super::error::{GrantsError, RegistryError};
+use super::name::RepositoryName;
+
+type HmacSha256 = Hmac<sha2::Sha256>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Moderator,
+    Author,
+    Builder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserGrant {
+    pub name: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryGrant {
+    pub name: String,
+    pub visibility: Visibility,
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub published: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    #[serde(default)]
+    pub users: Vec<UserGrant>,
+    #[serde(default)]
+    pub repositories: Vec<RepositoryGrant>,
+}
+
+impl Grants {
+    pub fn load(path: &Path) -> Result<Self, GrantsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GrantsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let grants: Self = toml::from_str(&text).map_err(|error| GrantsError::Parse {
+            path: path.to_owned(),
+            message: error.to_string(),
+        })?;
+        for user in &grants.users {
+            PasswordHash::new(&user.password_hash).map_err(|error| GrantsError::PasswordHash {
+                path: path.to_owned(),
+                user: user.name.clone(),
+                message: error.to_string(),
+            })?;
+        }
+        for repository in &grants.repositories {
+            if let Err(RegistryError::NameInvalid { reason, .. }) =
+                repository.name.parse::<RepositoryName>()
+            {
+                return Err(GrantsError::RepositoryName {
+                    path: path.to_owned(),
+                    name: repository.name.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(grants)
+    }
+}
+
+/// An argon2id hash of `password` in PHC format, for the grants file.
+pub fn hash_password(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .expect("argon2 with default parameters hashes any password")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Pull,
+    Push,
+    Delete,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pull => "pull",
+            Self::Push => "push",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// One entry of a token's `access` claim, as in Docker's token format.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AccessEntry {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    /// The user name; absent for anonymous tokens.
+    sub: Option<String>,
+    exp: u64,
+    iat: u64,
+    access: Vec<AccessEntry>,
+}
+
+/// The holder of a valid token.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub user: Option<String>,
+    access: Vec<AccessEntry>,
+}
+
+impl Subject {
+    pub fn may(&self, repository: &RepositoryName, action: Action) -> bool {
+        self.access.iter().any(|entry| {
+            entry.kind == "repository"
+                && entry.name == repository.as_str()
+                && entry
+                    .actions
+                    .iter()
+                    .any(|granted| granted == action.name() || granted == "*")
+        })
+    }
+}
+
+/// What the token endpoint answers.
+#[derive(Debug, Serialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub access_token: String,
+    pub expires_in: u64,
+    pub issued_at: String,
+}
+
+pub struct AccessControl {
+    grants: Grants,
+    users: HashMap<String, UserGrant>,
+    repositories: HashMap<String, RepositoryGrant>,
+    key: [u8; 32],
+    service: String,
+    realm: Option<String>,
+    lifetime: Duration,
+}
+
+impl AccessControl {
+    pub fn new(grants: Grants, service: String, realm: Option<String>, lifetime: Duration) -> Self {
+        let mut key = [0; 32];
+        getrandom::fill(&mut key).expect("the operating system provides random bytes");
+        let users = grants
+            .users
+            .iter()
+            .map(|user| (user.name.clone(), user.clone()))
+            .collect();
+        let repositories = grants
+            .repositories
+            .iter()
+            .map(|repository| (repository.name.clone(), repository.clone()))
+            .collect();
+        Self {
+            grants,
+            users,
+            repositories,
+            key,
+            service,
+            realm,
+            lifetime,
+        }
+    }
+
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// The user named by Basic credentials, if the password matches.
+    pub fn authenticate(&self, user: &str, password: &str) -> Option<&UserGrant> {
+        let grant = self.users.get(user)?;
+        let hash = PasswordHash::new(&grant.password_hash).ok()?;
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+            .then_some(grant)
+    }
+
+    /// Actions `user` (None: anonymous) may take on `repository`.
+    pub fn allowed_actions(&self, user: Option<&str>, repository: &str) -> Vec<Action> {
+        let role = user
+            .and_then(|name| self.users.get(name))
+            .map(|grant| grant.role);
+        let grant = self.repositories.get(repository);
+        let public =
+            grant.is_some_and(|grant| grant.published && grant.visibility == Visibility::Public);
+        let listed = grant.zip(user).is_some_and(|(grant, user)| {
+            grant.owner.as_deref() == Some(user) || grant.users.iter().any(|listed| listed == user)
+        });
+        match role {
+            Some(Role::Admin | Role::Builder) => vec![Action::Pull, Action::Push, Action::Delete],
+            Some(Role::Moderator) => vec![Action::Pull],
+            Some(Role::Author) if listed || public => vec![Action::Pull],
+            None if public => vec![Action::Pull],
+            Some(Role::Author) | None => Vec::new(),
+        }
+    }
+
+    /// Issues a token for the requested `scopes` (`repository:<name>:pull,push`), granting the
+    /// intersection of what was asked and what `user` may do.
+    pub fn issue(&self, user: Option<&str>, scopes: &[String]) -> IssuedToken {
+        let mut access: Vec<AccessEntry> = Vec::new();
+        for scope in scopes {
+            let Some((kind, rest)) = scope.split_once(':') else {
+                continue;
+            };
+            let Some((name, actions)) = rest.rsplit_once(':') else {
+                continue;
+            };
+            if kind != "repository" || name.parse::<RepositoryName>().is_err() {
+                continue;
+            }
+            let allowed = self.allowed_actions(user, name);
+            let granted: Vec<String> = actions
+                .split(',')
+                .filter(|action| {
+                    allowed.iter().any(|allowed| allowed.name() == *action)
+                        || (*action == "*" && allowed.contains(&Action::Delete))
+                })
+                .map(str::to_owned)
+                .collect();
+            if let Some(entry) = access.iter_mut().find(|entry| entry.name == name) {
+                entry.actions.extend(granted);
+                entry.actions.sort();
+                entry.actions.dedup();
+            } else {
+                access.push(AccessEntry {
+                    kind: kind.to_owned(),
+                    name: name.to_owned(),
+                    actions: granted,
+                });
+            }
+        }
+        let issued_at = SystemTime::now();
+        let iat = issued_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let claims = Claims {
+            iss: self.service.clone(),
+            aud: self.service.clone(),
+            sub: user.map(str::to_owned),
+            exp: iat + self.lifetime.as_secs(),
+            iat,
+            access,
+        };
+        let payload =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
+        let signature =
+            URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()).finalize().into_bytes());
+        let token = format!("{payload}.{signature}");
+        IssuedToken {
+            access_token: token.clone(),
+            token,
+            expires_in: self.lifetime.as_secs(),
+            issued_at: chrono::DateTime::<chrono::Utc>::from(issued_at).to_rfc3339(),
+        }
+    }
+
+    fn mac(&self, payload: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(payload);
+        mac
+    }
+
+    /// The subject of a valid, unexpired token.
+    pub fn verify(&self, token: &str) -> Option<Subject> {
+        let (payload, signature) = token.split_once('.')?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        self.mac(payload.as_bytes()).verify_slice(&signature).ok()?;
+        let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if claims.exp < now || claims.aud != self.service {
+            return None;
+        }
+        Some(Subject {
+            user: claims.sub,
+            access: claims.access,
+        })
+    }
+
+    /// Checks the `Authorization: Bearer` header; without the needed access, answers 401 with the
+    /// challenge a client follows to get a token for `scope` (or 403 when the token holder has
+    /// already authenticated and still lacks it).
+    pub fn authorize(
+        &self,
+        authorization: Option<&str>,
+        host: Option<&str>,
+        required: Option<(&RepositoryName, Action)>,
+    ) -> Result<Subject, RegistryError> {
+        let subject = authorization
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|token| self.verify(token.trim()));
+        let scope = required.map(|(repository, action)| {
+            let actions = match action {
+                Action::Pull => "pull",
+                Action::Push => "pull,push",
+                Action::Delete => "delete",
+            };
+            format!("repository:{repository}:{actions}")
+        });
+        let challenge = || RegistryError::Unauthorized {
+            challenge: self.challenge(host, scope.as_deref()),
+        };
+        let subject = subject.ok_or_else(challenge)?;
+        match required {
+            None => Ok(subject),
+            Some((repository, action)) if subject.may(repository, action) => Ok(subject),
+            Some((repository, _)) => {
+                // A named user whose token was issued for this very scope was refused by the
+                // grants: asking again would not help.
+                let asked_for_it = subject
+                    .access
+                    .iter()
+                    .any(|entry| entry.name == repository.as_str());
+                if subject.user.is_some() && asked_for_it {
+                    Err(RegistryError::Denied)
+                } else {
+                    Err(challenge())
+                }
+            }
+        }
+    }
+
+    pub fn challenge(&self, host: Option<&str>, scope: Option<&str>) -> String {
+        let realm = self
+            .realm
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/auth/token", host.unwrap_or("127.0.0.1")));
+        let mut challenge = format!("Bearer realm=\"{realm}\",service=\"{}\"", self.service);
+        if let Some(scope) = scope {
+            let _ = write!(challenge, ",scope=\"{scope}\"");
+        }
+        challenge
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access() -> AccessControl {
+        let grants: Grants = toml::from_str(&format!(
+            r#"
+            [[users]]
+            name = "alice"
+            password_hash = "{hash}"
+            role = "author"
+            [[users]]
+            name = "bob"
+            password_hash = "{hash}"
+            role = "author"
+            [[users]]
+            name = "ci"
+            password_hash = "{hash}"
+            role = "builder"
+            [[repositories]]
+            name = "datalabs/open"
+            visibility = "public"
+            published = true
+            [[repositories]]
+            name = "datalabs/secret"
+            visibility = "private"
+            owner = "alice"
+            published = true
+            "#,
+            hash = hash_password("pw")
+        ))
+        .unwrap();
+        AccessControl::new(grants, "labforge".to_owned(), None, Duration::from_mins(1))
+    }
+
+    #[test]
+    fn visibility_decides_pull_and_role_decides_push() {
+        let access = access();
+        assert_eq!(
+            access.allowed_actions(None, "datalabs/open"),
+            vec![Action::Pull]
+        );
+        assert!(access.allowed_actions(None, "datalabs/secret").is_empty());
+        assert!(
+            access
+                .allowed_actions(Some("bob"), "datalabs/secret")
+                .is_empty()
+        );
+        assert_eq!(
+            access.allowed_actions(Some("alice"), "datalabs/secret"),
+            vec![Action::Pull]
+        );
+        assert!(
+            access
+                .allowed_actions(Some("ci"), "datalabs/new")
+                .contains(&Action::Push)
+        );
+        assert!(access.authenticate("alice", "pw").is_some());
+        assert!(access.authenticate("alice", "wrong").is_none());
+    }
+
+    #[test]
+    fn tokens_grant_the_intersection_and_cannot_be_forged() {
+        let access = access();
+        let token = access.issue(
+            Some("alice"),
+            &["repository:datalabs/secret:pull,push".to_owned()],
+        );
+        let subject = access.verify(&token.token).unwrap();
+        let secret: RepositoryName = "datalabs/secret".parse().unwrap();
+        assert!(subject.may(&secret, Action::Pull));
+        assert!(!subject.may(&secret, Action::Push));
+        let (payload, signature) = token.token.split_once('.').unwrap();
+        let mut forged = payload.to_owned();
+        forged.replace_range(..1, if payload.starts_with('e') { "f" } else { "e" });
+        assert!(access.verify(&format!("{forged}.{signature}")).is_none());
+    }
+}

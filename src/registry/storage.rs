@@ -1,0 +1,707 @@
+//! The registry's content store on the filesystem. All file I/O of the registry lives here.
+//!
+//! ```text
+//! <root>/blobs/<algorithm>/<first two hex>/<hex>      content, shared by every repository
+//! <root>/uploads/<session id>                         bytes of an upload in progress
+//! <root>/tmp/                                         files being written before their rename
+//! <root>/repositories/<name>/_links/<algorithm>/<hex>            blobs this repository may serve
+//! <root>/repositories/<name>/_manifests/revisions/<algorithm>/<hex>  media type of a manifest
+//! <root>/repositories/<name>/_manifests/tags/<tag>               digest the tag points at
+//! <root>/repositories/<name>/_referrers/<algorithm>/<hex>/<algorithm>-<hex>  referrer descriptor
+//! ```
+//!
+//! Blobs are written once, under their digest, after the digest was verified: every write goes to a
+//! file under `uploads/` or `tmp/`, is synced, then renamed into place (and the folder synced), so a
+//! crash or an interrupted upload never leaves a partial file where a reader looks. Names that end
+//! up in paths are [`RepositoryName`], [`Tag`] and [`Digest`], which are validated on parsing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::fs;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use super::digest::{Algorithm, Digest, Hasher};
+use super::error::StorageError;
+use super::name::{RepositoryName, Tag};
+
+const LINKS: &str = "_links";
+const MANIFESTS: &str = "_manifests";
+const REFERRERS: &str = "_referrers";
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    root: PathBuf,
+}
+
+/// A blob as found on disk, for garbage collection.
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+/// Why streaming into an upload stopped.
+pub enum AppendError {
+    /// The client's body failed (disconnect, timeout): the upload was rolled back to its old size.
+    Body(String),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for AppendError {
+    fn from(error: StorageError) -> Self {
+        Self::Storage(error)
+    }
+}
+
+impl Storage {
+    /// Opens (creating) the store at `root`. Uploads and temporary files left by an earlier process
+    /// are removed: their sessions lived in that process's memory and cannot be resumed.
+    pub async fn open(root: &Path) -> Result<Self, StorageError> {
+        let storage = Self {
+            root: root.to_owned(),
+        };
+        for transient in ["uploads", "tmp"] {
+            let path = root.join(transient);
+            match fs::remove_dir_all(&path).await {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(StorageError::io("remove", path)(error)),
+            }
+        }
+        for folder in ["blobs", "uploads", "tmp", "repositories"] {
+            create_dir(&root.join(folder)).await?;
+        }
+        Ok(storage)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().name())
+            .join(&digest.hex()[..2])
+            .join(digest.hex())
+    }
+
+    fn repository_path(&self, repository: &RepositoryName) -> PathBuf {
+        let mut path = self.root.join("repositories");
+        path.extend(repository.components());
+        path
+    }
+
+    fn link_path(&self, repository: &RepositoryName, digest: &Digest) -> PathBuf {
+        self.repository_path(repository)
+            .join(LINKS)
+            .join(digest.algorithm().name())
+            .join(digest.hex())
+    }
+
+    fn revision_path(&self, repository: &RepositoryName, digest: &Digest) -> PathBuf {
+        self.repository_path(repository)
+            .join(MANIFESTS)
+            .join("revisions")
+            .join(digest.algorithm().name())
+            .join(digest.hex())
+    }
+
+    fn tags_path(&self, repository: &RepositoryName) -> PathBuf {
+        self.repository_path(repository)
+            .join(MANIFESTS)
+            .join("tags")
+    }
+
+    fn referrers_path(&self, repository: &RepositoryName, subject: &Digest) -> PathBuf {
+        self.repository_path(repository)
+            .join(REFERRERS)
+            .join(subject.algorithm().name())
+            .join(subject.hex())
+    }
+
+    fn upload_path(&self, id: &str) -> PathBuf {
+        self.root.join("uploads").join(id)
+    }
+
+    // ---- blobs ----
+
+    /// Size of the blob, if it is stored.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
+        let path = self.blob_path(digest);
+        match fs::metadata(&path).await {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(StorageError::io("stat", path)(error)),
+        }
+    }
+
+    /// Marks the blob as just used, so that garbage collection's grace period protects it while the
+    /// manifest that will reference it is being pushed.
+    pub async fn touch_blob(&self, digest: &Digest) -> Result<bool, StorageError> {
+        let path = self.blob_path(digest);
+        let result = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::options().append(true).open(&path)?;
+            file.set_modified(SystemTime::now())
+        })
+        .await
+        .map_err(|error| std::io::Error::other(error.to_string()));
+        match result.and_then(|inner| inner) {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(StorageError::io("touch", self.blob_path(digest))(error)),
+        }
+    }
+
+    /// The blob's file positioned at `offset`, and its total size.
+    pub async fn open_blob(
+        &self,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<Option<(fs::File, u64)>, StorageError> {
+        let path = self.blob_path(digest);
+        let mut file = match fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(StorageError::io("open", path)(error)),
+        };
+        let size = file
+            .metadata()
+            .await
+            .map_err(StorageError::io("stat", &path))?
+            .len();
+        if offset > 0 {
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(StorageError::io("seek", &path))?;
+        }
+        Ok(Some((file, size)))
+    }
+
+    pub async fn read_blob(&self, digest: &Digest) -> Result<Option<Bytes>, StorageError> {
+        let path = self.blob_path(digest);
+        match fs::read(&path).await {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(StorageError::io("read", path)(error)),
+        }
+    }
+
+    /// Stores `bytes`, whose digest the caller computed from these very bytes.
+    pub async fn put_verified_blob(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<(), StorageError> {
+        self.write_atomically(&self.blob_path(digest), bytes).await
+    }
+
+    pub async fn delete_blob(&self, digest: &Digest) -> Result<(), StorageError> {
+        remove_file_if_present(&self.blob_path(digest)).await
+    }
+
+    /// Every stored blob, for garbage collection.
+    pub async fn list_blobs(&self) -> Result<Vec<StoredBlob>, StorageError> {
+        let mut blobs = Vec::new();
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            let folder = self.root.join("blobs").join(algorithm.name());
+            for prefix in list_names(&folder).await? {
+                for hex in list_names(&folder.join(&prefix)).await? {
+                    let path = folder.join(&prefix).join(&hex);
+                    let Ok(digest) = format!("{}:{hex}", algorithm.name()).parse::<Digest>() else {
+                        continue;
+                    };
+                    let metadata = fs::metadata(&path)
+                        .await
+                        .map_err(StorageError::io("stat", &path))?;
+                    let modified = metadata
+                        .modified()
+                        .map_err(StorageError::io("stat", &path))?;
+                    blobs.push(StoredBlob {
+                        digest,
+                        size: metadata.len(),
+                        modified,
+                    });
+                }
+            }
+        }
+        Ok(blobs)
+    }
+
+    // ---- uploads ----
+
+    pub async fn create_upload(&self, id: &str) -> Result<(), StorageError> {
+        let path = self.upload_path(id);
+        fs::File::create(&path)
+            .await
+            .map_err(StorageError::io("create", &path))?;
+        Ok(())
+    }
+
+    pub async fn remove_upload(&self, id: &str) -> Result<(), StorageError> {
+        remove_file_if_present(&self.upload_path(id)).await
+    }
+
+    /// Appends `body` to the upload `id`, which holds `size` bytes hashed into `hasher`. On success
+    /// returns the new size; if the body fails midway the file is truncated back to `size`, so the
+    /// session stays consistent and the client can resume.
+    pub async fn append_upload<S, E>(
+        &self,
+        id: &str,
+        size: u64,
+        hasher: &mut Hasher,
+        body: S,
+    ) -> Result<u64, AppendError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let path = self.upload_path(id);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(StorageError::io("open", &path))?;
+        // Write-back runs behind the stream (a sync every WRITE_BACK bytes, on a second handle),
+        // so the sync that commits the blob has little left to flush.
+        let syncer = file
+            .try_clone()
+            .await
+            .map_err(StorageError::io("open", &path))?
+            .into_std()
+            .await;
+        let mut write_back: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
+        let mut unsynced = 0_u64;
+        let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        writer
+            .seek(std::io::SeekFrom::Start(size))
+            .await
+            .map_err(StorageError::io("seek", &path))?;
+        let mut updated = hasher.clone();
+        let mut written = size;
+        let mut body = std::pin::pin!(body);
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    updated.update(&chunk);
+                    writer
+                        .write_all(&chunk)
+                        .await
+                        .map_err(StorageError::io("write", &path))?;
+                    written += chunk.len() as u64;
+                    unsynced += chunk.len() as u64;
+                    if unsynced >= WRITE_BACK {
+                        unsynced = 0;
+                        writer
+                            .flush()
+                            .await
+                            .map_err(StorageError::io("write", &path))?;
+                        finish_write_back(write_back.take(), &path).await?;
+                        let handle = syncer
+                            .try_clone()
+                            .map_err(StorageError::io("open", &path))?;
+                        write_back = Some(tokio::task::spawn_blocking(move || handle.sync_data()));
+                    }
+                }
+                Err(error) => {
+                    failure = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        writer
+            .flush()
+            .await
+            .map_err(StorageError::io("write", &path))?;
+        finish_write_back(write_back, &path).await?;
+        let file = writer.into_inner();
+        if let Some(reason) = failure {
+            file.set_len(size)
+                .await
+                .map_err(StorageError::io("truncate", &path))?;
+            return Err(AppendError::Body(reason));
+        }
+        *hasher = updated;
+        Ok(written)
+    }
+
+    /// Digest of the upload with `algorithm`, read back from disk (for algorithms the session did
+    /// not hash while receiving).
+    pub async fn hash_upload(
+        &self,
+        id: &str,
+        algorithm: Algorithm,
+    ) -> Result<Digest, StorageError> {
+        let path = self.upload_path(id);
+        tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::open(&path).map_err(StorageError::io("open", &path))?;
+            let mut hasher = algorithm.hasher();
+            let mut buffer = vec![0; 1 << 20];
+            loop {
+                let read = std::io::Read::read(&mut file, &mut buffer)
+                    .map_err(StorageError::io("read", &path))?;
+                if read == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..read]);
+            }
+            Ok(hasher.finish())
+        })
+        .await
+        .map_err(|error| StorageError::Corrupt {
+            path: self.upload_path(id),
+            reason: error.to_string(),
+        })?
+    }
+
+    /// Makes the verified upload `id` the blob `digest`: sync, rename, sync the folder.
+    pub async fn commit_upload(&self, id: &str, digest: &Digest) -> Result<(), StorageError> {
+        let source = self.upload_path(id);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&source)
+            .await
+            .map_err(StorageError::io("open", &source))?;
+        file.sync_all()
+            .await
+            .map_err(StorageError::io("sync", &source))?;
+        drop(file);
+        let target = self.blob_path(digest);
+        rename_into_place(&source, &target).await
+    }
+
+    // ---- repositories ----
+
+    pub async fn link_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        let path = self.link_path(repository, digest);
+        if fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(());
+        }
+        self.write_atomically(&path, b"").await
+    }
+
+    pub async fn blob_linked(&self, repository: &RepositoryName, digest: &Digest) -> bool {
+        fs::try_exists(self.link_path(repository, digest))
+            .await
+            .unwrap_or(false)
+    }
+
+    pub async fn repository_exists(&self, repository: &RepositoryName) -> bool {
+        let path = self.repository_path(repository);
+        fs::try_exists(path.join(MANIFESTS)).await.unwrap_or(false)
+            || fs::try_exists(path.join(LINKS)).await.unwrap_or(false)
+    }
+
+    /// Records that `repository` holds the manifest `digest` of `media_type`.
+    pub async fn put_revision(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        media_type: &str,
+    ) -> Result<(), StorageError> {
+        self.write_atomically(
+            &self.revision_path(repository, digest),
+            media_type.as_bytes(),
+        )
+        .await
+    }
+
+    /// Media type of the manifest `digest` in `repository`, if the repository holds it.
+    pub async fn revision(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>, StorageError> {
+        read_optional_string(&self.revision_path(repository, digest)).await
+    }
+
+    pub async fn delete_revision(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        remove_file_if_present(&self.revision_path(repository, digest)).await
+    }
+
+    /// Every manifest digest held by `repository`.
+    pub async fn list_revisions(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Vec<Digest>, StorageError> {
+        let folder = self
+            .repository_path(repository)
+            .join(MANIFESTS)
+            .join("revisions");
+        digests_in(&folder).await
+    }
+
+    pub async fn put_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        let path = self.tags_path(repository).join(tag.as_str());
+        self.write_atomically(&path, digest.to_string().as_bytes())
+            .await
+    }
+
+    pub async fn resolve_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<Digest>, StorageError> {
+        let path = self.tags_path(repository).join(tag.as_str());
+        let Some(text) = read_optional_string(&path).await? else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|_| StorageError::Corrupt {
+            path,
+            reason: format!("{text:?} is not a digest"),
+        })
+    }
+
+    pub async fn delete_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<bool, StorageError> {
+        let path = self.tags_path(repository).join(tag.as_str());
+        let existed = fs::try_exists(&path).await.unwrap_or(false);
+        remove_file_if_present(&path).await?;
+        Ok(existed)
+    }
+
+    /// Tags of `repository`, sorted.
+    pub async fn list_tags(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut tags = list_names(&self.tags_path(repository)).await?;
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// Records `descriptor` (JSON) of the manifest `referrer` whose subject is `subject`.
+    pub async fn put_referrer(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+        referrer: &Digest,
+        descriptor: &[u8],
+    ) -> Result<(), StorageError> {
+        let path = self.referrers_path(repository, subject).join(format!(
+            "{}-{}",
+            referrer.algorithm().name(),
+            referrer.hex()
+        ));
+        self.write_atomically(&path, descriptor).await
+    }
+
+    pub async fn delete_referrer(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Result<(), StorageError> {
+        let path = self.referrers_path(repository, subject).join(format!(
+            "{}-{}",
+            referrer.algorithm().name(),
+            referrer.hex()
+        ));
+        remove_file_if_present(&path).await
+    }
+
+    /// Descriptors (JSON) of the manifests whose subject is `subject`.
+    pub async fn list_referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        let folder = self.referrers_path(repository, subject);
+        let mut names = list_names(&folder).await?;
+        names.sort();
+        let mut descriptors = Vec::with_capacity(names.len());
+        for name in names {
+            let path = folder.join(name);
+            if let Some(bytes) = read_optional(&path).await? {
+                descriptors.push(Bytes::from(bytes));
+            }
+        }
+        Ok(descriptors)
+    }
+
+    /// Every repository that holds manifests or blobs, sorted.
+    pub async fn list_repositories(&self) -> Result<Vec<RepositoryName>, StorageError> {
+        let mut found = BTreeSet::new();
+        let mut pending = vec![(self.root.join("repositories"), String::new())];
+        while let Some((folder, name)) = pending.pop() {
+            for entry in list_names(&folder).await? {
+                if entry == MANIFESTS || entry == LINKS {
+                    if let Ok(repository) = name.parse::<RepositoryName>() {
+                        found.insert(repository);
+                    }
+                } else if !entry.starts_with('_') {
+                    let child = if name.is_empty() {
+                        entry.clone()
+                    } else {
+                        format!("{name}/{entry}")
+                    };
+                    pending.push((folder.join(&entry), child));
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    /// Blob links of `repository`, for garbage collection.
+    pub async fn list_links(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Vec<Digest>, StorageError> {
+        let folder = self.repository_path(repository).join(LINKS);
+        digests_in(&folder).await
+    }
+
+    pub async fn unlink_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        remove_file_if_present(&self.link_path(repository, digest)).await
+    }
+
+    /// Bytes used by blobs, for reports and the benchmark.
+    pub async fn blob_bytes(&self) -> Result<u64, StorageError> {
+        Ok(self.list_blobs().await?.iter().map(|blob| blob.size).sum())
+    }
+
+    // ---- primitives ----
+
+    /// Write to `tmp/`, sync, rename over `path`, sync `path`'s folder.
+    async fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+        let temporary = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
+        let mut file = fs::File::create(&temporary)
+            .await
+            .map_err(StorageError::io("create", &temporary))?;
+        file.write_all(bytes)
+            .await
+            .map_err(StorageError::io("write", &temporary))?;
+        file.sync_all()
+            .await
+            .map_err(StorageError::io("sync", &temporary))?;
+        drop(file);
+        let result = rename_into_place(&temporary, path).await;
+        if result.is_err() {
+            let _ = fs::remove_file(&temporary).await;
+        }
+        result
+    }
+}
+
+/// Bytes received between two background syncs of an upload.
+const WRITE_BACK: u64 = 32 << 20;
+
+async fn finish_write_back(
+    write_back: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    path: &Path,
+) -> Result<(), StorageError> {
+    let Some(write_back) = write_back else {
+        return Ok(());
+    };
+    write_back
+        .await
+        .map_err(|error| std::io::Error::other(error.to_string()))
+        .and_then(|result| result)
+        .map_err(StorageError::io("sync", path))
+}
+
+async fn rename_into_place(source: &Path, target: &Path) -> Result<(), StorageError> {
+    let parent = target.parent().unwrap_or(target).to_owned();
+    create_dir(&parent).await?;
+    fs::rename(source, target)
+        .await
+        .map_err(StorageError::io("rename", target))?;
+    tokio::task::spawn_blocking(move || {
+        std::fs::File::open(&parent).and_then(|folder| folder.sync_all())
+    })
+    .await
+    .map_err(|error| std::io::Error::other(error.to_string()))
+    .and_then(|inner| inner)
+    .map_err(StorageError::io("sync", target))
+}
+
+async fn create_dir(path: &Path) -> Result<(), StorageError> {
+    fs::create_dir_all(path)
+        .await
+        .map_err(StorageError::io("create folder", path))
+}
+
+async fn remove_file_if_present(path: &Path) -> Result<(), StorageError> {
+    match fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(StorageError::io("remove", path)(error)),
+    }
+}
+
+async fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+    match fs::read(path).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(StorageError::io("read", path)(error)),
+    }
+}
+
+async fn read_optional_string(path: &Path) -> Result<Option<String>, StorageError> {
+    read_optional(path).await?.map_or(Ok(None), |bytes| {
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| StorageError::Corrupt {
+                path: path.to_owned(),
+                reason: "not UTF-8".to_owned(),
+            })
+    })
+}
+
+/// Names of the entries of `folder`; none if it does not exist.
+async fn list_names(folder: &Path) -> Result<Vec<String>, StorageError> {
+    let mut entries = match fs::read_dir(folder).await {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(StorageError::io("list", folder)(error)),
+    };
+    let mut names = Vec::new();
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(StorageError::io("list", folder))?
+    {
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Digests stored as `<folder>/<algorithm>/<hex>`.
+async fn digests_in(folder: &Path) -> Result<Vec<Digest>, StorageError> {
+    let mut digests = Vec::new();
+    for algorithm in list_names(folder).await? {
+        for hex in list_names(&folder.join(&algorithm)).await? {
+            if let Ok(digest) = format!("{algorithm}:{hex}").parse() {
+                digests.push(digest);
+            }
+        }
+    }
+    Ok(digests)
+}
