@@ -55,6 +55,8 @@ enum Command {
         #[arg(long, default_value = "examples")]
         examples: PathBuf,
     },
+    /// Serve labforge's OCI registry (distribution API, token auth by visibility).
+    Registry,
     /// Print the effective configuration and the environment variables that shape it.
     Config,
 }
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    crate::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new().expect("the async runtime starts");
     match runtime.block_on(run(arguments.command)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,6 +131,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Registry => crate::registry::serve(&config).await,
         Command::Config => {
             println!("{}", toml::to_string_pretty(&config)?);
             for variable in env::ALL {

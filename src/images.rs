@@ -77,18 +77,25 @@ impl fmt::Debug for Credentials {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RegistryClient {
     http: reqwest::Client,
     credentials: Option<Credentials>,
 }
 
+impl Default for RegistryClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RegistryClient {
     pub fn new() -> Self {
-        Self::default()
+        Self::with_credentials(None)
     }
 
     pub fn with_credentials(credentials: Option<Credentials>) -> Self {
+        crate::install_crypto_provider();
         Self {
             http: reqwest::Client::default(),
             credentials,

@@ -28,3 +28,10 @@ pub mod pipeline;
 pub mod recipe;
 pub mod registry;
 pub mod sources;
+
+/// Installs ring as rustls' process-wide crypto provider. Every HTTP client (reqwest, oci-client)
+/// needs one; ring is chosen over aws-lc-rs to avoid a long C build. Idempotent.
+pub fn install_crypto_provider() {
+    // Already installed (by this or an earlier call) is fine: there is only ever one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

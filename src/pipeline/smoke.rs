@@ -108,6 +108,7 @@ async fn probe(
         Phase::SmokeTest,
         format!("waiting for {health_path} to answer 200 ({url})"),
     );
+    crate::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()

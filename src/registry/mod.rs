@@ -185,7 +185,7 @@ impl RegistryState {
 
 /// Runs the registry alone (`labforge registry`) on `config.registry_server.listen`.
 pub async fn serve(config: &crate::config::Config) -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::install_crypto_provider();
     let settings = &config.registry_server;
     let state = RegistryState::open(settings, &config.data_dir).await?;
     tokio::spawn(state.clone().run_maintenance());

@@ -74,7 +74,7 @@ pub async fn push_on(
     digest: &Digest,
     tag: Option<&Tag>,
 ) -> Result<String, PushOnError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::install_crypto_provider();
     let target = state
         .push_on_targets
         .iter()
