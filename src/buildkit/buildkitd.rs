@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::auth::DockerCredentials;
-
 use bollard::grpc::BuildRef;
 use bollard::grpc::build::{ImageBuildFrontendOptions, ImageBuildLoadInput};
 use bollard::grpc::driver::Image;
@@ -74,12 +72,7 @@ impl BuildkitdEngine {
         let credentials = self.credentials.as_ref().map(|credentials| {
             HashMap::from([(
                 registry.as_str(),
-                DockerCredentials {
-                    username: Some(credentials.username.clone()),
-                    password: Some(credentials.password.clone()),
-                    serveraddress: Some(registry.clone()),
-                    ..DockerCredentials::default()
-                },
+                super::docker_credentials(&registry, credentials),
             )])
         });
         let solve = BuildkitDaemon::new(self.endpoint.clone()).registry(

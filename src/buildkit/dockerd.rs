@@ -64,12 +64,7 @@ impl DockerdEngine {
     fn docker_credentials(&self) -> Option<DockerCredentials> {
         self.registry_account
             .as_ref()
-            .map(|(registry, credentials)| DockerCredentials {
-                username: Some(credentials.username.clone()),
-                password: Some(credentials.password.clone()),
-                serveraddress: Some(registry.clone()),
-                ..DockerCredentials::default()
-            })
+            .map(|(registry, credentials)| super::docker_credentials(registry, credentials))
     }
 
     /// The daemon, for running containers of built images (smoke tests).

@@ -106,3 +106,16 @@ impl BuildEngine {
         }
     }
 }
+
+/// The account in the form the Docker API and BuildKit's auth session take it.
+fn docker_credentials(
+    registry: &str,
+    credentials: &crate::images::Credentials,
+) -> bollard::auth::DockerCredentials {
+    bollard::auth::DockerCredentials {
+        username: Some(credentials.username.clone()),
+        password: Some(credentials.password.clone()),
+        serveraddress: Some(registry.to_owned()),
+        ..bollard::auth::DockerCredentials::default()
+    }
+}
