@@ -21,15 +21,6 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Self; 6] = [
-        Self::Fetch,
-        Self::Package,
-        Self::Lint,
-        Self::Solve,
-        Self::Push,
-        Self::SmokeTest,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fetch => "fetch",

@@ -153,7 +153,7 @@ async fn base_images(config: &Config, cancel: &CancellationToken) -> anyhow::Res
     let log = BuildLog::new();
     let printer = print_log(&log);
     let result = build_base_images(config, &engine, &log, cancel).await;
-    printer.abort();
+    finish_printing(log, printer).await;
     for image in result? {
         println!("{} {}", image.reference, image.digest);
     }
@@ -168,10 +168,15 @@ async fn build_with_progress(
     let log = BuildLog::new();
     let printer = print_log(&log);
     let outcome = pipeline.build(spec, &log, cancel).await;
-    // Let the printer catch up with the last lines before the outcome is printed.
-    tokio::task::yield_now().await;
-    printer.abort();
+    finish_printing(log, printer).await;
     Ok(outcome?)
+}
+
+/// Dropping the last handle on the log closes its channel: the printer prints what is left and
+/// stops. The time limit only guards against a handle kept alive elsewhere.
+async fn finish_printing(log: BuildLog, printer: tokio::task::JoinHandle<()>) {
+    drop(log);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer).await;
 }
 
 fn print_log(log: &BuildLog) -> tokio::task::JoinHandle<()> {

@@ -43,11 +43,6 @@ impl ImageReference {
                 .parse::<IpAddr>()
                 .is_ok_and(|address| address.is_loopback())
     }
-
-    /// The same repository pinned to a digest.
-    pub fn with_digest(&self, digest: &str) -> String {
-        format!("{}@{digest}", self.repository)
-    }
 }
 
 impl fmt::Display for ImageReference {

@@ -2,7 +2,7 @@
 //! the style of `docker buildx --progress=plain`: `#3 [2/5] RUN uv pip install ...`, its output,
 //! then `#3 DONE 2.1s` or `#3 CACHED`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bollard::moby::buildkit::v1::StatusResponse;
 
@@ -11,8 +11,8 @@ use crate::build_log::{BuildLog, Phase};
 #[derive(Debug, Default)]
 pub struct ProgressRenderer {
     numbers: HashMap<String, usize>,
-    announced: HashMap<String, bool>,
-    finished: HashMap<String, bool>,
+    announced: HashSet<String>,
+    finished: HashSet<String>,
     partial_lines: HashMap<String, String>,
     /// Steps BuildKit reused from its cache, and all steps, for the build summary.
     pub cached_steps: usize,
@@ -23,38 +23,29 @@ impl ProgressRenderer {
     pub fn render(&mut self, status: &StatusResponse, log: &BuildLog) {
         for vertex in &status.vertexes {
             let number = self.number(&vertex.digest);
-            if vertex.started.is_some() || vertex.cached {
-                let announced = self.announced.entry(vertex.digest.clone()).or_default();
-                if !*announced {
-                    *announced = true;
-                    self.steps += 1;
-                    log.write(Phase::Solve, format!("#{number} {}", vertex.name));
-                }
+            if (vertex.started.is_some() || vertex.cached)
+                && self.announced.insert(vertex.digest.clone())
+            {
+                self.steps += 1;
+                log.write(Phase::Solve, format!("#{number} {}", vertex.name));
             }
-            let finished = self.finished.entry(vertex.digest.clone()).or_default();
-            if *finished {
+            if self.finished.contains(&vertex.digest) {
                 continue;
             }
-            if !vertex.error.is_empty() {
-                *finished = true;
-                log.write(Phase::Solve, format!("#{number} ERROR: {}", vertex.error));
+            let outcome = if !vertex.error.is_empty() {
+                format!("ERROR: {}", vertex.error)
             } else if vertex.cached {
-                *finished = true;
                 self.cached_steps += 1;
-                log.write(Phase::Solve, format!("#{number} CACHED"));
+                "CACHED".to_owned()
             } else if let (Some(started), Some(completed)) = (&vertex.started, &vertex.completed) {
-                *finished = true;
                 let millis = (completed.seconds - started.seconds) * 1000
                     + i64::from(completed.nanos - started.nanos) / 1_000_000;
-                log.write(
-                    Phase::Solve,
-                    format!(
-                        "#{number} DONE {}.{}s",
-                        millis / 1000,
-                        (millis % 1000) / 100
-                    ),
-                );
-            }
+                format!("DONE {}.{}s", millis / 1000, (millis % 1000) / 100)
+            } else {
+                continue;
+            };
+            self.finished.insert(vertex.digest.clone());
+            log.write(Phase::Solve, format!("#{number} {outcome}"));
         }
         for entry in &status.logs {
             let number = self.number(&entry.vertex);

@@ -25,6 +25,11 @@ pub struct BuildRecord {
     pub timings: PhaseTimings,
 }
 
+/// The number the next build of a version gets: one after the newest, 0 for the first.
+pub fn next_number(previous: Option<&BuildRecord>) -> u32 {
+    previous.map_or(0, |build| build.number + 1)
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct IndexFile {
     builds: Vec<BuildRecord>,
@@ -58,12 +63,6 @@ impl BuildIndex {
             .into_iter()
             .filter(|build| build.name == name && build.version == version)
             .max_by_key(|build| build.number))
-    }
-
-    pub fn next_number(&self, name: &str, version: &str) -> std::io::Result<u32> {
-        Ok(self
-            .latest(name, version)?
-            .map_or(0, |build| build.number + 1))
     }
 
     pub fn append(&self, record: BuildRecord) -> std::io::Result<()> {
@@ -107,12 +106,21 @@ mod tests {
     fn builds_are_numbered_per_version_and_survive_reopening() {
         let folder = tempfile::tempdir().unwrap();
         let index = BuildIndex::new(folder.path());
-        assert_eq!(index.next_number("jl-demo", "0.0.1").unwrap(), 0);
+        assert_eq!(
+            next_number(index.latest("jl-demo", "0.0.1").unwrap().as_ref()),
+            0
+        );
         index.append(record(0)).unwrap();
         index.append(record(1)).unwrap();
         let reopened = BuildIndex::new(folder.path());
-        assert_eq!(reopened.next_number("jl-demo", "0.0.1").unwrap(), 2);
-        assert_eq!(reopened.next_number("jl-demo", "0.0.2").unwrap(), 0);
+        assert_eq!(
+            next_number(reopened.latest("jl-demo", "0.0.1").unwrap().as_ref()),
+            2
+        );
+        assert_eq!(
+            next_number(reopened.latest("jl-demo", "0.0.2").unwrap().as_ref()),
+            0
+        );
         assert_eq!(
             reopened.latest("jl-demo", "0.0.1").unwrap().unwrap().number,
             1

@@ -155,8 +155,8 @@ impl Pipeline {
             .index
             .latest(&package.name, version)
             .map_err(|source| self.index_error(source))?;
-        if let Some(previous) = previous {
-            if let Some(outcome) = self.reuse(&previous, &plan, timings, log).await? {
+        if let Some(previous) = &previous {
+            if let Some(outcome) = self.reuse(previous, &plan, timings, log).await? {
                 return Ok(outcome);
             }
             if previous.environment_hash == plan.environment_hash {
@@ -175,10 +175,7 @@ impl Pipeline {
         let lint = self.lint(&plan, log).await?;
         timings.lint = started.elapsed().as_secs_f64();
 
-        let number = self
-            .index
-            .next_number(&package.name, version)
-            .map_err(|source| self.index_error(source))?;
+        let number = index::next_number(previous.as_ref());
         let image = ImageReference::new(
             self.config.registry.repository(&package.name),
             format!("{version}-{number}"),
@@ -388,9 +385,8 @@ impl Pipeline {
         timings: PhaseTimings,
         log: &BuildLog,
     ) -> Result<Option<BuildOutcome>, PipelineError> {
-        if previous.environment_hash != plan.environment_hash
-            || previous.content_hash != plan.content_hash
-        {
+        // The content hash covers the environment hash: equal content means equal everything.
+        if previous.content_hash != plan.content_hash {
             return Ok(None);
         }
         let (repository, tag) = previous

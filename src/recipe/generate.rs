@@ -86,6 +86,19 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
             lines(input.constraints),
         ));
     }
+    let constraints = if input.constraints.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " \\\n    --mount=type=bind,source={CONTEXT_DIR}/requirements/constraints.txt,\
+             target=/run/labforge/constraints.txt"
+        )
+    };
+    let constraint_option = if input.constraints.is_empty() {
+        ""
+    } else {
+        " -c /run/labforge/constraints.txt"
+    };
     let mut installed: Vec<String> = Vec::new();
     for (index, layer) in environment_layers(input.requirements)
         .into_iter()
@@ -96,19 +109,6 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
         let mut contents = lines(input.index_options);
         contents.push_str(&lines(&installed));
         files.push((file.clone(), contents));
-        let constraints = if input.constraints.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " \\\n    --mount=type=bind,source={CONTEXT_DIR}/requirements/constraints.txt,\
-                 target=/run/labforge/constraints.txt"
-            )
-        };
-        let constraint_option = if input.constraints.is_empty() {
-            ""
-        } else {
-            " -c /run/labforge/constraints.txt"
-        };
         let _ = writeln!(
             dockerfile,
             "# Environment layer {number}: {names}\n\
