@@ -5,6 +5,7 @@ set -euo pipefail
 
 LABFORGE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STARTED_PIDS=()
+STARTED_POSTGRES=()
 
 say() { printf '\033[1m[labforge]\033[0m %s\n' "$*" >&2; }
 
@@ -81,7 +82,36 @@ YAML
   exit 1
 }
 
+# A private PostgreSQL cluster from Debian's packages, owned by the postgres user, listening on
+# loopback only with trust authentication; the machine's own cluster (if any) is left alone.
+# Prints nothing; sets POSTGRES_URL.
+start_postgres() {
+  local port=$1 folder=$2
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  if runuser -u postgres -- "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+    say "PostgreSQL already answers on port $port"
+    return
+  fi
+  rm -rf "$folder"
+  mkdir -p "$folder"
+  chown postgres: "$folder"
+  say "starting PostgreSQL on 127.0.0.1:$port (data: $folder)"
+  runuser -u postgres -- "$bin/initdb" --pgdata="$folder/data" --username=postgres --auth=trust \
+    --encoding=UTF8 --no-instructions >"$folder/initdb.log" 2>&1
+  runuser -u postgres -- "$bin/pg_ctl" --pgdata="$folder/data" --log="$folder/postgres.log" --wait \
+    --options="-c listen_addresses=127.0.0.1 -p $port -k $folder -c fsync=off -c max_connections=200" \
+    start >/dev/null
+  STARTED_POSTGRES+=("$bin/pg_ctl --pgdata=$folder/data")
+}
+
 stop_started() {
+  local command
+  for command in "${STARTED_POSTGRES[@]}"; do
+    runuser -u postgres -- $command --mode=fast stop >/dev/null 2>&1 || true
+  done
+  STARTED_POSTGRES=()
   local pid
   for ((index = ${#STARTED_PIDS[@]} - 1; index >= 0; index--)); do
     pid=${STARTED_PIDS[index]}

@@ -12,6 +12,8 @@ export LABFORGE_TEST_REGISTRY=$LABFORGE_REGISTRY
 install_missing
 start_dockerd
 start_registry "$LABFORGE_REGISTRY" "$LABFORGE_DATA_DIR/registry"
+start_postgres 5433 /var/tmp/labforge-test-postgres
+export LABFORGE_TEST_POSTGRES_URL=$POSTGRES_URL
 say "building the base images"
 cargo run --quiet -- base-images
 say "running the tests"

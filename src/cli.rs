@@ -57,6 +57,10 @@ enum Command {
     },
     /// Serve labforge's OCI registry (distribution API, token auth by visibility).
     Registry,
+    /// Serve the JSON API, the OCI registry and the build workers from one process.
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
     /// Print the effective configuration and the environment variables that shape it.
     Config,
 }
@@ -132,6 +136,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Registry => crate::registry::serve(&config).await,
+        Command::Serve => crate::http::serve(config).await,
+        Command::Migrate => {
+            let database =
+                crate::storage::Database::open(&config.database, &config.data_dir).await?;
+            let applied = database.applied_migrations().await?;
+            println!(
+                "{:?} database is at migration {}",
+                database.backend(),
+                applied.last().copied().unwrap_or_default()
+            );
+            database.close().await;
+            Ok(())
+        }
         Command::Config => {
             println!("{}", toml::to_string_pretty(&config)?);
             for variable in env::ALL {

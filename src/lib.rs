@@ -17,17 +17,20 @@
 //! enum per domain module whose variants carry what a user needs to fix the problem; `anyhow` is used
 //! only at the edges (the binary, start-up).
 
+pub mod accounts;
 pub mod base_images;
 pub mod build_log;
 pub mod buildkit;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod images;
 pub mod metadata;
 pub mod pipeline;
 pub mod recipe;
 pub mod registry;
 pub mod sources;
+pub mod storage;
 
 /// Installs ring as rustls' process-wide crypto provider. Every HTTP client (reqwest, oci-client)
 /// needs one; ring is chosen over aws-lc-rs to avoid a long C build. Idempotent.

@@ -28,6 +28,44 @@ pub const ALL: &[EnvironmentVariable] = &[
         },
     },
     EnvironmentVariable {
+        name: "LABFORGE_LISTEN",
+        doc: "host:port that `labforge serve` listens on (API, web UI and registry).",
+        apply: |config, value| {
+            config.server.listen = value.parse().map_err(|_| ConfigError::Environment {
+                name: "LABFORGE_LISTEN",
+                value,
+                expected: "an address and port like 127.0.0.1:5000",
+            })?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_PUBLIC_URL",
+        doc: "URL users reach the service at, used in links and JSON-LD (default http://<listen>).",
+        apply: |config, value| {
+            config.server.public_url = Some(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_DATABASE_URL",
+        doc: "sqlite:///path/labforge.db or postgres://user:password@host/database \
+              (default: SQLite at <data_dir>/labforge.db).",
+        apply: |config, value| {
+            config.database.url = Some(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_SECURE_COOKIES",
+        doc: "Mark the session cookie Secure (true/false); false only for plain-HTTP test set-ups \
+              reached by a name other than localhost.",
+        apply: |config, value| {
+            config.accounts.secure_cookies = parse_bool("LABFORGE_SECURE_COOKIES", value)?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
         name: "LABFORGE_REGISTRY",
         doc: "host:port of the OCI registry that built images are pushed to.",
         apply: |config, value| {

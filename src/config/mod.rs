@@ -84,6 +84,9 @@ pub struct Config {
     pub sources: SourcesConfig,
     pub packaging: PackagingConfig,
     pub registry_server: crate::registry::RegistryServerConfig,
+    pub server: crate::http::ServerConfig,
+    pub database: crate::storage::DatabaseConfig,
+    pub accounts: crate::accounts::AccountsConfig,
 }
 
 impl Default for Config {
@@ -97,6 +100,9 @@ impl Default for Config {
             sources: SourcesConfig::default(),
             packaging: PackagingConfig::default(),
             registry_server: crate::registry::RegistryServerConfig::default(),
+            server: crate::http::ServerConfig::default(),
+            database: crate::storage::DatabaseConfig::default(),
+            accounts: crate::accounts::AccountsConfig::default(),
         }
     }
 }

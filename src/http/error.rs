@@ -1,0 +1,156 @@
+//! The one JSON error envelope of the API, and every mapping from a domain error to an HTTP status.
+//!
+//! ```json
+//! {"error": {"code": "invalid_field", "message": "...", "field": "metadata.title"}}
+//! ```
+//!
+//! A 4xx says exactly what was wrong and, where it can, how to fix it. A 5xx is logged with its
+//! detail and an incident id, and answered with the id only: internals never reach clients.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::accounts::AccountError;
+use crate::storage::StorageError;
+
+/// An API failure: status, machine-readable code, message for people, and the field at fault.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, like `invalid_field` or `not_found`.
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, as a dotted path (`metadata.title`, `volumes[1]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// A field whose value breaks a rule; `field` is its dotted path in the request.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    pub fn sign_in_required() -> Self {
+        Self::unauthenticated(
+            "sign in first: POST /api/session with a name and password, or send \
+             `Authorization: Bearer <API token>`",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// Also the answer for things the caller may not know exist (private datalabs).
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} does not exist"),
+        )
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// An unexpected failure: logged in full here, answered with an incident id only.
+    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
+        let incident = uuid::Uuid::new_v4();
+        tracing::error!(%incident, error = %error, source = ?error.source(), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!(
+                "labforge failed to answer; the operators can find incident {incident} in the logs"
+            ),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unauthenticated = self.status == StatusCode::UNAUTHORIZED;
+        let body = ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if unauthenticated {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"labforge\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Conflict { what } => Self::conflict(format!("{what} already exists")),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::InvalidCredentials | AccountError::InvalidToken => {
+                Self::unauthenticated(error.to_string())
+            }
+            AccountError::InvalidName { .. } => Self::invalid_field("name", error.to_string()),
+            AccountError::WeakPassword => Self::invalid_field("password", error.to_string()),
+            AccountError::UnknownRole(_) => Self::invalid_field("role", error.to_string()),
+            AccountError::InvalidCountry(_) => {
+                Self::invalid_field("affiliation_country", error.to_string())
+            }
+            AccountError::UnknownUser(name) => Self::not_found(format!("user {name:?}")),
+            AccountError::UnknownToken(id) => Self::not_found(format!("API token {id:?}")),
+            AccountError::SelfDemotion => Self::forbidden(error.to_string()),
+            AccountError::Storage(storage) => storage.into(),
+        }
+    }
+}
