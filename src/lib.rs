@@ -11,6 +11,7 @@
 //! buildkit  BuildKit solve (dockerd's built-in BuildKit or a standalone buildkitd), push, progress
 //! pipeline  the end-to-end build: hashes, reuse, phase timings, build log, smoke test
 //! registry  labforge's own OCI registry (distribution API, content store, access by visibility)
+//! catalog   the published datalabs described as DCAT-AP / schema.org JSON-LD
 //! ```
 //!
 //! `config` gathers every module's settings; `cli` is the command line. Errors are one `thiserror`
@@ -21,6 +22,7 @@ pub mod accounts;
 pub mod base_images;
 pub mod build_log;
 pub mod buildkit;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -3,10 +3,12 @@
 //!
 //! The flow is [`yaml`] (strict YAML to JSON with positions) -> [`validation`] (every schema error
 //! as a plain-words problem) -> serde into [`Metadata`]. The schema, not the Rust types, is the
-//! contract for what an author may write; the types only carry what passed it.
+//! contract for what an author may write; the types only carry what passed it. [`policy`] applies
+//! the field table's read and write columns to stored metadata.
 
 pub mod error;
 pub mod fields;
+pub mod policy;
 mod validation;
 mod yaml;
 
