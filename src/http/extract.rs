@@ -51,7 +51,8 @@ where
 /// Parses `bytes` as `T`, naming the field at fault on failure.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| json_error(error, bytes))?;
     deserializer.end().map_err(|error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -62,12 +63,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+fn json_error(error: serde_path_to_error::Error<serde_json::Error>, bytes: &[u8]) -> ApiError {
     let path = error.path().to_string();
     let inner = error.into_inner();
+    // serde_json reports some wrong types (a number for an enum) as syntax errors; a body that
+    // parses as JSON has a shape problem, not a syntax one.
+    let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
     match inner.classify() {
-        serde_json::error::Category::Data => {
-            let message = inner.to_string();
+        serde_json::error::Category::Data | serde_json::error::Category::Syntax if well_formed => {
+            let message = if inner.is_data() {
+                inner.to_string()
+            } else {
+                "this value has the wrong type".to_owned()
+            };
             // The path includes an unknown field's own name; "." is the body itself.
             let field = if path == "." { String::new() } else { path };
             let mut api_error = ApiError::new(
@@ -84,7 +92,8 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
             }
             api_error
         }
-        serde_json::error::Category::Syntax
+        serde_json::error::Category::Data
+        | serde_json::error::Category::Syntax
         | serde_json::error::Category::Eof
         | serde_json::error::Category::Io => ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -1,0 +1,179 @@
+//! The service in-process for API tests: a real database (a fresh SQLite file, or a fresh
+//! database in the PostgreSQL that `scripts/test.sh` starts), the real router, and users with
+//! API tokens. Requests go through the router without a socket.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use labforge::accounts::{NewUser, Role};
+use labforge::config::Config;
+use labforge::http::AppState;
+use labforge::storage::{Backend, Database};
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+/// Runs each listed `async fn(TestApp)` once on SQLite and once on PostgreSQL, as the tests
+/// `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(
+                        $crate::service::TestApp::new(labforge::storage::Backend::Sqlite).await,
+                    )
+                    .await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(
+                        $crate::service::TestApp::new(labforge::storage::Backend::Postgres).await,
+                    )
+                    .await;
+                }
+            }
+        )*
+    };
+}
+
+/// The PostgreSQL server tests create their databases in.
+pub fn postgres_url() -> String {
+    std::env::var("LABFORGE_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "LABFORGE_TEST_POSTGRES_URL is not set: run the suite with `bash scripts/test.sh`, \
+             which starts PostgreSQL, or point it at a server where this user may create databases"
+        )
+    })
+}
+
+/// A user of the test app and the API token it calls with.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub name: String,
+    pub role: Role,
+    pub token: String,
+}
+
+/// Who a request is made as.
+#[derive(Debug, Clone, Copy)]
+pub enum As<'a> {
+    Anonymous,
+    User(&'a TestUser),
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub folder: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, |_| {}).await
+    }
+
+    /// A test app whose configuration `adjust` may change before the service starts.
+    pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let folder = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.data_dir = folder.path().join("data");
+        config.database.url = Some(match backend {
+            Backend::Sqlite => format!("sqlite://{}", folder.path().join("labforge.db").display()),
+            Backend::Postgres => create_postgres_database().await,
+        });
+        adjust(&mut config);
+        let database = Database::open(&config.database, &config.data_dir)
+            .await
+            .expect("the test database opens and migrates");
+        let state = AppState::new(config, database);
+        let (router, _) = labforge::http::api(state.clone());
+        Self {
+            state,
+            router,
+            folder,
+        }
+    }
+
+    /// Creates a user with `role` and an API token.
+    pub async fn user(&self, name: &str, role: Role) -> TestUser {
+        let (user, _) = self
+            .state
+            .accounts
+            .create_user(NewUser {
+                name: name.to_owned(),
+                email: Some(format!("{name}@example.org")),
+                role,
+                affiliation_country: Some("NL".to_owned()),
+                password: Some(format!("{name}-password-long-enough")),
+            })
+            .await
+            .unwrap();
+        let (_, token) = self
+            .state
+            .accounts
+            .create_token(&user, "tests".to_owned(), None)
+            .await
+            .unwrap();
+        TestUser {
+            name: name.to_owned(),
+            role,
+            token,
+        }
+    }
+
+    /// Sends a request with an optional JSON body; returns the status and the JSON answer
+    /// (`Value::Null` for an empty body, a string for a non-JSON one).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        caller: As<'_>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let As::User(user) = caller {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {}", user.token));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.send(request).await;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, value)
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> axum::response::Response {
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+}
+
+async fn create_postgres_database() -> String {
+    let server = postgres_url();
+    let name = format!("labforge_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&server)
+        .await
+        .unwrap_or_else(|error| panic!("cannot reach PostgreSQL at {server}: {error}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
