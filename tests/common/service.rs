@@ -2,6 +2,11 @@
 //! database in the PostgreSQL that `scripts/test.sh` starts), the real router, and users with
 //! API tokens. Requests go through the router without a socket.
 
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -79,8 +84,10 @@ impl TestApp {
     /// A test app whose configuration `adjust` may change before the service starts.
     pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let folder = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = folder.path().join("data");
+        let mut config = Config {
+            data_dir: folder.path().join("data"),
+            ..Config::default()
+        };
         config.database.url = Some(match backend {
             Backend::Sqlite => format!("sqlite://{}", folder.path().join("labforge.db").display()),
             Backend::Postgres => create_postgres_database().await,
