@@ -69,7 +69,8 @@ pub struct RegistryServerConfig {
     pub listen: SocketAddr,
     /// Folder of the content store; `<data_dir>/registry` when absent.
     pub storage_root: Option<PathBuf>,
-    /// Users and repository grants (TOML); `<data_dir>/registry-grants.toml` when absent.
+    /// Users and repository grants (TOML); `<data_dir>/registry-grants.toml`, which may be
+    /// missing, when absent.
     pub grants_file: Option<PathBuf>,
     /// URL of the token endpoint announced in challenges; derived from the request's `Host` when
     /// absent (`http://<host>/auth/token`), which suits a registry reached by one name.
