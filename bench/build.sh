@@ -6,8 +6,14 @@ cd "$LABFORGE_ROOT"
 trap stop_started EXIT
 export LABFORGE_REGISTRY=${LABFORGE_REGISTRY:-127.0.0.1:5005}
 export LABFORGE_DATA_DIR=${LABFORGE_DATA_DIR:-/var/tmp/labforge-bench}
+export LABFORGE_REGISTRY_USERNAME=${LABFORGE_REGISTRY_USERNAME:-builder}
+PASSWORD_FILE=$LABFORGE_DATA_DIR/registry-builder-password
 install_missing
 start_dockerd
-start_registry "$LABFORGE_REGISTRY" "$LABFORGE_DATA_DIR/registry"
-cargo run --release --quiet -- base-images >/dev/null
+cargo build --release --quiet
+LABFORGE_REGISTRY_PASSWORD=$(registry_builder_password "$PASSWORD_FILE")
+export LABFORGE_REGISTRY_PASSWORD
+start_labforge_registry ./target/release/labforge "$LABFORGE_REGISTRY" "$LABFORGE_DATA_DIR" \
+  "$LABFORGE_REGISTRY_USERNAME" "$PASSWORD_FILE"
+./target/release/labforge base-images >/dev/null
 cargo bench --bench build

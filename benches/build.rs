@@ -2,7 +2,7 @@
 //! `jl_base`, labforge end to end (source folder to image in the registry) against two
 //! conventional Dockerfiles solved by the same BuildKit, all measured in this run.
 //!
-//! Run with `bash bench/build.sh` (it starts dockerd and a registry and builds the bases first).
+//! Run with `bash bench/build.sh` (it starts dockerd and labforge's registry and builds the bases first).
 //! Every "cold" row starts from an empty BuildKit cache (the whole build cache of this dockerd is
 //! pruned, download caches included), so every column downloads its packages from the index.
 
@@ -60,7 +60,9 @@ async fn run() -> anyhow::Result<()> {
     let mut config = Config::load()?;
     config.data_dir = work.path().join("data");
     config.sources.workspace_root = work.path().join("workspace");
-    let engine = DockerdEngine::connect(&config.engine.docker_host).await?;
+    let engine = DockerdEngine::connect(&config.engine.docker_host)
+        .await?
+        .with_registry_account(&config.registry.address, config.registry.credentials());
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/reference-lab");
 
     let a = baseline(&engine, &config, &reference, "a", BASELINE_A).await?;

@@ -56,34 +56,55 @@ start_dockerd() {
   exit 1
 }
 
-# Debian's docker-registry (distribution 2.8) on loopback, until labforge serves its own.
-start_registry() {
-  local address=$1 storage=$2
-  if curl -fsS "http://$address/v2/" >/dev/null 2>&1; then
-    say "a registry already answers on $address"
+# The build service's password on labforge's registry: generated on first use, then kept in the
+# file $1 (mode 0600) so that images pushed earlier stay reachable by the same account.
+registry_builder_password() {
+  local file=$1
+  if [[ ! -s $file ]]; then
+    mkdir -p "$(dirname "$file")"
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$file")
+  fi
+  chmod 600 "$file"
+  cat "$file"
+}
+
+# Whether a registry on $1 issues tokens to the account $2 with password $3 (the password goes to
+# curl on standard input, never on a command line).
+registry_accepts() {
+  local address=$1 username=$2 password=$3
+  printf 'user = "%s:%s"\n' "$username" "$password" |
+    curl -fsS -o /dev/null -K - "http://$address/auth/token?scope=repository:datalabs/probe:pull" 2>/dev/null
+}
+
+# labforge's own registry (`labforge registry`, run by the binary $1) on $2, with its data folder
+# $3 (content store in $3/registry, optional grants file $3/registry-grants.toml), accepting the
+# account $4 with the password kept in the file $5 as a builder. A registry already answering
+# there is reused if it accepts that account; anything else there is an error.
+start_labforge_registry() {
+  local binary=$1 address=$2 data_dir=$3 username=$4 password_file=$5
+  local password pid
+  password=$(cat "$password_file")
+  if registry_accepts "$address" "$username" "$password"; then
+    say "labforge's registry already answers on $address"
     return
   fi
-  mkdir -p "$storage"
-  cat >"$storage/config.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $storage/data
-  delete:
-    enabled: true
-http:
-  addr: $address
-YAML
-  say "starting docker-registry on $address (storage: $storage)"
-  docker-registry serve "$storage/config.yml" >"$storage/registry.log" 2>&1 &
-  STARTED_PIDS+=($!)
-  for _ in $(seq 1 30); do
-    curl -fsS "http://$address/v2/" >/dev/null 2>&1 && return
+  if curl -sS -o /dev/null "http://$address/v2/" 2>/dev/null; then
+    say "something on $address is not a labforge registry that accepts $username: stop it or choose another address"
+    exit 1
+  fi
+  mkdir -p "$data_dir"
+  say "starting labforge registry on $address (data: $data_dir, log: $data_dir/registry.log)"
+  LABFORGE_REGISTRY_LISTEN=$address LABFORGE_DATA_DIR=$data_dir \
+    LABFORGE_REGISTRY_USERNAME=$username LABFORGE_REGISTRY_PASSWORD=$password \
+    RUST_LOG=${RUST_LOG:-labforge=info} "$binary" registry >>"$data_dir/registry.log" 2>&1 &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  for _ in $(seq 1 60); do
+    registry_accepts "$address" "$username" "$password" && return
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.5
   done
-  say "docker-registry did not come up; see $storage/registry.log"
+  say "labforge registry did not come up; see $data_dir/registry.log"
   exit 1
 }
 

@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian machine: install what is missing, start dockerd and a
-# registry on loopback, build the base images, run every test, and stop what was started.
+# The whole test suite on a fresh Debian machine: install what is missing, start dockerd and
+# labforge's own registry on loopback (the registry the pipeline tests push to), build the base
+# images into it, run every test, and stop what was started.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$LABFORGE_ROOT"
 trap stop_started EXIT
 
-export LABFORGE_REGISTRY=127.0.0.1:5005
 export LABFORGE_DATA_DIR=${LABFORGE_TEST_DATA_DIR:-/var/tmp/labforge-test}
-export LABFORGE_TEST_REGISTRY=$LABFORGE_REGISTRY
+# The registry and build account the tests use (tests/common reads the same variables).
+export LABFORGE_TEST_REGISTRY=${LABFORGE_TEST_REGISTRY:-127.0.0.1:5005}
+export LABFORGE_TEST_REGISTRY_USERNAME=builder
+export LABFORGE_REGISTRY=$LABFORGE_TEST_REGISTRY
+PASSWORD_FILE=$LABFORGE_DATA_DIR/registry-builder-password
 
 install_missing
 start_dockerd
-start_registry "$LABFORGE_REGISTRY" "$LABFORGE_DATA_DIR/registry"
+say "building labforge"
+cargo build --quiet --bin labforge
+LABFORGE=${CARGO_TARGET_DIR:-$LABFORGE_ROOT/target}/debug/labforge
+LABFORGE_TEST_REGISTRY_PASSWORD=$(registry_builder_password "$PASSWORD_FILE")
+export LABFORGE_TEST_REGISTRY_PASSWORD
+start_labforge_registry "$LABFORGE" "$LABFORGE_TEST_REGISTRY" "$LABFORGE_DATA_DIR" \
+  "$LABFORGE_TEST_REGISTRY_USERNAME" "$PASSWORD_FILE"
 start_postgres 5433 /var/tmp/labforge-test-postgres
 export LABFORGE_TEST_POSTGRES_URL=$POSTGRES_URL
 say "building the base images"
-cargo run --quiet -- base-images
+LABFORGE_REGISTRY_USERNAME=$LABFORGE_TEST_REGISTRY_USERNAME \
+  LABFORGE_REGISTRY_PASSWORD=$LABFORGE_TEST_REGISTRY_PASSWORD "$LABFORGE" base-images
 say "running the tests"
 cargo test --lib --bins --tests -- --test-threads 2

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::build_log::{BuildLog, Phase};
 use crate::buildkit::{BuildRequest, BuildkitError, BuiltImage, ContextWriter, DockerdEngine};
-use crate::config::Config;
+use crate::config::{Config, RegistryTarget};
 use crate::images::ImageReference;
 use crate::recipe::base::BaseImage;
 use crate::recipe::generate::CA_BUNDLE_IN_CONTEXT;
@@ -41,12 +41,24 @@ pub enum BaseImageError {
     Build(#[from] BuildkitError),
 }
 
+/// Name of the image the root filesystem is imported as (`datalabs/debian-rootfs`).
+pub const ROOT_FILESYSTEM_NAME: &str = "debian-rootfs";
+
 /// The image the root filesystem is imported as, in the registry so that any engine can use it.
 pub fn root_filesystem_image(config: &Config) -> ImageReference {
     ImageReference::new(
-        config.registry.repository("debian-rootfs"),
+        config.registry.repository(ROOT_FILESYSTEM_NAME),
         format!("bookworm-{}", config.base_version),
     )
+}
+
+/// Repositories of the root filesystem and the three bases, as the registry names them
+/// (`datalabs/jl_base`): every datalab is built from them, so the registry serves them to anyone.
+pub fn base_repositories() -> Vec<String> {
+    std::iter::once(ROOT_FILESYSTEM_NAME)
+        .chain(BaseImage::ALL.map(BaseImage::image_name))
+        .map(RegistryTarget::repository_path)
+        .collect()
 }
 
 pub fn base_image_reference(config: &Config, base: BaseImage) -> ImageReference {

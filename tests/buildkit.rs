@@ -39,7 +39,8 @@ async fn a_build_is_solved_by_buildkit_pushed_and_its_digest_matches_the_registr
     let folder = tempfile::tempdir().unwrap();
     let engine = DockerdEngine::connect("unix:///var/run/docker.sock")
         .await
-        .unwrap();
+        .unwrap()
+        .with_registry_account(&common::registry_address(), common::registry_credentials());
     let tag = format!("t{}", std::process::id());
     let request = request(
         folder.path(),
@@ -56,7 +57,7 @@ async fn a_build_is_solved_by_buildkit_pushed_and_its_digest_matches_the_registr
         "{}",
         built.digest
     );
-    let in_registry = RegistryClient::new()
+    let in_registry = RegistryClient::with_credentials(common::registry_credentials())
         .manifest_digest(&request.image)
         .await
         .unwrap();

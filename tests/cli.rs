@@ -6,13 +6,18 @@ use std::process::Command;
 
 fn labforge(folder: &std::path::Path, arguments: &[&str]) -> std::process::Output {
     let config = common::isolated_config(folder);
-    Command::new(env!("CARGO_BIN_EXE_labforge"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_labforge"));
+    command
         .args(arguments)
         .env("LABFORGE_REGISTRY", &config.registry.address)
         .env("LABFORGE_DATA_DIR", &config.data_dir)
-        .env("LABFORGE_WORKSPACE_ROOT", &config.sources.workspace_root)
-        .output()
-        .expect("the binary runs")
+        .env("LABFORGE_WORKSPACE_ROOT", &config.sources.workspace_root);
+    if let Some(account) = config.registry.credentials() {
+        command
+            .env("LABFORGE_REGISTRY_USERNAME", account.username)
+            .env("LABFORGE_REGISTRY_PASSWORD", account.password);
+    }
+    command.output().expect("the binary runs")
 }
 
 #[test]

@@ -1,10 +1,12 @@
-//! The build pipeline end to end, against dockerd's BuildKit and a registry on loopback.
+//! The build pipeline end to end, against dockerd's BuildKit and labforge's registry on loopback.
 
 mod common;
 
 use labforge::build_log::BuildLog;
 use labforge::images::{ImageReference, RegistryClient};
 use labforge::pipeline::{BuildSpec, Pipeline, PipelineError};
+use labforge::recipe::base::BaseImage;
+use labforge::registry::Digest;
 use labforge::sources::Source;
 use tokio_util::sync::CancellationToken;
 
@@ -73,7 +75,7 @@ async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_
         "{smoke:?}"
     );
     let (repository, tag) = first.record.image.rsplit_once(':').unwrap();
-    let in_registry = RegistryClient::new()
+    let in_registry = RegistryClient::with_credentials(config.registry.credentials())
         .manifest_digest(&ImageReference::new(repository, tag))
         .await
         .unwrap();
@@ -116,6 +118,57 @@ async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_
         "no solve when nothing changed:\n{}",
         log_text(&log)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_image_is_private_in_labforge_s_registry_and_the_bases_are_public() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let credentials = config
+        .registry
+        .credentials()
+        .expect("scripts/test.sh gives the test registry a build account");
+    let lab = common::copy_example(&config, "web-catalog-browser");
+    let pipeline = Pipeline::new(config.clone()).await.unwrap();
+    let log = BuildLog::new();
+    let spec = BuildSpec {
+        source: Source::Workspace { path: lab },
+        // Its own repository: other tests push this example under its own name concurrently.
+        name: Some("private-catalog-browser".to_owned()),
+        kind: None,
+        smoke_test: false,
+    };
+    let outcome = pipeline
+        .build(&spec, &log, &CancellationToken::new())
+        .await
+        .unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    let (repository, tag) = outcome.record.image.rsplit_once(':').unwrap();
+    let path = repository
+        .strip_prefix(&format!("{}/", config.registry.address))
+        .expect("the image is in the configured registry");
+    let manifest = format!("{path}/manifests/{tag}");
+
+    let anonymous = common::registry_get(&manifest, None).await;
+    assert_eq!(anonymous.status(), 401, "datalabs are private");
+    let builder = common::registry_get(&manifest, Some(&credentials)).await;
+    assert_eq!(builder.status(), 200);
+    assert_eq!(
+        builder.headers()["docker-content-digest"].to_str().unwrap(),
+        outcome.record.digest,
+        "the registry holds the image the build recorded"
+    );
+
+    // Anyone pulls a base: its manifest, then the blobs it names, checked against their digest.
+    let base = labforge::base_images::base_image_reference(&config, BaseImage::JlBase);
+    let answer =
+        common::registry_get(&format!("{}/manifests/{}", base.path(), base.tag), None).await;
+    assert_eq!(answer.status(), 200, "{base} pulls anonymously");
+    let base_manifest: serde_json::Value = answer.json().await.unwrap();
+    let config_digest = base_manifest["config"]["digest"].as_str().unwrap();
+    let blob = common::registry_get(&format!("{}/blobs/{config_digest}", base.path()), None).await;
+    assert_eq!(blob.status(), 200);
+    let bytes = blob.bytes().await.unwrap();
+    assert_eq!(Digest::sha256_of(&bytes).to_string(), config_digest);
 }
 
 #[tokio::test(flavor = "multi_thread")]

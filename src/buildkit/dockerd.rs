@@ -150,9 +150,9 @@ impl DockerdEngine {
             tag: Some(image.tag.clone()),
             ..PushImageOptions::default()
         };
-        let mut stream = self
-            .docker
-            .push_image(&image.repository, Some(options), None);
+        let mut stream =
+            self.docker
+                .push_image(&image.repository, Some(options), self.docker_credentials());
         let mut digest = None;
         while let Some(item) = stream.next().await {
             let info = item.map_err(|error| BuildkitError::PushFailed {

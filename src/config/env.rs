@@ -75,7 +75,8 @@ pub const ALL: &[EnvironmentVariable] = &[
     },
     EnvironmentVariable {
         name: "LABFORGE_REGISTRY_USERNAME",
-        doc: "Account the build service pushes to the registry as.",
+        doc: "Account the build service pushes to the registry as; `labforge registry` accepts it \
+              as a builder, so one pair of variables configures both on one machine.",
         apply: |config, value| {
             config.registry.username = Some(value);
             Ok(())
@@ -86,6 +87,19 @@ pub const ALL: &[EnvironmentVariable] = &[
         doc: "Password of LABFORGE_REGISTRY_USERNAME.",
         apply: |config, value| {
             config.registry.password = Some(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_REGISTRY_LISTEN",
+        doc: "ip:port that `labforge registry` listens on (default 127.0.0.1:5000).",
+        apply: |config, value| {
+            config.registry_server.listen =
+                value.parse().map_err(|_| ConfigError::Environment {
+                    name: "LABFORGE_REGISTRY_LISTEN",
+                    value,
+                    expected: "an ip:port such as 127.0.0.1:5000",
+                })?;
             Ok(())
         },
     },

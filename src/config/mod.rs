@@ -32,8 +32,8 @@ pub enum ConfigError {
     },
 }
 
-/// Where built images go. Until labforge serves its own registry, any registry that speaks the
-/// distribution API works (tests use Debian's `docker-registry` on loopback).
+/// Where built images go: by default labforge's own registry (`labforge registry`) on this machine,
+/// but any registry that speaks the distribution API works.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegistryTarget {
@@ -66,7 +66,12 @@ impl RegistryTarget {
 
     /// `registry/datalabs/name`, the repository an image of `name` is pushed to.
     pub fn repository(&self, name: &str) -> String {
-        format!("{}/datalabs/{name}", self.address)
+        format!("{}/{}", self.address, Self::repository_path(name))
+    }
+
+    /// `datalabs/name`: the repository as the registry itself names it, for its access rules.
+    pub fn repository_path(name: &str) -> String {
+        format!("datalabs/{name}")
     }
 }
 
@@ -178,10 +183,12 @@ mod tests {
             .apply_environment(|name| match name {
                 "LABFORGE_REGISTRY" => Some("127.0.0.1:6000".to_owned()),
                 "LABFORGE_DATA_DIR" => Some("/srv/labforge".to_owned()),
+                "LABFORGE_REGISTRY_LISTEN" => Some("127.0.0.1:6001".to_owned()),
                 _ => None,
             })
             .unwrap();
         assert_eq!(config.registry.address, "127.0.0.1:6000");
+        assert_eq!(config.registry_server.listen.port(), 6001);
         let config = config
             .merge_toml("[registry]\naddress = \"10.0.0.1:5000\"\n")
             .unwrap();

@@ -147,8 +147,10 @@ pub fn app(state: AppState, registry: RegistryState) -> Router {
 
 /// `labforge serve`: opens the database (migrating it), creates the first administrator on a new
 /// database and prints its one-time password, then serves until Ctrl-C or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     crate::install_crypto_provider();
+    ensure_build_account(&mut config);
+    let grants = crate::registry::standalone_grants(&config)?;
     let database = Database::open(&config.database, &config.data_dir)
         .await
         .context("opening the database")?;
@@ -160,9 +162,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
              sign in and change it: PUT /api/me/password"
         );
     }
-    let registry = RegistryState::open(&state.config.registry_server, &state.config.data_dir)
-        .await
-        .context("opening the registry's content store")?;
+    let registry = RegistryState::open(
+        &state.config.registry_server,
+        &state.config.data_dir,
+        grants,
+    )
+    .await
+    .context("opening the registry's content store")?;
     tokio::spawn(registry.clone().run_maintenance());
     let listen = state.config.server.listen;
     let database = state.database.clone();
@@ -175,6 +181,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
     database.close().await;
     Ok(())
+}
+
+/// The in-process build workers push to this process's registry as the build account. Without
+/// one configured (`LABFORGE_REGISTRY_USERNAME`/`_PASSWORD`, needed when separate `labforge worker`
+/// processes push too), a random one is made for this process's lifetime.
+fn ensure_build_account(config: &mut Config) {
+    if config.registry.credentials().is_none() {
+        let mut secret = [0_u8; 32];
+        getrandom::fill(&mut secret).expect("the operating system provides randomness");
+        config.registry.username = Some("labforge-builder".to_owned());
+        config.registry.password = Some(hex::encode(secret));
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

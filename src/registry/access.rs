@@ -18,7 +18,8 @@
 //!
 //! Pull: anyone, anonymous included, for a published public repository; otherwise the owner, the
 //! listed users, moderators, admins and builders. A repository absent from the file is private
-//! with no owner. Push (and delete): builders and admins only.
+//! with no owner, except those added by [`Grants::add_public_repositories`] (the base images).
+//! Push (and delete): builders and admins only.
 //!
 //! Tokens are HMAC-SHA256 signed claims (`base64url(json).base64url(mac)`) with a key drawn at
 //! start-up, so they are valid only for the process that issued them, until they expire.
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{GrantsError, RegistryError};
 use super::name::RepositoryName;
+use crate::images::Credentials;
 
 type HmacSha256 = Hmac<sha2::Sha256>;
 
@@ -113,6 +115,49 @@ impl Grants {
             }
         }
         Ok(grants)
+    }
+
+    /// Adds the build service's account as a builder, hashed now so the password is kept only as
+    /// its hash. A user the file already names keeps the file's entry: the file is the operator's
+    /// last word, as everywhere in the configuration.
+    pub fn add_builder(&mut self, credentials: &Credentials) {
+        if self
+            .users
+            .iter()
+            .any(|user| user.name == credentials.username)
+        {
+            tracing::warn!(
+                user = %credentials.username,
+                "the grants file names the build account; its entry there (password, role) applies"
+            );
+            return;
+        }
+        self.users.push(UserGrant {
+            name: credentials.username.clone(),
+            password_hash: hash_password(&credentials.password),
+            role: Role::Builder,
+        });
+    }
+
+    /// Makes `repositories` public and published, except those the file lists: the base images
+    /// every datalab builds from, which BuildKit and anyone running a datalab pull without an
+    /// account.
+    pub fn add_public_repositories(&mut self, repositories: impl IntoIterator<Item = String>) {
+        for name in repositories {
+            if self
+                .repositories
+                .iter()
+                .all(|repository| repository.name != name)
+            {
+                self.repositories.push(RepositoryGrant {
+                    name,
+                    visibility: Visibility::Public,
+                    owner: None,
+                    users: Vec::new(),
+                    published: true,
+                });
+            }
+        }
     }
 }
 

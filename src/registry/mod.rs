@@ -15,7 +15,15 @@
 //! with `WWW-Authenticate: Bearer realm=".../auth/token",service="...",scope="repository:<name>:pull"`.
 //! `GET /auth/token` (optionally with Basic credentials) returns a token granting the requested
 //! actions the user is allowed. Until labforge's user store exists, users and repository grants
-//! come from a TOML grants file (format in [`access`]):
+//! come from an optional TOML grants file (format in [`access`]), to which `labforge registry`
+//! adds, unless the file names them itself (see [`standalone_grants`]):
+//!
+//! - the build service's account (`LABFORGE_REGISTRY_USERNAME` / `_PASSWORD`) as a builder, so one
+//!   pair of variables configures both the pushing side and the registry on one machine;
+//! - the base images (`datalabs/jl_base`, ...) as published public repositories, since every
+//!   build pulls them.
+//!
+//! The rules:
 //!
 //! - published public repositories: pull by anyone, anonymous included;
 //! - other repositories: pull by the owner, listed users, moderators, admins and builders;
@@ -61,7 +69,8 @@ pub struct RegistryServerConfig {
     pub listen: SocketAddr,
     /// Folder of the content store; `<data_dir>/registry` when absent.
     pub storage_root: Option<PathBuf>,
-    /// Users and repository grants (TOML); `<data_dir>/registry-grants.toml` when absent.
+    /// Users and repository grants (TOML); `<data_dir>/registry-grants.toml`, which may be
+    /// missing, when absent.
     pub grants_file: Option<PathBuf>,
     /// URL of the token endpoint announced in challenges; derived from the request's `Host` when
     /// absent (`http://<host>/auth/token`), which suits a registry reached by one name.
@@ -111,14 +120,32 @@ impl RegistryServerConfig {
             .clone()
             .unwrap_or_else(|| data_dir.join("registry-grants.toml"))
     }
+
+    /// The grants file's users and repositories. At its default place the file is optional: a
+    /// registry serving only the build service and the public bases needs none. A file named in
+    /// the configuration must exist, so that a mistyped path is not taken for "no users".
+    pub fn load_grants(&self, data_dir: &Path) -> Result<Grants, GrantsError> {
+        match Grants::load(&self.grants_file(data_dir)) {
+            Err(GrantsError::Read { source, .. })
+                if self.grants_file.is_none() && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(Grants::default())
+            }
+            loaded => loaded,
+        }
+    }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error(transparent)]
-    Grants(#[from] GrantsError),
+/// The grants `labforge registry` runs with: the grants file, plus the build service's account of
+/// `config.registry` as a builder and the base images public and published, each unless the file
+/// names it.
+pub fn standalone_grants(config: &crate::config::Config) -> Result<Grants, GrantsError> {
+    let mut grants = config.registry_server.load_grants(&config.data_dir)?;
+    if let Some(credentials) = config.registry.credentials() {
+        grants.add_builder(&credentials);
+    }
+    grants.add_public_repositories(crate::base_images::base_repositories());
+    Ok(grants)
 }
 
 /// Everything the routes need; cheap to clone.
@@ -133,9 +160,12 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
-    /// Opens the content store and loads the grants file.
-    pub async fn open(config: &RegistryServerConfig, data_dir: &Path) -> Result<Self, OpenError> {
-        let grants = Grants::load(&config.grants_file(data_dir))?;
+    /// Opens the content store; `grants` decide who may do what.
+    pub async fn open(
+        config: &RegistryServerConfig,
+        data_dir: &Path,
+        grants: Grants,
+    ) -> Result<Self, StorageError> {
         let storage = storage::Storage::open(&config.storage_root(data_dir)).await?;
         Ok(Self {
             service: Arc::new(RegistryService::new(storage, config.max_manifest_bytes)),
@@ -187,7 +217,7 @@ impl RegistryState {
 pub async fn serve(config: &crate::config::Config) -> anyhow::Result<()> {
     crate::install_crypto_provider();
     let settings = &config.registry_server;
-    let state = RegistryState::open(settings, &config.data_dir).await?;
+    let state = RegistryState::open(settings, &config.data_dir, standalone_grants(config)?).await?;
     tokio::spawn(state.clone().run_maintenance());
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     tracing::info!(address = %settings.listen, "registry listening");
@@ -197,7 +227,95 @@ pub async fn serve(config: &crate::config::Config) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use std::time::Duration;
+
+    use super::access::{Action, Role};
+    use super::*;
+    use crate::base_images::base_repositories;
+    use crate::config::{Config, RegistryTarget};
+    use crate::recipe::base::BaseImage;
+
+    /// A configuration whose data folder is `folder` and whose build account is `ci` / `secret`.
+    fn config_with_build_account(folder: &Path) -> Config {
+        let mut config = Config {
+            data_dir: folder.to_owned(),
+            ..Config::default()
+        };
+        config.registry.username = Some("ci".to_owned());
+        config.registry.password = Some("secret".to_owned());
+        config
+    }
+
+    fn access_control(grants: Grants) -> AccessControl {
+        AccessControl::new(grants, "labforge".to_owned(), None, Duration::from_mins(1))
+    }
+
+    #[test]
+    fn without_a_grants_file_the_build_account_pushes_and_anyone_pulls_the_bases() {
+        let folder = tempfile::tempdir().unwrap();
+        let access =
+            access_control(standalone_grants(&config_with_build_account(folder.path())).unwrap());
+        let builder = access
+            .authenticate("ci", "secret")
+            .expect("the build account signs in");
+        assert_eq!(builder.role, Role::Builder);
+        assert!(access.authenticate("ci", "wrong").is_none());
+        let datalab = RegistryTarget::repository_path("jl-demo");
+        assert!(
+            access
+                .allowed_actions(Some("ci"), &datalab)
+                .contains(&Action::Push)
+        );
+        assert!(
+            access.allowed_actions(None, &datalab).is_empty(),
+            "datalabs stay private"
+        );
+        let bases = base_repositories();
+        assert_eq!(bases.len(), 1 + BaseImage::ALL.len());
+        for base in &bases {
+            assert_eq!(
+                access.allowed_actions(None, base),
+                vec![Action::Pull],
+                "{base}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_grants_file_has_the_last_word_on_a_base_and_on_the_build_account() {
+        let folder = tempfile::tempdir().unwrap();
+        let jl_base = RegistryTarget::repository_path(BaseImage::JlBase.image_name());
+        std::fs::write(
+            folder.path().join("registry-grants.toml"),
+            format!(
+                "[[users]]\nname = \"ci\"\npassword_hash = \"{}\"\nrole = \"author\"\n\n\
+                 [[repositories]]\nname = \"{jl_base}\"\nvisibility = \"private\"\n",
+                hash_password("from the file")
+            ),
+        )
+        .unwrap();
+        let access =
+            access_control(standalone_grants(&config_with_build_account(folder.path())).unwrap());
+        assert!(access.authenticate("ci", "secret").is_none());
+        assert_eq!(
+            access
+                .authenticate("ci", "from the file")
+                .map(|user| user.role),
+            Some(Role::Author)
+        );
+        assert!(access.allowed_actions(None, &jl_base).is_empty());
+        let x_base = RegistryTarget::repository_path(BaseImage::XBase.image_name());
+        assert_eq!(access.allowed_actions(None, &x_base), vec![Action::Pull]);
+    }
+
+    #[test]
+    fn a_grants_file_named_in_the_configuration_must_exist() {
+        let folder = tempfile::tempdir().unwrap();
+        let mut config = config_with_build_account(folder.path());
+        config.registry_server.grants_file = Some(folder.path().join("mistyped.toml"));
+        let error = standalone_grants(&config).unwrap_err();
+        assert!(error.to_string().contains("mistyped.toml"), "{error}");
+    }
 
     #[test]
     fn settings_come_from_the_configuration_file() {

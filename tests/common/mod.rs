@@ -1,6 +1,6 @@
-//! Shared harness for integration tests: the real parts (dockerd, a registry on loopback, the base
-//! images) are started once by `scripts/test.sh`; this module checks they are there and gives each
-//! test its own data folder and workspace.
+//! Shared harness for integration tests: the real parts (dockerd, labforge's registry on loopback
+//! with a build account, the base images) are started once by `scripts/test.sh`; this module checks
+//! they are there and gives each test its own data folder and workspace.
 
 #![allow(
     dead_code,
@@ -10,18 +10,30 @@
 use std::path::{Path, PathBuf};
 
 use labforge::config::Config;
+use labforge::images::Credentials;
 
 /// The registry the test command started (`LABFORGE_TEST_REGISTRY`).
 pub fn registry_address() -> String {
     std::env::var("LABFORGE_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5005".to_owned())
 }
 
+/// The build account on that registry (`LABFORGE_TEST_REGISTRY_USERNAME` / `_PASSWORD`), which
+/// `scripts/test.sh` gives the registry it starts.
+pub fn registry_credentials() -> Option<Credentials> {
+    Some(Credentials {
+        username: std::env::var("LABFORGE_TEST_REGISTRY_USERNAME").ok()?,
+        password: std::env::var("LABFORGE_TEST_REGISTRY_PASSWORD").ok()?,
+    })
+}
+
 /// A configuration isolated in `folder`: its own data folder and workspace root, the shared
-/// registry and dockerd. Panics with the fix when the real parts are not running.
+/// registry (signed in to as the build account) and dockerd. Panics with the fix when the real
+/// parts are not running.
 pub fn isolated_config(folder: &Path) -> Config {
     let registry = registry_address();
+    // Any HTTP answer will do: labforge's registry answers 401 until a token is presented.
     let answer = std::process::Command::new("curl")
-        .args(["-fsS", &format!("http://{registry}/v2/")])
+        .args(["-sS", "-o", "/dev/null", &format!("http://{registry}/v2/")])
         .output()
         .expect("curl runs");
     assert!(
@@ -30,6 +42,9 @@ pub fn isolated_config(folder: &Path) -> Config {
     );
     let mut config = Config::load().expect("configuration loads");
     config.registry.address = registry;
+    let credentials = registry_credentials();
+    config.registry.username = credentials.as_ref().map(|account| account.username.clone());
+    config.registry.password = credentials.map(|account| account.password);
     config.data_dir = folder.join("data");
     config.sources.workspace_root = folder.join("workspace");
     std::fs::create_dir_all(&config.sources.workspace_root).unwrap();
@@ -57,4 +72,45 @@ pub fn copy_folder(source: &Path, target: &Path) {
             std::fs::copy(&path, target.join(entry.file_name())).unwrap();
         }
     }
+}
+
+/// `GET /v2/<path>` on the test registry as a distribution client does it: on a 401, a token for
+/// the challenge's scope from the token service (as `credentials`, or anonymously), then again.
+pub async fn registry_get(path: &str, credentials: Option<&Credentials>) -> reqwest::Response {
+    labforge::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/v2/{path}", registry_address());
+    let request = || {
+        client.get(&url).header(
+            reqwest::header::ACCEPT,
+            "application/vnd.docker.distribution.manifest.v2+json, \
+             application/vnd.oci.image.manifest.v1+json",
+        )
+    };
+    let response = request().send().await.unwrap();
+    if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return response;
+    }
+    let challenge = response.headers()[reqwest::header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let parameter = |key: &str| {
+        let start = challenge.find(&format!("{key}=\"")).unwrap() + key.len() + 2;
+        let length = challenge[start..].find('"').unwrap();
+        challenge[start..start + length].to_owned()
+    };
+    let mut token_request = client.get(parameter("realm")).query(&[
+        ("service", parameter("service")),
+        ("scope", parameter("scope")),
+    ]);
+    if let Some(account) = credentials {
+        token_request = token_request.basic_auth(&account.username, Some(&account.password));
+    }
+    let answer: serde_json::Value = token_request.send().await.unwrap().json().await.unwrap();
+    request()
+        .bearer_auth(answer["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
 }

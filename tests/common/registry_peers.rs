@@ -80,7 +80,10 @@ impl TestRegistry {
             ..RegistryServerConfig::default()
         };
         adjust(&mut config);
-        let state = RegistryState::open(&config, folder.path()).await.unwrap();
+        let grants = config.load_grants(folder.path()).unwrap();
+        let state = RegistryState::open(&config, folder.path(), grants)
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let app = router(state.clone());
