@@ -12,7 +12,7 @@ use crate::build_log::BuildLog;
 use crate::buildkit::BuildEngine;
 use crate::config::{Config, env};
 use crate::metadata::DatalabKind;
-use crate::pipeline::{BuildOutcome, BuildSpec, Pipeline};
+use crate::pipeline::{BuildHistory, BuildOutcome, BuildSpec, Pipeline};
 use crate::sources::Source;
 
 #[derive(Debug, Parser)]
@@ -109,6 +109,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 name,
                 kind,
                 smoke_test: !no_smoke_test,
+                history: BuildHistory::Index,
             };
             let pipeline = Pipeline::new(config).await?;
             let outcome = build_with_progress(&pipeline, &spec, &cancel).await?;
@@ -130,6 +131,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     name: None,
                     kind: None,
                     smoke_test: true,
+                    history: BuildHistory::Index,
                 };
                 print_outcome(&build_with_progress(&pipeline, &spec, &cancel).await?);
             }

@@ -4,7 +4,7 @@ mod common;
 
 use labforge::build_log::BuildLog;
 use labforge::images::{ImageReference, RegistryClient};
-use labforge::pipeline::{BuildSpec, Pipeline, PipelineError};
+use labforge::pipeline::{BuildHistory, BuildSpec, Pipeline, PipelineError};
 use labforge::sources::Source;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ async fn build(
         name: None,
         kind: None,
         smoke_test,
+        history: BuildHistory::Index,
     };
     let outcome = pipeline.build(&spec, &log, &CancellationToken::new()).await;
     (outcome, log)
