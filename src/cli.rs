@@ -59,6 +59,8 @@ enum Command {
     Registry,
     /// Serve the JSON API, the OCI registry and the build workers from one process.
     Serve,
+    /// Run build workers only (`LABFORGE_BUILD_CONCURRENCY` of them) against the service's database.
+    Worker,
     /// Bring the database schema up to date, then exit.
     Migrate,
     /// Print the effective configuration and the environment variables that shape it.
@@ -139,6 +141,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Registry => crate::registry::serve(&config).await,
         Command::Serve => crate::http::serve(config).await,
+        Command::Worker => crate::jobs::serve_workers(config).await,
         Command::Migrate => {
             let database =
                 crate::storage::Database::open(&config.database, &config.data_dir).await?;
