@@ -18,8 +18,24 @@ use sha2::Digest as _;
 /// Uploads above this many bytes are refused by the test apps.
 const UPLOAD_LIMIT: u64 = 64 * 1024;
 
+/// JSON bodies are limited far below uploads, to show the two limits are separate.
+const JSON_LIMIT: usize = 8 * 1024;
+
 fn small_uploads(config: &mut Config) {
     config.datalabs.max_upload_bytes = UPLOAD_LIMIT;
+    config.server.max_json_bytes = JSON_LIMIT;
+}
+
+/// Bytes that do not compress, so a zip of them is about as large.
+fn incompressible(length: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(length + 32);
+    let mut block = sha2::Sha256::digest(b"seed");
+    while bytes.len() < length {
+        bytes.extend_from_slice(&block);
+        block = sha2::Sha256::digest(block);
+    }
+    bytes.truncate(length);
+    bytes
 }
 
 on_both_backends!(
@@ -680,8 +696,15 @@ async fn uploads_are_limited_and_must_be_zip_archives(app: TestApp) {
         .map(|entries| entries.map(|entry| entry.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "refused uploads leave no file: {left:?}");
-    let (status, _) = upload(&app, &alice, Body::from(zip_archive(&[("a", b"a")]))).await;
-    assert_eq!(status, StatusCode::CREATED);
+    let archive = zip_archive(&[("data.bin", &incompressible(4 * JSON_LIMIT))]);
+    assert!(archive.len() > JSON_LIMIT && archive.len() < usize::try_from(UPLOAD_LIMIT).unwrap());
+    let (status, body) = upload(&app, &alice, Body::from(archive.clone())).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the JSON limit does not apply: {body}"
+    );
+    assert_eq!(body["size_bytes"], archive.len());
     assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 1);
 }
 

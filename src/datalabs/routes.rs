@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -36,13 +36,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_builds, queue_build))
         .routes(routes!(get_build))
         .routes(routes!(cancel_build))
+        // The upload reads the raw body stream, which the API's JSON body limit does not
+        // cover; the service cuts it off at `max_upload_bytes` instead.
+        .routes(routes!(upload_zip))
         .routes(routes!(build_log))
-        // The upload streams its body to disk under its own limit (`max_upload_bytes`).
-        .merge(
-            OpenApiRouter::new()
-                .routes(routes!(upload_zip))
-                .layer(DefaultBodyLimit::disable()),
-        )
 }
 
 /// Creates a draft, private datalab owned by the caller (authors and above).

@@ -186,20 +186,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         on_signal.cancel();
     });
     let events = state.datalabs.events().clone();
-    let workers = tokio::spawn(crate::jobs::run_workers(
-        Arc::clone(&state.config),
-        database.clone(),
-        events.clone(),
-        shutdown.clone(),
-    ));
+    let workers = tokio::spawn({
+        let workers = crate::jobs::run_workers(
+            Arc::clone(&state.config),
+            database.clone(),
+            events.clone(),
+            shutdown.clone(),
+        );
+        async move {
+            // Reported when it happens: the API keeps serving without workers.
+            if let Err(error) = workers.await {
+                tracing::error!(%error, "the build workers could not start");
+            }
+        }
+    });
     // The API keeps answering while the workers record their cancelled builds, so log followers
     // receive the end of those builds; then the remaining log streams close and the server stops.
     let stopping = async move {
         shutdown.cancelled().await;
-        match workers.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "the build workers failed"),
-            Err(error) => tracing::error!(%error, "the build workers stopped abnormally"),
+        if let Err(error) = workers.await {
+            tracing::error!(%error, "the build workers stopped abnormally");
         }
         events.close();
     };
