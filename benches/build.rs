@@ -15,7 +15,7 @@ use labforge::build_log::BuildLog;
 use labforge::buildkit::{BuildRequest, ContextWriter, DockerdEngine};
 use labforge::config::Config;
 use labforge::images::ImageReference;
-use labforge::pipeline::{BuildSpec, Pipeline};
+use labforge::pipeline::{BuildHistory, BuildSpec, Pipeline};
 use labforge::recipe::generate::CA_BUNDLE_IN_CONTEXT;
 use labforge::sources::Source;
 use tokio_util::sync::CancellationToken;
@@ -241,6 +241,7 @@ async fn labforge_runs(
         name: None,
         kind: None,
         smoke_test: false,
+        history: BuildHistory::Index,
     };
     let mut image = String::new();
     let mut build = async |step: &str| -> anyhow::Result<Duration> {

@@ -1,5 +1,6 @@
 //! The timestamped log of one build, kept whole for later reading and broadcast live to whoever
-//! follows the build (the CLI's progress display now, Server-Sent Events later).
+//! follows the build (the CLI's progress display; the service's workers copy it into the database,
+//! from where Server-Sent Events serve it).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +13,8 @@ use tokio::sync::broadcast;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// The service's build queue: which worker took the build and how it ended.
+    Queue,
     Fetch,
     Package,
     Lint,
@@ -23,6 +26,7 @@ pub enum Phase {
 impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queue => "queue",
             Self::Fetch => "fetch",
             Self::Package => "package",
             Self::Lint => "lint",
@@ -115,6 +119,18 @@ impl BuildLog {
             .clone()
     }
 
+    /// The lines from the `start`-th on (none when `start` is past the end): what a reader that
+    /// already has `start` lines is missing, without copying the whole log.
+    pub fn lines_from(&self, start: usize) -> Vec<LogLine> {
+        self.inner
+            .lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(start..)
+            .map(<[LogLine]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// Lines written from now on. A follower that falls more than 1024 lines behind misses some
     /// (it is told so by the receiver) but the stored log stays complete.
     pub fn follow(&self) -> broadcast::Receiver<LogLine> {
@@ -135,5 +151,8 @@ mod tests {
         assert_eq!(follower.recv().await.unwrap().text, "second");
         let stored: Vec<_> = log.lines().into_iter().map(|line| line.text).collect();
         assert_eq!(stored, ["first", "second"]);
+        assert_eq!(log.lines_from(1)[0].text, "second");
+        assert!(log.lines_from(2).is_empty());
+        assert!(log.lines_from(5).is_empty());
     }
 }

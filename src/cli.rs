@@ -12,7 +12,7 @@ use crate::build_log::BuildLog;
 use crate::buildkit::BuildEngine;
 use crate::config::{Config, env};
 use crate::metadata::DatalabKind;
-use crate::pipeline::{BuildOutcome, BuildSpec, Pipeline};
+use crate::pipeline::{BuildHistory, BuildOutcome, BuildSpec, Pipeline};
 use crate::sources::Source;
 
 #[derive(Debug, Parser)]
@@ -59,6 +59,8 @@ enum Command {
     Registry,
     /// Serve the JSON API, the OCI registry and the build workers from one process.
     Serve,
+    /// Run build workers only (`LABFORGE_BUILD_CONCURRENCY` of them) against the service's database.
+    Worker,
     /// Bring the database schema up to date, then exit.
     Migrate,
     /// Print the effective configuration and the environment variables that shape it.
@@ -109,6 +111,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 name,
                 kind,
                 smoke_test: !no_smoke_test,
+                history: BuildHistory::Index,
             };
             let pipeline = Pipeline::new(config).await?;
             let outcome = build_with_progress(&pipeline, &spec, &cancel).await?;
@@ -130,6 +133,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     name: None,
                     kind: None,
                     smoke_test: true,
+                    history: BuildHistory::Index,
                 };
                 print_outcome(&build_with_progress(&pipeline, &spec, &cancel).await?);
             }
@@ -137,6 +141,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Registry => crate::registry::serve(&config).await,
         Command::Serve => crate::http::serve(config).await,
+        Command::Worker => crate::jobs::serve_workers(config).await,
         Command::Migrate => {
             let database =
                 crate::storage::Database::open(&config.database, &config.data_dir).await?;

@@ -14,6 +14,11 @@
 //! catalog   the published datalabs described as DCAT-AP / schema.org JSON-LD
 //! ```
 //!
+//! The service around it: `http` assembles the JSON API from the domains' routes; `accounts`
+//! (users, sessions, API tokens); `datalabs` (datalabs, versions and their sources, uploads, the
+//! builds API, build logs, and the visibility rule); `jobs` (the build queue's workers, which run
+//! the pipeline); `storage` holds all SQL. Inside a domain: routes -> service -> storage.
+//!
 //! `config` gathers every module's settings; `cli` is the command line. Errors are one `thiserror`
 //! enum per domain module whose variants carry what a user needs to fix the problem; `anyhow` is used
 //! only at the edges (the binary, start-up).
@@ -25,8 +30,10 @@ pub mod buildkit;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod datalabs;
 pub mod http;
 pub mod images;
+pub mod jobs;
 pub mod metadata;
 pub mod pipeline;
 pub mod recipe;

@@ -4,7 +4,7 @@ mod common;
 
 use labforge::build_log::BuildLog;
 use labforge::images::{ImageReference, RegistryClient};
-use labforge::pipeline::{BuildSpec, Pipeline, PipelineError};
+use labforge::pipeline::{BuildHistory, BuildSpec, Pipeline, PipelineError};
 use labforge::recipe::base::BaseImage;
 use labforge::registry::Digest;
 use labforge::sources::Source;
@@ -24,6 +24,7 @@ async fn build(
         name: None,
         kind: None,
         smoke_test,
+        history: BuildHistory::Index,
     };
     let outcome = pipeline.build(&spec, &log, &CancellationToken::new()).await;
     (outcome, log)
@@ -137,6 +138,7 @@ async fn the_image_is_private_in_labforge_s_registry_and_the_bases_are_public() 
         name: Some("private-catalog-browser".to_owned()),
         kind: None,
         smoke_test: false,
+        history: BuildHistory::Index,
     };
     let outcome = pipeline
         .build(&spec, &log, &CancellationToken::new())

@@ -66,6 +66,35 @@ pub const ALL: &[EnvironmentVariable] = &[
         },
     },
     EnvironmentVariable {
+        name: "LABFORGE_MAX_UPLOAD_BYTES",
+        doc: "Largest zip upload accepted, in bytes.",
+        apply: |config, value| {
+            config.datalabs.max_upload_bytes =
+                parse_number("LABFORGE_MAX_UPLOAD_BYTES", value, "a number of bytes")?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_BUILD_CONCURRENCY",
+        doc: "Builds one process runs at a time (serve or worker); 0 makes `labforge serve` run \
+              none, leaving them to `labforge worker` processes.",
+        apply: |config, value| {
+            config.build_queue.concurrency =
+                parse_number("LABFORGE_BUILD_CONCURRENCY", value, "a number of builds")?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_BUILD_LEASE_SECONDS",
+        doc: "How long a running build stays its worker's without a heartbeat; a build whose \
+              lease ran out is failed by the next worker start or sweep.",
+        apply: |config, value| {
+            config.build_queue.lease_seconds =
+                parse_number("LABFORGE_BUILD_LEASE_SECONDS", value, "a number of seconds")?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
         name: "LABFORGE_REGISTRY",
         doc: "host:port of the OCI registry that built images are pushed to.",
         apply: |config, value| {
@@ -158,6 +187,18 @@ pub const ALL: &[EnvironmentVariable] = &[
         },
     },
 ];
+
+fn parse_number<T: std::str::FromStr>(
+    name: &'static str,
+    value: String,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Environment {
+        name,
+        value,
+        expected,
+    })
+}
 
 fn parse_bool(name: &'static str, value: String) -> Result<bool, ConfigError> {
     match value.as_str() {

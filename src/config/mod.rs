@@ -92,6 +92,8 @@ pub struct Config {
     pub server: crate::http::ServerConfig,
     pub database: crate::storage::DatabaseConfig,
     pub accounts: crate::accounts::AccountsConfig,
+    pub datalabs: crate::datalabs::DatalabsConfig,
+    pub build_queue: crate::jobs::BuildQueueConfig,
 }
 
 impl Default for Config {
@@ -108,6 +110,8 @@ impl Default for Config {
             server: crate::http::ServerConfig::default(),
             database: crate::storage::DatabaseConfig::default(),
             accounts: crate::accounts::AccountsConfig::default(),
+            datalabs: crate::datalabs::DatalabsConfig::default(),
+            build_queue: crate::jobs::BuildQueueConfig::default(),
         }
     }
 }
@@ -206,6 +210,29 @@ mod tests {
             .merge_toml("[registry]\nadress = \"x\"\n")
             .unwrap_err();
         assert!(error.contains("adress"), "{error}");
+    }
+
+    #[test]
+    fn build_queue_and_upload_settings_come_from_the_environment() {
+        let mut config = Config::default();
+        config
+            .apply_environment(|name| match name {
+                "LABFORGE_BUILD_CONCURRENCY" => Some("4".to_owned()),
+                "LABFORGE_BUILD_LEASE_SECONDS" => Some("30".to_owned()),
+                "LABFORGE_MAX_UPLOAD_BYTES" => Some("1048576".to_owned()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.build_queue.concurrency, 4);
+        assert_eq!(config.build_queue.lease_seconds, 30);
+        assert_eq!(config.datalabs.max_upload_bytes, 1_048_576);
+        let error = config
+            .apply_environment(|name| (name == "LABFORGE_BUILD_CONCURRENCY").then(|| "two".into()))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("LABFORGE_BUILD_CONCURRENCY"),
+            "{error}"
+        );
     }
 
     #[test]

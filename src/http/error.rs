@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::accounts::AccountError;
+use crate::datalabs::DatalabError;
 use crate::storage::StorageError;
 
 /// An API failure: status, machine-readable code, message for people, and the field at fault.
@@ -151,6 +152,37 @@ impl From<AccountError> for ApiError {
             AccountError::UnknownToken(id) => Self::not_found(format!("API token {id:?}")),
             AccountError::SelfDemotion => Self::forbidden(error.to_string()),
             AccountError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<DatalabError> for ApiError {
+    fn from(error: DatalabError) -> Self {
+        let message = error.to_string();
+        match error {
+            DatalabError::InvalidName { .. } => Self::invalid_field("name", message),
+            DatalabError::InvalidVersion { .. } => Self::invalid_field("version", message),
+            DatalabError::InvalidSource(_) => Self::invalid_field("source", message),
+            DatalabError::UnknownUpload { .. } => Self::invalid_field("source.upload", message),
+            DatalabError::AuthorRequired | DatalabError::EditForbidden { .. } => {
+                Self::forbidden(message)
+            }
+            DatalabError::UnknownDatalab { .. }
+            | DatalabError::UnknownVersion { .. }
+            | DatalabError::UnknownBuild { .. } => Self::not_found(message),
+            DatalabError::UnknownUser(name) => Self::not_found(format!("user {name:?}")),
+            DatalabError::NotDraft { .. } | DatalabError::BuildEnded { .. } => {
+                Self::conflict(message)
+            }
+            DatalabError::UploadTooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
+            DatalabError::NotZip { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_zip", message)
+            }
+            DatalabError::UploadInterrupted(_) => Self::bad_request(message),
+            DatalabError::UploadStorage { .. } => Self::internal(&error),
+            DatalabError::Storage(storage) => storage.into(),
         }
     }
 }

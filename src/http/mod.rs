@@ -17,11 +17,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::accounts::AccountService;
 use crate::config::Config;
+use crate::datalabs::{BuildEvents, DatalabService};
 use crate::registry::RegistryState;
 use crate::storage::Database;
 
@@ -66,16 +68,21 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub database: Database,
     pub accounts: AccountService,
+    pub datalabs: DatalabService,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     pub fn new(config: Config, database: Database) -> Self {
+        let config = Arc::new(config);
         let accounts = AccountService::new(database.clone(), config.accounts.clone());
+        let datalabs =
+            DatalabService::new(database.clone(), Arc::clone(&config), BuildEvents::new());
         Self {
-            config: Arc::new(config),
+            config,
             database,
             accounts,
+            datalabs,
             metrics: Arc::default(),
         }
     }
@@ -90,6 +97,7 @@ impl AppState {
     modifiers(&SecuritySchemes),
     tags(
         (name = "accounts", description = "Users, sessions and API tokens"),
+        (name = "datalabs", description = "Datalabs, their versions and sources, builds and build logs"),
     )
 )]
 struct ApiDocument;
@@ -119,6 +127,7 @@ impl utoipa::Modify for SecuritySchemes {
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, document) = OpenApiRouter::with_openapi(ApiDocument::openapi())
         .merge(crate::accounts::routes::routes())
+        .merge(crate::datalabs::routes::routes())
         .split_for_parts();
     let document_json = Arc::new(document.clone());
     let router = router
@@ -146,7 +155,8 @@ pub fn app(state: AppState, registry: RegistryState) -> Router {
 }
 
 /// `labforge serve`: opens the database (migrating it), creates the first administrator on a new
-/// database and prints its one-time password, then serves until Ctrl-C or SIGTERM.
+/// database and prints its one-time password, starts the build workers, then serves until Ctrl-C
+/// or SIGTERM.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     crate::install_crypto_provider();
     ensure_build_account(&mut config);
@@ -175,9 +185,39 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.cancel();
+    });
+    let events = state.datalabs.events().clone();
+    let workers = tokio::spawn({
+        let workers = crate::jobs::run_workers(
+            Arc::clone(&state.config),
+            database.clone(),
+            events.clone(),
+            shutdown.clone(),
+        );
+        async move {
+            // Reported when it happens: the API keeps serving without workers.
+            if let Err(error) = workers.await {
+                tracing::error!(%error, "the build workers could not start");
+            }
+        }
+    });
+    // The API keeps answering while the workers record their cancelled builds, so log followers
+    // receive the end of those builds; then the remaining log streams close and the server stops.
+    let stopping = async move {
+        shutdown.cancelled().await;
+        if let Err(error) = workers.await {
+            tracing::error!(%error, "the build workers stopped abnormally");
+        }
+        events.close();
+    };
     tracing::info!(address = %listen, backend = ?database.backend(), "labforge serving");
     axum::serve(listener, app(state, registry))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stopping)
         .await?;
     database.close().await;
     Ok(())

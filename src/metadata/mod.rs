@@ -73,7 +73,7 @@ pub struct Metadata {
 }
 
 /// Which base a datalab builds on and how it is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DatalabKind {
     /// On `jl_base`: a notebook server on port 8888.

@@ -54,12 +54,29 @@ pub enum PipelineError {
         image: String,
         source: bollard::errors::Error,
     },
+    #[error(
+        "metadata.yaml says version {found}, but this is a build of version {expected}. Change \
+         `version` in metadata.yaml, or add the source as version {found}"
+    )]
+    VersionMismatch { expected: String, found: String },
+    #[error("the build was cancelled")]
+    Cancelled,
     #[error("{action} {path}: {source}")]
     Storage {
         action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl PipelineError {
+    /// True when the build stopped because it was cancelled, wherever that was noticed.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            self,
+            Self::Cancelled | Self::Build(BuildkitError::Cancelled)
+        )
+    }
 }
 
 fn list(findings: &[LintFinding]) -> String {

@@ -51,10 +51,28 @@ pub struct BuildSpec {
     /// Overrides metadata's `kind`.
     pub kind: Option<DatalabKind>,
     pub smoke_test: bool,
+    pub history: BuildHistory,
+}
+
+/// Who keeps the record of builds: it decides a build's number and which earlier build may be
+/// reused when nothing changed.
+#[derive(Debug, Clone)]
+pub enum BuildHistory {
+    /// The command line's JSON index under the data folder: a build is numbered after the newest
+    /// build of the same name and version, and appended to the index when it succeeds.
+    Index,
+    /// The service's database, which numbered the build when it was queued, under a version whose
+    /// number metadata.yaml must repeat; the caller records the outcome.
+    Recorded {
+        version: String,
+        number: u32,
+        /// The newest succeeded build of the version.
+        previous: Option<Box<BuildRecord>>,
+    },
 }
 
 /// Seconds spent in each phase of one build.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PhaseTimings {
     pub fetch: f64,
     pub package: f64,
@@ -72,6 +90,8 @@ pub struct BuildOutcome {
     pub lint: Vec<LintFinding>,
     pub smoke_test: Option<SmokeTestResult>,
     pub timings: PhaseTimings,
+    /// metadata.yaml as validated, for the catalogue.
+    pub metadata: Metadata,
 }
 
 pub struct Pipeline {
@@ -141,7 +161,11 @@ impl Pipeline {
         let mut timings = PhaseTimings::default();
 
         let started = Instant::now();
-        let (staging, staged) = self.fetch(spec, log).await?;
+        // Staging removes its folder when dropped, so an abandoned fetch leaves nothing behind.
+        let (staging, staged) = tokio::select! {
+            fetched = self.fetch(spec, log) => fetched?,
+            () = cancel.cancelled() => return Err(PipelineError::Cancelled),
+        };
         timings.fetch = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -149,12 +173,10 @@ impl Pipeline {
         let plan = self.plan(package, &staged.root, log).await?;
         timings.package = started.elapsed().as_secs_f64();
         let package = &plan.package;
+        stop_if_cancelled(cancel)?;
 
         let version = &package.metadata.version;
-        let previous = self
-            .index
-            .latest(&package.name, version)
-            .map_err(|source| self.index_error(source))?;
+        let previous = self.previous_build(&spec.history, package)?;
         if let Some(previous) = &previous {
             if let Some(outcome) = self.reuse(previous, &plan, timings, log).await? {
                 return Ok(outcome);
@@ -174,8 +196,12 @@ impl Pipeline {
         let started = Instant::now();
         let lint = self.lint(&plan, log).await?;
         timings.lint = started.elapsed().as_secs_f64();
+        stop_if_cancelled(cancel)?;
 
-        let number = index::next_number(previous.as_ref());
+        let number = match &spec.history {
+            BuildHistory::Index => index::next_number(previous.as_ref()),
+            BuildHistory::Recorded { number, .. } => *number,
+        };
         let image = ImageReference::new(
             self.config.registry.repository(&package.name),
             format!("{version}-{number}"),
@@ -197,6 +223,7 @@ impl Pipeline {
         timings.push = built.push.as_secs_f64();
         log.write(Phase::Push, format!("pushed {image} {}", built.digest));
 
+        stop_if_cancelled(cancel)?;
         let smoke_test = if spec.smoke_test {
             let started = Instant::now();
             let result = self.smoke_test(package, &image, log).await?;
@@ -224,16 +251,49 @@ impl Pipeline {
             created: Utc::now(),
             timings,
         };
-        self.index
-            .append(record.clone())
-            .map_err(|source| self.index_error(source))?;
+        if let BuildHistory::Index = spec.history {
+            self.index
+                .append(record.clone())
+                .map_err(|source| self.index_error(source))?;
+        }
         Ok(BuildOutcome {
             record,
             reused: false,
             lint,
             smoke_test,
             timings,
+            metadata: plan.package.metadata,
         })
+    }
+
+    /// The build this one follows, from the history that numbers builds; a recorded history
+    /// also fixes the version metadata.yaml must state.
+    fn previous_build(
+        &self,
+        history: &BuildHistory,
+        package: &Package,
+    ) -> Result<Option<BuildRecord>, PipelineError> {
+        let version = &package.metadata.version;
+        match history {
+            BuildHistory::Index => self
+                .index
+                .latest(&package.name, version)
+                .map_err(|source| self.index_error(source)),
+            BuildHistory::Recorded {
+                version: expected,
+                previous,
+                ..
+            } => {
+                if expected == version {
+                    Ok(previous.as_deref().cloned())
+                } else {
+                    Err(PipelineError::VersionMismatch {
+                        expected: expected.clone(),
+                        found: version.clone(),
+                    })
+                }
+            }
+        }
     }
 
     /// Stages the source into a fresh private folder, removed when the returned guard drops.
@@ -425,6 +485,7 @@ impl Pipeline {
             lint: Vec::new(),
             smoke_test: None,
             timings,
+            metadata: plan.package.metadata.clone(),
         }))
     }
 
@@ -584,6 +645,16 @@ impl Pipeline {
             path: self.config.data_dir.join("builds.json"),
             source,
         }
+    }
+}
+
+/// Ends the build between phases once it is cancelled; BuildKit's solve and the fetch watch the
+/// token themselves.
+fn stop_if_cancelled(cancel: &CancellationToken) -> Result<(), PipelineError> {
+    if cancel.is_cancelled() {
+        Err(PipelineError::Cancelled)
+    } else {
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::build_log::{BuildLog, Phase};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SmokeTestResult {
     pub passed: bool,
     pub health_url_path: String,

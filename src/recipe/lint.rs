@@ -6,7 +6,7 @@ use std::process::Stdio;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LintLevel {
     Error,
@@ -15,7 +15,7 @@ pub enum LintLevel {
     Style,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LintFinding {
     pub code: String,
     pub level: LintLevel,

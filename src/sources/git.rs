@@ -145,7 +145,7 @@ pub async fn fetch(
 
 /// Refuses references that git could read as options or that are not valid ref names, before
 /// anything is contacted.
-fn validate_reference(reference: &str) -> Result<(), SourceError> {
+pub(super) fn validate_reference(reference: &str) -> Result<(), SourceError> {
     let invalid = |reason| SourceError::GitReferenceInvalid {
         reference: reference.to_owned(),
         reason,

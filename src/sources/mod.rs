@@ -109,6 +109,22 @@ pub async fn stage(
     result
 }
 
+/// Checks what can be checked of `source` without fetching it: a git URL against the URL policy
+/// and its reference against the ref-name rules (the host's addresses are vetted when it is
+/// fetched), a workspace folder against the workspace root. The service calls it when a version
+/// is registered, so an author hears about a mistake at once rather than from a failed build.
+/// Zip archives are checked when they are uploaded and extracted.
+pub fn check(source: &Source, config: &SourcesConfig) -> Result<(), SourceError> {
+    match source {
+        Source::Git { url, reference } => {
+            git_url::GitUrl::parse(url, config)?;
+            reference.as_deref().map_or(Ok(()), git::validate_reference)
+        }
+        Source::Zip { .. } => Ok(()),
+        Source::Workspace { path } => workspace::resolve(path, &config.workspace_root).map(drop),
+    }
+}
+
 async fn stage_into(
     source: &Source,
     staging_dir: &Path,

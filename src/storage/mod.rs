@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod builds;
+pub mod datalabs;
 
 use std::path::Path;
 use std::str::FromStr;

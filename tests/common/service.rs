@@ -7,6 +7,9 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -14,14 +17,46 @@ use http_body_util::BodyExt as _;
 use labforge::accounts::{NewUser, Role};
 use labforge::config::Config;
 use labforge::http::AppState;
-use labforge::storage::{Backend, Database};
+use labforge::storage::{Backend, Database, StorageError};
 use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 /// Runs each listed `async fn(TestApp)` once on SQLite and once on PostgreSQL, as the tests
-/// `<name>::sqlite` and `<name>::postgres`.
+/// `<name>::sqlite` and `<name>::postgres`. With `config = adjust;` first, each test app's
+/// configuration goes through `fn adjust(&mut Config)` before the service starts.
 #[macro_export]
 macro_rules! on_both_backends {
+    (config = $adjust:ident; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name(
+                        $crate::service::TestApp::with_config(
+                            labforge::storage::Backend::Sqlite,
+                            super::$adjust,
+                        )
+                        .await,
+                    )
+                    .await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$name(
+                        $crate::service::TestApp::with_config(
+                            labforge::storage::Backend::Postgres,
+                            super::$adjust,
+                        )
+                        .await,
+                    )
+                    .await;
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
@@ -77,6 +112,11 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The workspace root of the test app's configuration.
+    pub fn workspace(&self) -> std::path::PathBuf {
+        self.state.config.sources.workspace_root.clone()
+    }
+
     pub async fn new(backend: Backend) -> Self {
         Self::with_config(backend, |_| {}).await
     }
@@ -88,6 +128,9 @@ impl TestApp {
             data_dir: folder.path().join("data"),
             ..Config::default()
         };
+        // Workspace sources resolve inside the test's own folder.
+        config.sources.workspace_root = folder.path().join("workspace");
+        std::fs::create_dir_all(&config.sources.workspace_root).unwrap();
         config.database.url = Some(match backend {
             Backend::Sqlite => format!("sqlite://{}", folder.path().join("labforge.db").display()),
             Backend::Postgres => create_postgres_database().await,
@@ -166,6 +209,58 @@ impl TestApp {
 
     pub async fn send(&self, request: Request<Body>) -> axum::response::Response {
         self.router.clone().oneshot(request).await.unwrap()
+    }
+
+    /// Starts the build workers of the configuration in this process, as `labforge serve` does.
+    pub fn start_workers(&self) -> RunningWorkers {
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(labforge::jobs::run_workers(
+            Arc::clone(&self.state.config),
+            self.state.database.clone(),
+            self.state.datalabs.events().clone(),
+            shutdown.clone(),
+        ));
+        RunningWorkers { shutdown, handle }
+    }
+
+    /// Polls `GET path` as `caller` until `done` holds for the answer, or panics after `limit`
+    /// with the last answer.
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        caller: As<'_>,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let (status, body) = self.call(Method::GET, path, caller, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            if done(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} did not reach the expected state within {limit:?}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Build workers running in a test; [`RunningWorkers::stop`] stops them as SIGTERM would.
+pub struct RunningWorkers {
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), StorageError>>,
+}
+
+impl RunningWorkers {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle
+            .await
+            .expect("the workers do not panic")
+            .expect("the workers stop cleanly");
     }
 }
 

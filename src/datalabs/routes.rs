@@ -1,0 +1,369 @@
+//! HTTP endpoints of datalabs: datalabs, sharing, zip uploads, versions, builds and build logs.
+//! Reading needs view access (anonymous callers see published public datalabs only); changing
+//! needs a signed-in owner or administrator. See [`super::visibility`].
+
+use std::fmt::Write as _;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{
+    Build, BuildStatus, Datalab, LogEvent, LogLine, NewDatalab, NewVersion, Upload, Version,
+};
+use crate::accounts::Caller;
+use crate::http::error::ErrorEnvelope;
+use crate::http::{ApiError, ApiJson, AppState, SignedIn};
+
+/// Most log lines one JSON or text answer holds; page on with `after`.
+const MAX_LOG_LINES: i64 = 10_000;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_datalab))
+        .routes(routes!(my_datalabs))
+        .routes(routes!(get_datalab, delete_datalab))
+        .routes(routes!(share_datalab, unshare_datalab))
+        .routes(routes!(list_versions, create_version))
+        .routes(routes!(get_version))
+        .routes(routes!(list_builds, queue_build))
+        .routes(routes!(get_build))
+        .routes(routes!(cancel_build))
+        // The upload reads the raw body stream, which the API's JSON body limit does not
+        // cover; the service cuts it off at `max_upload_bytes` instead.
+        .routes(routes!(upload_zip))
+        .routes(routes!(build_log))
+}
+
+/// Creates a draft, private datalab owned by the caller (authors and above).
+#[utoipa::path(post, path = "/api/datalabs", tag = "datalabs", request_body = NewDatalab,
+    responses((status = 201, body = Datalab), (status = 403, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn create_datalab(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    ApiJson(new): ApiJson<NewDatalab>,
+) -> Result<(StatusCode, Json<Datalab>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.datalabs.create(&user, new).await?),
+    ))
+}
+
+/// The datalabs the caller owns.
+#[utoipa::path(get, path = "/api/me/datalabs", tag = "datalabs",
+    responses((status = 200, body = Vec<Datalab>), (status = 401, body = ErrorEnvelope)))]
+async fn my_datalabs(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+) -> Result<Json<Vec<Datalab>>, ApiError> {
+    Ok(Json(state.datalabs.owned_by(&user).await?))
+}
+
+/// One datalab; 404 also when the caller may not see it.
+#[utoipa::path(get, path = "/api/datalabs/{name}", tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name")),
+    responses((status = 200, body = Datalab), (status = 404, body = ErrorEnvelope)))]
+async fn get_datalab(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Datalab>, ApiError> {
+    Ok(Json(state.datalabs.get(&caller, &name).await?))
+}
+
+/// Deletes a draft datalab with its versions and builds (owner or administrator).
+#[utoipa::path(delete, path = "/api/datalabs/{name}", tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name")),
+    responses((status = 204), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+async fn delete_datalab(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.datalabs.delete(&user, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Shares the datalab with a user, who may then view it while it is private.
+#[utoipa::path(put, path = "/api/datalabs/{name}/members/{user}", tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name"),
+        ("user" = String, Path, description = "User name")),
+    responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn share_datalab(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((name, member)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.datalabs.share(&user, &name, &member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops sharing the datalab with a user.
+#[utoipa::path(delete, path = "/api/datalabs/{name}/members/{user}", tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name"),
+        ("user" = String, Path, description = "User name")),
+    responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn unshare_datalab(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((name, member)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.datalabs.unshare(&user, &name, &member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stores a zip archive sent as the raw request body, for a version's `zip` source. Refused
+/// with 413 past `max_upload_bytes`, and with 422 when it is not a zip archive.
+#[utoipa::path(post, path = "/api/uploads", tag = "datalabs",
+    request_body(content = Vec<u8>, content_type = "application/zip"),
+    responses((status = 201, body = Upload), (status = 413, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+async fn upload_zip(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Upload>), ApiError> {
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    let upload = state
+        .datalabs
+        .upload_zip(&user, declared_length, body.into_data_stream())
+        .await?;
+    Ok((StatusCode::CREATED, Json(upload)))
+}
+
+/// The versions of a datalab, oldest first.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions", tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name")),
+    responses((status = 200, body = Vec<Version>), (status = 404, body = ErrorEnvelope)))]
+async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<Version>>, ApiError> {
+    Ok(Json(state.datalabs.versions(&caller, &name).await?))
+}
+
+/// Adds a version and the source it is built from: a git URL and reference, an upload, or a
+/// workspace folder.
+#[utoipa::path(post, path = "/api/datalabs/{name}/versions", tag = "datalabs",
+    request_body = NewVersion,
+    params(("name" = String, Path, description = "Datalab name")),
+    responses((status = 201, body = Version), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+async fn create_version(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(name): Path<String>,
+    ApiJson(new): ApiJson<NewVersion>,
+) -> Result<(StatusCode, Json<Version>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.datalabs.create_version(&user, &name, new).await?),
+    ))
+}
+
+/// One version.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}", tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version")),
+    responses((status = 200, body = Version), (status = 404, body = ErrorEnvelope)))]
+async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Version>, ApiError> {
+    Ok(Json(
+        state.datalabs.version(&caller, &name, &version).await?,
+    ))
+}
+
+/// The builds of a version, newest first.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds", tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version")),
+    responses((status = 200, body = Vec<Build>), (status = 404, body = ErrorEnvelope)))]
+async fn list_builds(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Vec<Build>>, ApiError> {
+    Ok(Json(state.datalabs.builds(&caller, &name, &version).await?))
+}
+
+/// Queues a build of the version, numbered after its previous builds (0, 1, 2...).
+#[utoipa::path(post, path = "/api/datalabs/{name}/versions/{version}/builds", tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version")),
+    responses((status = 202, body = Build), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)))]
+async fn queue_build(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Build>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.datalabs.queue_build(&user, &name, &version).await?),
+    ))
+}
+
+/// One build: status, phase timings, lint findings, hashes, image, digest, smoke test, failure.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds/{number}",
+    tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version"),
+        ("number" = i64, Path, description = "Build number within the version")),
+    responses((status = 200, body = Build), (status = 404, body = ErrorEnvelope)))]
+async fn get_build(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version, number)): Path<(String, String, String)>,
+) -> Result<Json<Build>, ApiError> {
+    let number = build_number(&name, &version, &number)?;
+    Ok(Json(
+        state
+            .datalabs
+            .build(&caller, &name, &version, number)
+            .await?,
+    ))
+}
+
+/// Cancels a build: a queued one at once, a running one as soon as its worker notices
+/// (`cancel_requested` is then true until it stops).
+#[utoipa::path(post, path = "/api/datalabs/{name}/versions/{version}/builds/{number}/cancel",
+    tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version"),
+        ("number" = i64, Path, description = "Build number within the version")),
+    responses((status = 200, body = Build), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+async fn cancel_build(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((name, version, number)): Path<(String, String, String)>,
+) -> Result<Json<Build>, ApiError> {
+    let number = build_number(&name, &version, &number)?;
+    Ok(Json(
+        state
+            .datalabs
+            .cancel_build(&user, &name, &version, number)
+            .await?,
+    ))
+}
+
+/// How a log stream ends.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct LogEnd {
+    status: BuildStatus,
+    failure: Option<String>,
+}
+
+/// The build log. JSON lines by default; `Accept: text/plain` gives the text; `Accept:
+/// text/event-stream` streams Server-Sent Events: `line` events (id = line number) live while the
+/// build runs, then one `end` event with the status. `after` (or `Last-Event-ID`) skips the
+/// lines up to that number.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds/{number}/log",
+    tag = "datalabs",
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version"),
+        ("number" = i64, Path, description = "Build number within the version"),
+        ("after" = Option<i64>, Query, description = "Only lines numbered above this one"),
+        ("limit" = Option<i64>, Query, description = "Most lines in a JSON or text answer")),
+    responses(
+        (status = 200, body = Vec<LogLine>, content_type = "application/json"),
+        (status = 200, body = String, content_type = "text/plain"),
+        (status = 200, body = LogEnd, content_type = "text/event-stream",
+            description = "`line` events carry a LogLine, the final `end` event this"),
+        (status = 404, body = ErrorEnvelope)))]
+async fn build_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version, number)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let number = build_number(&name, &version, &number)?;
+    let mut after = -1;
+    let mut limit = MAX_LOG_LINES;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let parsed = || {
+            value.parse::<i64>().map_err(|_| {
+                ApiError::invalid_field(key.to_string(), format!("{key} must be an integer"))
+            })
+        };
+        match key.as_ref() {
+            "after" => after = parsed()?,
+            "limit" => limit = parsed()?.clamp(1, MAX_LOG_LINES),
+            _ => {}
+        }
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if accept.contains("text/event-stream") {
+        if let Some(last) = headers
+            .get("last-event-id")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok())
+        {
+            after = last;
+        }
+        let events = state
+            .datalabs
+            .follow_log(&caller, &name, &version, number, after)
+            .await?
+            .map(|event| match event {
+                LogEvent::Line(line) => Event::default()
+                    .event("line")
+                    .id(line.line.to_string())
+                    .json_data(&line),
+                LogEvent::End { status, failure } => Event::default()
+                    .event("end")
+                    .json_data(LogEnd { status, failure }),
+            });
+        return Ok(Sse::new(events)
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    let lines = state
+        .datalabs
+        .log(&caller, &name, &version, number, after, limit)
+        .await?;
+    if accept.contains("text/plain") {
+        let mut text = String::new();
+        for line in &lines {
+            // Writing to a String cannot fail.
+            let _ = writeln!(
+                text,
+                "{} {:<10} {}",
+                line.at.format("%H:%M:%S%.3f"),
+                line.phase,
+                line.text
+            );
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
+    Ok(Json(lines).into_response())
+}
+
+/// A build number from the path; anything else names no build.
+fn build_number(name: &str, version: &str, number: &str) -> Result<i64, ApiError> {
+    number
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("build {version}-{number} of datalab {name:?}")))
+}

@@ -1,0 +1,985 @@
+//! Datalabs, versions, uploads, builds and build logs over HTTP, on SQLite and on PostgreSQL.
+
+#[path = "common/service.rs"]
+mod service;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use labforge::accounts::Role;
+use labforge::config::Config;
+use serde_json::{Value, json};
+use service::{As, TestApp, TestUser};
+use sha2::Digest as _;
+
+/// Uploads above this many bytes are refused by the test apps.
+const UPLOAD_LIMIT: u64 = 64 * 1024;
+
+/// JSON bodies are limited far below uploads, to show the two limits are separate.
+const JSON_LIMIT: usize = 8 * 1024;
+
+fn small_uploads(config: &mut Config) {
+    config.datalabs.max_upload_bytes = UPLOAD_LIMIT;
+    config.server.max_json_bytes = JSON_LIMIT;
+}
+
+/// Bytes that do not compress, so a zip of them is about as large.
+fn incompressible(length: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(length + 32);
+    let mut block = sha2::Sha256::digest(b"seed");
+    while bytes.len() < length {
+        bytes.extend_from_slice(&block);
+        block = sha2::Sha256::digest(block);
+    }
+    bytes.truncate(length);
+    bytes
+}
+
+on_both_backends!(
+    config = small_uploads;
+    authors_create_list_and_delete_draft_datalabs,
+    private_and_draft_datalabs_are_404_to_those_who_may_not_see_them,
+    versions_take_git_zip_and_workspace_sources,
+    uploads_are_limited_and_must_be_zip_archives,
+    builds_are_numbered_per_version_and_queued_ones_cancel_at_once,
+    a_finished_build_log_is_served_as_json_text_and_replayed_as_events,
+    the_openapi_document_describes_the_datalabs_endpoints,
+);
+
+async fn create_datalab(app: &TestApp, owner: &TestUser, name: &str) {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs",
+            As::User(owner),
+            Some(json!({"name": name, "kind": "jupyterlab"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// A workspace folder with a metadata.yaml of `version`.
+fn workspace_folder(app: &TestApp, folder: &str, version: &str) {
+    let path = app.workspace().join(folder);
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(
+        path.join("metadata.yaml"),
+        format!(
+            "title: Demo\nalternateName: demo\nabstract: A demo.\ncontactPoint: a@example.org\n\
+             creator: Tests\nversion: {version}\n"
+        ),
+    )
+    .unwrap();
+}
+
+async fn create_workspace_version(app: &TestApp, owner: &TestUser, name: &str, version: &str) {
+    let folder = format!("{name}-{version}");
+    workspace_folder(app, &folder, version);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/datalabs/{name}/versions"),
+            As::User(owner),
+            Some(json!({"version": version, "source": {"kind": "workspace", "path": folder}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Publishes the datalab as the publishing workflow will: straight in the database.
+async fn publish(app: &TestApp, name: &str, visibility: &str) {
+    let statement = "UPDATE datalabs SET state = 'published', visibility = $2 WHERE name = $1";
+    let updated = labforge::with_pool!(&app.state.database, write, |pool| {
+        sqlx::query(statement)
+            .bind(name)
+            .bind(visibility)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    assert_eq!(updated, 1);
+}
+
+fn zip_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, contents) in files {
+        writer
+            .start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(contents).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+async fn upload(app: &TestApp, user: &TestUser, body: Body) -> (StatusCode, Value) {
+    let request = Request::post("/api/uploads")
+        .header(header::AUTHORIZATION, format!("Bearer {}", user.token))
+        .header(header::CONTENT_TYPE, "application/zip")
+        .body(body)
+        .unwrap();
+    let response = app.send(request).await;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// GET `path` with an `Accept` header (and optional extra header); returns status, content type
+/// and the whole body as text.
+async fn get_text(
+    app: &TestApp,
+    path: &str,
+    user: &TestUser,
+    accept: &str,
+    extra: Option<(&str, &str)>,
+) -> (StatusCode, String, String) {
+    let mut request = Request::get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {}", user.token))
+        .header(header::ACCEPT, accept);
+    if let Some((name, value)) = extra {
+        request = request.header(name, value);
+    }
+    let response = app.send(request.body(Body::empty()).unwrap()).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = tokio::time::timeout(Duration::from_secs(30), response.into_body().collect())
+        .await
+        .expect("the log answer ends")
+        .unwrap()
+        .to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8(bytes.to_vec()).unwrap(),
+    )
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, against one service"
+)]
+async fn authors_create_list_and_delete_draft_datalabs(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    let bob = app.user("bob", Role::Author).await;
+    let rita = app.user("rita", Role::Researcher).await;
+    let mona = app.user("mona", Role::Moderator).await;
+    let root = app.user("root", Role::Admin).await;
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs",
+            As::User(&rita),
+            Some(json!({"name": "jl-rita", "kind": "jupyterlab"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("author role")
+    );
+
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/api/datalabs",
+            As::User(&alice),
+            Some(json!({"name": "jl-euclid-tools", "kind": "jupyterlab"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["owner"], "alice");
+    assert_eq!(created["state"], "draft");
+    assert_eq!(created["visibility"], "private");
+    assert_eq!(created["kind"], "jupyterlab");
+
+    for (name, fragment) in [
+        ("Euclid", "other than a-z"),
+        ("-x", "starts or ends"),
+        ("x", "fewer than 2"),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/datalabs",
+                As::User(&alice),
+                Some(json!({"name": name, "kind": "desktop"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}");
+        assert_eq!(body["error"]["field"], "name");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(fragment),
+            "{body}"
+        );
+    }
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs",
+            As::User(&alice),
+            Some(json!({"name": "x-viewer", "kind": "spreadsheet"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "kind");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs",
+            As::User(&bob),
+            Some(json!({"name": "jl-euclid-tools", "kind": "generic"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    create_datalab(&app, &alice, "x-fits").await;
+    create_datalab(&app, &bob, "bobs-lab").await;
+    let (status, mine) = app
+        .call(Method::GET, "/api/me/datalabs", As::User(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|datalab| datalab["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["jl-euclid-tools", "x-fits"]);
+    let (status, _) = app
+        .call(Method::GET, "/api/me/datalabs", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Others: hidden from a stranger, visible but not deletable for a moderator.
+    let path = "/api/datalabs/jl-euclid-tools";
+    let (status, _) = app.call(Method::DELETE, path, As::User(&bob), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = app.call(Method::DELETE, path, As::User(&mona), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = app.call(Method::GET, path, As::User(&mona), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    create_workspace_version(&app, &alice, "jl-euclid-tools", "0.0.1").await;
+    let (status, _) = app.call(Method::DELETE, path, As::User(&alice), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.call(Method::GET, path, As::User(&alice), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/datalabs/bobs-lab",
+            As::User(&root),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "administrators may delete drafts"
+    );
+
+    publish(&app, "x-fits", "public").await;
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/datalabs/x-fits",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("published"),
+        "{body}"
+    );
+    let (status, _) = app
+        .call(Method::GET, "/api/datalabs/x-fits", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "kept");
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, against one service"
+)]
+async fn private_and_draft_datalabs_are_404_to_those_who_may_not_see_them(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    let bob = app.user("bob", Role::Author).await;
+    let mona = app.user("mona", Role::Moderator).await;
+    create_datalab(&app, &alice, "jl-secret").await;
+    create_workspace_version(&app, &alice, "jl-secret", "0.0.1").await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-secret/versions/0.0.1/builds",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let readable = [
+        "/api/datalabs/jl-secret",
+        "/api/datalabs/jl-secret/versions",
+        "/api/datalabs/jl-secret/versions/0.0.1",
+        "/api/datalabs/jl-secret/versions/0.0.1/builds",
+        "/api/datalabs/jl-secret/versions/0.0.1/builds/0",
+        "/api/datalabs/jl-secret/versions/0.0.1/builds/0/log",
+    ];
+    let (_, missing) = app
+        .call(
+            Method::GET,
+            "/api/datalabs/jl-nothing",
+            As::User(&bob),
+            None,
+        )
+        .await;
+    for path in readable {
+        for caller in [As::Anonymous, As::User(&bob)] {
+            let (status, body) = app.call(Method::GET, path, caller, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+            assert_eq!(body["error"]["code"], missing["error"]["code"]);
+        }
+        let (status, body) = app.call(Method::GET, path, As::User(&mona), None).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "moderators see everything: {path}: {body}"
+        );
+    }
+    // Changing is refused the same way: no hint that the datalab exists.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-secret/versions/0.0.1/builds",
+            As::User(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-secret/versions/0.0.1/builds",
+            As::Anonymous,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Shared with bob: he sees it but may not change it.
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/api/datalabs/jl-secret/members/bob",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for path in readable {
+        let (status, body) = app.call(Method::GET, path, As::User(&bob), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-secret/versions/0.0.1/builds",
+            As::User(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/datalabs/jl-secret/members/bob",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .call(Method::GET, "/api/datalabs/jl-secret", As::User(&bob), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "unshared again");
+
+    // Published privately: still hidden; published publicly: everyone reads, nobody else edits.
+    publish(&app, "jl-secret", "private").await;
+    let (status, _) = app
+        .call(Method::GET, "/api/datalabs/jl-secret", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    publish(&app, "jl-secret", "public").await;
+    for path in readable {
+        let (status, body) = app.call(Method::GET, path, As::Anonymous, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-secret/versions/0.0.1/builds/0/cancel",
+            As::User(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, against one service"
+)]
+async fn versions_take_git_zip_and_workspace_sources(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    let bob = app.user("bob", Role::Author).await;
+    create_datalab(&app, &alice, "jl-demo").await;
+    let versions = "/api/datalabs/jl-demo/versions";
+
+    let git =
+        json!({"kind": "git", "url": "https://github.com/org/jl-demo.git", "reference": "v1"});
+    let (status, created) = app
+        .call(
+            Method::POST,
+            versions,
+            As::User(&alice),
+            Some(json!({"version": "0.0.1", "source": git})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["source"], git);
+    assert_eq!(created["metadata"], Value::Null);
+
+    for (source, fragment) in [
+        (
+            json!({"kind": "git", "url": "git@github.com:org/repo.git"}),
+            "ssh",
+        ),
+        (
+            json!({"kind": "git", "url": "http://example.org/repo.git"}),
+            "http",
+        ),
+        (
+            json!({"kind": "git", "url": "https://example.org/repo.git", "reference": "--upload-pack=x"}),
+            "reference",
+        ),
+        (
+            json!({"kind": "workspace", "path": "../outside"}),
+            "workspace",
+        ),
+        (
+            json!({"kind": "workspace", "path": "missing-folder"}),
+            "missing-folder",
+        ),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                versions,
+                As::User(&alice),
+                Some(json!({"version": "0.0.2", "source": source})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{source}: {body}");
+        assert_eq!(body["error"]["field"], "source", "{body}");
+        let message = body["error"]["message"].as_str().unwrap().to_lowercase();
+        assert!(message.contains(fragment), "{source}: {message}");
+    }
+    let (status, body) = app
+        .call(
+            Method::POST,
+            versions,
+            As::User(&alice),
+            Some(json!({"version": "0.0.2", "source": {"kind": "ftp", "url": "x"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "source.kind", "{body}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            versions,
+            As::User(&alice),
+            Some(json!({"version": "0.0.2", "source": {"kind": "workspace", "path": "x", "branch": "y"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("branch"),
+        "{body}"
+    );
+
+    workspace_folder(&app, "demo", "0.0.2");
+    let (status, created) = app
+        .call(
+            Method::POST,
+            versions,
+            As::User(&alice),
+            Some(json!({"version": "0.0.2", "source": {"kind": "workspace", "path": "demo"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["source"]["kind"], "workspace");
+
+    let archive = zip_archive(&[("metadata.yaml", b"title: Demo\n")]);
+    let (status, uploaded) = upload(&app, &alice, Body::from(archive.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    assert_eq!(uploaded["size_bytes"], archive.len());
+    assert_eq!(
+        uploaded["sha256"],
+        hex::encode(sha2::Sha256::digest(&archive))
+    );
+    let upload_id = uploaded["id"].as_str().unwrap();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            versions,
+            As::User(&bob),
+            Some(json!({"version": "0.0.3", "source": {"kind": "zip", "upload": upload_id}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "bob cannot see the datalab: {body}"
+    );
+    create_datalab(&app, &bob, "bobs-lab").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/bobs-lab/versions",
+            As::User(&bob),
+            Some(json!({"version": "0.0.3", "source": {"kind": "zip", "upload": upload_id}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "alice's upload is not bob's: {body}"
+    );
+    assert_eq!(body["error"]["field"], "source.upload");
+    let (status, created) = app
+        .call(
+            Method::POST,
+            versions,
+            As::User(&alice),
+            Some(json!({"version": "0.0.3", "source": {"kind": "zip", "upload": upload_id}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["source"],
+        json!({"kind": "zip", "upload": upload_id})
+    );
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            versions,
+            As::User(&alice),
+            Some(json!({"version": "0.0.3", "source": {"kind": "workspace", "path": "demo"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    for version in ["1.0", "01.0.0", "v1.0.0"] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                versions,
+                As::User(&alice),
+                Some(json!({"version": version, "source": {"kind": "workspace", "path": "demo"}})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{version}: {body}"
+        );
+        assert_eq!(body["error"]["field"], "version");
+    }
+
+    let (status, listed) = app
+        .call(Method::GET, versions, As::User(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|version| version["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["0.0.1", "0.0.2", "0.0.3"]);
+    let (status, one) = app
+        .call(
+            Method::GET,
+            &format!("{versions}/0.0.1"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["source"]["reference"], "v1");
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("{versions}/9.9.9"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn uploads_are_limited_and_must_be_zip_archives(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    let rita = app.user("rita", Role::Researcher).await;
+    let too_large = vec![0_u8; usize::try_from(UPLOAD_LIMIT).unwrap() + 1];
+
+    // Refused from the declared length, before the body is read.
+    let (status, body) = upload(&app, &alice, Body::from(too_large.clone())).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&UPLOAD_LIMIT.to_string()),
+        "the limit is named: {body}"
+    );
+    // Refused while streaming, when no length is declared.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = too_large
+        .chunks(8192)
+        .map(|chunk| Ok(chunk.to_vec()))
+        .collect();
+    let (status, body) = upload(
+        &app,
+        &alice,
+        Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+
+    let (status, body) = upload(&app, &alice, Body::from("definitely not a zip")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "not_a_zip");
+
+    let (status, _) = upload(&app, &rita, Body::from(zip_archive(&[("a", b"a")]))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let request = Request::post("/api/uploads")
+        .body(Body::from(zip_archive(&[("a", b"a")])))
+        .unwrap();
+    assert_eq!(app.send(request).await.status(), StatusCode::UNAUTHORIZED);
+
+    let uploads = app.state.config.data_dir.join("uploads");
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .map(|entries| entries.map(|entry| entry.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "refused uploads leave no file: {left:?}");
+    let archive = zip_archive(&[("data.bin", &incompressible(4 * JSON_LIMIT))]);
+    assert!(archive.len() > JSON_LIMIT && archive.len() < usize::try_from(UPLOAD_LIMIT).unwrap());
+    let (status, body) = upload(&app, &alice, Body::from(archive.clone())).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the JSON limit does not apply: {body}"
+    );
+    assert_eq!(body["size_bytes"], archive.len());
+    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 1);
+}
+
+async fn builds_are_numbered_per_version_and_queued_ones_cancel_at_once(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    let bob = app.user("bob", Role::Author).await;
+    let mona = app.user("mona", Role::Moderator).await;
+    create_datalab(&app, &alice, "jl-demo").await;
+    create_workspace_version(&app, &alice, "jl-demo", "0.0.1").await;
+    create_workspace_version(&app, &alice, "jl-demo", "0.0.2").await;
+    let builds = "/api/datalabs/jl-demo/versions/0.0.1/builds";
+
+    for expected in 0..3 {
+        let (status, build) = app.call(Method::POST, builds, As::User(&alice), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{build}");
+        assert_eq!(build["number"], expected);
+        assert_eq!(build["status"], "queued");
+        assert_eq!(build["version"], "0.0.1");
+        assert_eq!(build["requested_by"], "alice");
+    }
+    let (status, other) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-demo/versions/0.0.2/builds",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(other["number"], 0, "numbers restart in each version");
+
+    let (status, listed) = app.call(Method::GET, builds, As::User(&alice), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let numbers: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|build| build["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1, 0], "newest first");
+
+    let cancel = format!("{builds}/1/cancel");
+    let (status, body) = app.call(Method::POST, &cancel, As::User(&mona), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = app.call(Method::POST, &cancel, As::User(&bob), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, cancelled) = app
+        .call(Method::POST, &cancel, As::User(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(cancelled["finished_at"].is_string());
+    assert!(
+        cancelled["failure"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled by alice"),
+        "{cancelled}"
+    );
+    let (status, body) = app
+        .call(Method::POST, &cancel, As::User(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled")
+    );
+
+    let (status, build) = app
+        .call(Method::GET, &format!("{builds}/2"), As::User(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(build["status"], "queued", "the others wait for a worker");
+    assert_eq!(build["lint_findings"], json!([]));
+    for missing in ["7", "x"] {
+        let (status, body) = app
+            .call(
+                Method::GET,
+                &format!("{builds}/{missing}"),
+                As::User(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-demo/versions/9.9.9/builds",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, against one service"
+)]
+async fn a_finished_build_log_is_served_as_json_text_and_replayed_as_events(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    create_datalab(&app, &alice, "jl-gone").await;
+    create_workspace_version(&app, &alice, "jl-gone", "0.0.1").await;
+    // The folder disappears after it was registered: the build fails while fetching.
+    std::fs::remove_dir_all(app.workspace().join("jl-gone-0.0.1")).unwrap();
+
+    let workers = app.start_workers();
+    let build = "/api/datalabs/jl-gone/versions/0.0.1/builds/0";
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-gone/versions/0.0.1/builds",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let failed = app
+        .wait_for(build, As::User(&alice), Duration::from_mins(1), |build| {
+            build["status"] == "failed"
+        })
+        .await;
+    workers.stop().await;
+    let failure = failed["failure"].as_str().unwrap();
+    assert!(failure.contains("jl-gone-0.0.1"), "{failure}");
+    assert!(failed["started_at"].is_string() && failed["finished_at"].is_string());
+    assert_eq!(failed["digest"], Value::Null);
+
+    let (status, lines) = app
+        .call(Method::GET, &format!("{build}/log"), As::User(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{lines}");
+    let lines = lines.as_array().unwrap();
+    let numbers: Vec<i64> = lines
+        .iter()
+        .map(|line| line["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..i64::try_from(numbers.len()).unwrap()).collect::<Vec<_>>()
+    );
+    assert_eq!(lines[0]["phase"], "queue");
+    assert!(
+        lines[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("0.0.1-0 of jl-gone started")
+    );
+    assert!(lines.iter().any(|line| line["phase"] == "fetch"));
+    let last = lines.last().unwrap();
+    assert!(
+        last["text"].as_str().unwrap().starts_with("failed: "),
+        "{last}"
+    );
+
+    let (status, _, tail) = get_text(
+        &app,
+        &format!("{build}/log?after=0&limit=1"),
+        &alice,
+        "application/json",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let tail: Value = serde_json::from_str(&tail).unwrap();
+    assert_eq!(tail.as_array().unwrap().len(), 1);
+    assert_eq!(tail[0]["line"], 1);
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("{build}/log?after=first"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "after");
+
+    let (status, content_type, text) =
+        get_text(&app, &format!("{build}/log"), &alice, "text/plain", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert_eq!(text.lines().count(), lines.len());
+    assert!(text.contains("queue"), "{text}");
+
+    // Replayed after the end: every stored line as an event, then `end` with the status.
+    let (status, content_type, events) = get_text(
+        &app,
+        &format!("{build}/log"),
+        &alice,
+        "text/event-stream",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    assert_eq!(
+        events.matches("event: line").count(),
+        lines.len(),
+        "{events}"
+    );
+    assert!(events.contains("id: 0\n"), "{events}");
+    let end = events.split("event: end\n").nth(1).expect("an end event");
+    assert!(end.contains(r#""status":"failed""#), "{end}");
+    let (_, _, resumed) = get_text(
+        &app,
+        &format!("{build}/log"),
+        &alice,
+        "text/event-stream",
+        Some(("last-event-id", "1")),
+    )
+    .await;
+    assert_eq!(
+        resumed.matches("event: line").count(),
+        lines.len() - 2,
+        "{resumed}"
+    );
+    assert!(!resumed.contains("id: 1\n"));
+    assert!(resumed.contains("event: end"));
+
+    let (_, version) = app
+        .call(
+            Method::GET,
+            "/api/datalabs/jl-gone/versions/0.0.1",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        version["metadata"],
+        Value::Null,
+        "only succeeded builds set the metadata"
+    );
+}
+
+async fn the_openapi_document_describes_the_datalabs_endpoints(app: TestApp) {
+    let (status, document) = app
+        .call(Method::GET, "/api/openapi.json", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = document["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/datalabs", "post"),
+        ("/api/me/datalabs", "get"),
+        ("/api/datalabs/{name}", "delete"),
+        ("/api/uploads", "post"),
+        ("/api/datalabs/{name}/versions", "post"),
+        ("/api/datalabs/{name}/versions/{version}/builds", "post"),
+        (
+            "/api/datalabs/{name}/versions/{version}/builds/{number}/cancel",
+            "post",
+        ),
+        (
+            "/api/datalabs/{name}/versions/{version}/builds/{number}/log",
+            "get",
+        ),
+    ] {
+        let operation = &paths[path][method];
+        assert_eq!(
+            operation["tags"][0], "datalabs",
+            "{path} {method}: {operation}"
+        );
+    }
+    let tags: Vec<&str> = document["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["name"].as_str().unwrap())
+        .collect();
+    assert!(tags.contains(&"datalabs"), "{tags:?}");
+    assert!(document["components"]["schemas"]["Build"].is_object());
+}

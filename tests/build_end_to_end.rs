@@ -1,0 +1,222 @@
+//! A datalab built through the service's queue with the real dockerd, BuildKit and registry, on
+//! SQLite and on PostgreSQL: queued over the API, built by an in-process worker, its log followed
+//! live over Server-Sent Events, and a second build reusing the first image.
+
+mod common;
+#[path = "common/service.rs"]
+mod service;
+
+use std::path::Path;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use labforge::accounts::Role;
+use labforge::config::Config;
+use labforge::images::{ImageReference, RegistryClient};
+use serde_json::{Value, json};
+use service::{As, TestApp, TestUser};
+
+on_both_backends!(
+    config = real_builds;
+    a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live,
+);
+
+/// The registry and build engine of the test command, one worker.
+fn real_builds(config: &mut Config) {
+    let scratch = tempfile::tempdir().unwrap();
+    let shared = common::isolated_config(scratch.path());
+    config.registry = shared.registry;
+    config.engine = shared.engine;
+    config.packaging = shared.packaging;
+    config.build_queue.concurrency = 1;
+}
+
+/// What a follower of the log saw.
+struct Followed {
+    /// Texts of the `line` events, in order.
+    lines: Vec<String>,
+    /// The build's status when the first BuildKit step arrived.
+    status_at_first_step: Option<String>,
+    /// The `end` event's data.
+    end: Value,
+}
+
+/// Follows the log of `build` over Server-Sent Events until its `end` event.
+async fn follow(app: &TestApp, user: &TestUser, build: &str) -> Followed {
+    let request = Request::get(format!("{build}/log"))
+        .header(header::AUTHORIZATION, format!("Bearer {}", user.token))
+        .header(header::ACCEPT, "text/event-stream")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut pending = String::new();
+    let mut followed = Followed {
+        lines: Vec::new(),
+        status_at_first_step: None,
+        end: Value::Null,
+    };
+    loop {
+        let frame = tokio::time::timeout(Duration::from_mins(10), body.frame())
+            .await
+            .expect("the log keeps moving")
+            .expect("the stream ends only after the end event")
+            .unwrap();
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending.push_str(std::str::from_utf8(&data).unwrap());
+        while let Some((event, rest)) = pending.split_once("\n\n") {
+            let event = event.to_owned();
+            pending = rest.to_owned();
+            let data: String = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data: "))
+                .collect();
+            if event.contains("event: end") {
+                followed.end = serde_json::from_str(&data).unwrap();
+                return followed;
+            }
+            if !event.contains("event: line") {
+                continue;
+            }
+            let line: Value = serde_json::from_str(&data).unwrap();
+            let text = line["text"].as_str().unwrap().to_owned();
+            if text.starts_with('#') && followed.status_at_first_step.is_none() {
+                let (_, now) = app.call(Method::GET, build, As::User(user), None).await;
+                followed.status_at_first_step = now["status"].as_str().map(str::to_owned);
+            }
+            followed.lines.push(text);
+        }
+    }
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, against one service"
+)]
+async fn a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live(app: TestApp) {
+    let name = format!("web-catalog-{:?}", app.state.database.backend()).to_lowercase();
+    common::copy_folder(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web-catalog-browser"),
+        &app.workspace().join("web-catalog-browser"),
+    );
+    let alice = app.user("alice", Role::Author).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs",
+            As::User(&alice),
+            Some(json!({"name": name, "kind": "generic"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let version = format!("/api/datalabs/{name}/versions/0.0.1");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/datalabs/{name}/versions"),
+            As::User(&alice),
+            Some(json!({
+                "version": "0.0.1",
+                "source": {"kind": "workspace", "path": "web-catalog-browser"}
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let workers = app.start_workers();
+    let (status, queued) = app
+        .call(
+            Method::POST,
+            &format!("{version}/builds"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let first = format!("{version}/builds/0");
+    let followed = follow(&app, &alice, &first).await;
+    let log = followed.lines.join("\n");
+    assert_eq!(
+        followed.end["status"], "succeeded",
+        "{}\n{log}",
+        followed.end
+    );
+    assert!(
+        followed
+            .lines
+            .iter()
+            .filter(|line| line.starts_with('#'))
+            .count()
+            > 3,
+        "BuildKit's steps are in the log:\n{log}"
+    );
+    assert_eq!(
+        followed.status_at_first_step.as_deref(),
+        Some("running"),
+        "the steps arrived while the build ran"
+    );
+    assert!(
+        log.contains("/health answered 200"),
+        "the smoke test ran:\n{log}"
+    );
+
+    let (_, built) = app.call(Method::GET, &first, As::User(&alice), None).await;
+    assert_eq!(built["status"], "succeeded", "{built}");
+    assert_eq!(built["reused"], false);
+    let image = built["image"].as_str().unwrap();
+    assert!(
+        image.ends_with(&format!("/datalabs/{name}:0.0.1-0")),
+        "{image}"
+    );
+    let digest = built["digest"].as_str().unwrap();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert_eq!(built["smoke_test"]["passed"], true, "{built}");
+    assert!(built["phase_timings"]["solve"].as_f64().unwrap() > 0.0);
+    assert!(built["environment_hash"].is_string() && built["content_hash"].is_string());
+    let (repository, tag) = image.rsplit_once(':').unwrap();
+    let in_registry = RegistryClient::new()
+        .manifest_digest(&ImageReference::new(repository, tag))
+        .await
+        .unwrap();
+    assert_eq!(in_registry.as_deref(), Some(digest));
+    let (_, version_body) = app
+        .call(Method::GET, &version, As::User(&alice), None)
+        .await;
+    assert_eq!(version_body["metadata"]["title"], "Catalogue browser");
+
+    // Nothing changed: the next build of the version reuses the image the database recorded.
+    let (status, second) = app
+        .call(
+            Method::POST,
+            &format!("{version}/builds"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(second["number"], 1);
+    let followed = follow(&app, &alice, &format!("{version}/builds/1")).await;
+    assert_eq!(
+        followed.end["status"],
+        "succeeded",
+        "{}",
+        followed.lines.join("\n")
+    );
+    let (_, reused) = app
+        .call(
+            Method::GET,
+            &format!("{version}/builds/1"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(reused["reused"], true, "{reused}");
+    assert_eq!(reused["digest"], digest);
+    assert_eq!(reused["image"], image);
+    workers.stop().await;
+}
