@@ -479,6 +479,20 @@ impl AccountService {
         }
     }
 
+    /// The enabled user `name`, proven by their password or one of their API tokens (what
+    /// `docker login` sends as its password).
+    pub async fn authenticate(&self, name: &str, secret: String) -> Result<User, AccountError> {
+        if secret.starts_with(TOKEN_PREFIX) {
+            let user = self.user_for_token(&secret).await?;
+            return if user.name == name {
+                Ok(user)
+            } else {
+                Err(AccountError::InvalidCredentials)
+            };
+        }
+        self.verified_user(name, secret).await
+    }
+
     /// The enabled user `name` if `password` is theirs. Unknown users cost the same hash check as
     /// known ones, so timing does not reveal which names exist.
     async fn verified_user(&self, name: &str, password: String) -> Result<User, AccountError> {

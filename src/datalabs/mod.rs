@@ -7,6 +7,7 @@
 
 pub mod events;
 mod log_follower;
+pub mod registry_access;
 pub mod routes;
 mod upload;
 pub mod visibility;

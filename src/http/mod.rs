@@ -178,7 +178,13 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         grants,
     )
     .await
-    .context("opening the registry's content store")?;
+    .context("opening the registry's content store")?
+    .with_directory(Arc::new(
+        crate::datalabs::registry_access::DatalabDirectory::new(
+            state.accounts.clone(),
+            state.datalabs.clone(),
+        ),
+    ));
     tokio::spawn(registry.clone().run_maintenance());
     let listen = state.config.server.listen;
     let database = state.database.clone();

@@ -32,6 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 
@@ -235,6 +236,21 @@ pub struct IssuedToken {
     pub issued_at: String,
 }
 
+/// Users and repositories known outside the grants file: in `labforge serve`, the service's
+/// accounts and each datalab's visibility, so that the registry and the app store agree on who
+/// may see what. Its answers add to the grants file's, never remove from them.
+pub trait Directory: Send + Sync {
+    /// The user that `password` (a password or an API token) proves `user` to be.
+    fn authenticate<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, bool>;
+
+    /// What `user` (None: anonymous) may do with `repository`.
+    fn allowed_actions<'a>(
+        &'a self,
+        user: Option<&'a str>,
+        repository: &'a str,
+    ) -> BoxFuture<'a, Vec<Action>>;
+}
+
 pub struct AccessControl {
     grants: Grants,
     users: HashMap<String, UserGrant>,
@@ -274,6 +290,11 @@ impl AccessControl {
         &self.grants
     }
 
+    /// Whether the grants file (or the build account added to it) names `user`.
+    pub fn has_user(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
+
     /// The user named by Basic credentials, if the password matches.
     pub fn authenticate(&self, user: &str, password: &str) -> Option<&UserGrant> {
         let grant = self.users.get(user)?;
@@ -307,6 +328,16 @@ impl AccessControl {
     /// Issues a token for the requested `scopes` (`repository:<name>:pull,push`), granting the
     /// intersection of what was asked and what `user` may do.
     pub fn issue(&self, user: Option<&str>, scopes: &[String]) -> IssuedToken {
+        self.issue_with(user, scopes, |_| Vec::new())
+    }
+
+    /// [`Self::issue`], where `also_allowed` adds what a [`Directory`] allows on a repository.
+    pub fn issue_with(
+        &self,
+        user: Option<&str>,
+        scopes: &[String],
+        also_allowed: impl Fn(&str) -> Vec<Action>,
+    ) -> IssuedToken {
         let mut access: Vec<AccessEntry> = Vec::new();
         for scope in scopes {
             let Some((kind, rest)) = scope.split_once(':') else {
@@ -318,7 +349,8 @@ impl AccessControl {
             if kind != "repository" || name.parse::<RepositoryName>().is_err() {
                 continue;
             }
-            let allowed = self.allowed_actions(user, name);
+            let mut allowed = self.allowed_actions(user, name);
+            allowed.extend(also_allowed(name));
             let granted: Vec<String> = actions
                 .split(',')
                 .filter(|action| {

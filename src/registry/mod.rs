@@ -153,6 +153,8 @@ pub fn standalone_grants(config: &crate::config::Config) -> Result<Grants, Grant
 pub struct RegistryState {
     pub service: Arc<RegistryService>,
     pub access: Arc<AccessControl>,
+    /// Users and visibility beyond the grants file, when served by `labforge serve`.
+    pub directory: Option<Arc<dyn access::Directory>>,
     push_on_targets: Arc<[PushOnTarget]>,
     upload_expiry: Duration,
     garbage_collection_interval: Duration,
@@ -160,6 +162,13 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
+    /// Adds `directory`'s users and repositories to the grants'.
+    #[must_use]
+    pub fn with_directory(mut self, directory: Arc<dyn access::Directory>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
     /// Opens the content store; `grants` decide who may do what.
     pub async fn open(
         config: &RegistryServerConfig,
@@ -175,6 +184,7 @@ impl RegistryState {
                 config.token_realm.clone(),
                 Duration::from_secs(config.token_lifetime_seconds),
             )),
+            directory: None,
             push_on_targets: config.push_on.clone().into(),
             upload_expiry: Duration::from_secs(config.upload_expiry_seconds),
             garbage_collection_interval: Duration::from_secs(

@@ -190,11 +190,20 @@ async fn token(
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .ok_or_else(refused)?;
             let (user, password) = decoded.split_once(':').ok_or_else(refused)?;
-            let grant = state
-                .access
-                .authenticate(user, password)
-                .ok_or_else(refused)?;
-            Some(grant.name.clone())
+            // A name in the grants file is that file's user alone: a service account of the same
+            // name must not inherit its grants (the build account may push everywhere).
+            let known = if state.access.has_user(user) {
+                state.access.authenticate(user, password).is_some()
+            } else {
+                match &state.directory {
+                    Some(directory) => directory.authenticate(user, password).await,
+                    None => false,
+                }
+            };
+            if !known {
+                return Err(refused());
+            }
+            Some(user.to_owned())
         }
     };
     let scopes: Vec<String> = query
@@ -203,7 +212,27 @@ async fn token(
         .filter(|scope| !scope.is_empty())
         .map(str::to_owned)
         .collect();
-    Ok(axum::Json(state.access.issue(user.as_deref(), &scopes)).into_response())
+    let mut directory_allows = std::collections::HashMap::new();
+    let directory = state.directory.as_ref().filter(|_| {
+        user.as_deref()
+            .is_none_or(|user| !state.access.has_user(user))
+    });
+    if let Some(directory) = directory {
+        for scope in &scopes {
+            let Some((name, _)) = scope
+                .strip_prefix("repository:")
+                .and_then(|rest| rest.rsplit_once(':'))
+            else {
+                continue;
+            };
+            let actions = directory.allowed_actions(user.as_deref(), name).await;
+            directory_allows.insert(name.to_owned(), actions);
+        }
+    }
+    let token = state.access.issue_with(user.as_deref(), &scopes, |name| {
+        directory_allows.get(name).cloned().unwrap_or_default()
+    });
+    Ok(axum::Json(token).into_response())
 }
 
 async fn distribution(
