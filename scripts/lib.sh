@@ -81,11 +81,18 @@ registry_accepts() {
 # account $4 with the password kept in the file $5 as a builder. A registry already answering
 # there is reused if it accepts that account; anything else there is an error.
 start_labforge_registry() {
-  local binary=$1 address=$2 data_dir=$3 username=$4 password_file=$5
+  start_labforge registry "$@"
+}
+
+# `labforge <command>` (registry or serve) on `address`, with the build account, unless a labforge
+# registry that accepts the account already answers there.
+start_labforge() {
+  local command=$1 binary=$2 address=$3 data_dir=$4 username=$5 password_file=$6
   local password pid
   password=$(cat "$password_file")
-  if registry_accepts "$address" "$username" "$password"; then
-    say "labforge's registry already answers on $address"
+  if registry_accepts "$address" "$username" "$password" &&
+    { [[ $command != serve ]] || curl -fsS -o /dev/null "http://$address/api/openapi.json"; }; then
+    say "labforge $command already answers on $address"
     return
   fi
   if curl -sS -o /dev/null "http://$address/v2/" 2>/dev/null; then
@@ -93,10 +100,10 @@ start_labforge_registry() {
     exit 1
   fi
   mkdir -p "$data_dir"
-  say "starting labforge registry on $address (data: $data_dir, log: $data_dir/registry.log)"
-  LABFORGE_REGISTRY_LISTEN=$address LABFORGE_DATA_DIR=$data_dir \
+  say "starting labforge $command on $address (data: $data_dir, log: $data_dir/$command.log)"
+  LABFORGE_REGISTRY_LISTEN=$address LABFORGE_LISTEN=$address LABFORGE_DATA_DIR=$data_dir \
     LABFORGE_REGISTRY_USERNAME=$username LABFORGE_REGISTRY_PASSWORD=$password \
-    RUST_LOG=${RUST_LOG:-labforge=info} "$binary" registry >>"$data_dir/registry.log" 2>&1 &
+    RUST_LOG=${RUST_LOG:-labforge=info} "$binary" "$command" >>"$data_dir/$command.log" 2>&1 &
   pid=$!
   STARTED_PIDS+=("$pid")
   for _ in $(seq 1 60); do
@@ -104,7 +111,7 @@ start_labforge_registry() {
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.5
   done
-  say "labforge registry did not come up; see $data_dir/registry.log"
+  say "labforge $command did not come up; see $data_dir/$command.log"
   exit 1
 }
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian machine: install what is missing, start dockerd and labforge's own
-# registry, build the base images and the example datalabs into it, then keep the registry serving
-# until Ctrl-C.
+# The main job on a fresh Debian machine: install what is missing, start dockerd and the labforge
+# service (JSON API, registry and build workers in one process), build the base images into its
+# registry, register the example datalabs with it (its workers build and smoke-test them; they are
+# then published), and keep serving until Ctrl-C.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$LABFORGE_ROOT"
 trap stop_started EXIT
 
-export LABFORGE_REGISTRY=${LABFORGE_REGISTRY:-127.0.0.1:5000}
+ADDRESS=${LABFORGE_LISTEN:-127.0.0.1:5000}
+export LABFORGE_LISTEN=$ADDRESS LABFORGE_REGISTRY=${LABFORGE_REGISTRY:-$ADDRESS}
 export LABFORGE_DATA_DIR=${LABFORGE_DATA_DIR:-/var/lib/labforge}
-# The account the builds push as, which the registry accepts as a builder.
+# The account builds push as, which the service's registry accepts as a builder.
 export LABFORGE_REGISTRY_USERNAME=${LABFORGE_REGISTRY_USERNAME:-builder}
 PASSWORD_FILE=$LABFORGE_DATA_DIR/registry-builder-password
 
@@ -18,11 +20,13 @@ say "building labforge"
 cargo build --release --quiet
 LABFORGE_REGISTRY_PASSWORD=$(registry_builder_password "$PASSWORD_FILE")
 export LABFORGE_REGISTRY_PASSWORD
-start_labforge_registry ./target/release/labforge "$LABFORGE_REGISTRY" "$LABFORGE_DATA_DIR" \
+start_labforge serve ./target/release/labforge "$ADDRESS" "$LABFORGE_DATA_DIR" \
   "$LABFORGE_REGISTRY_USERNAME" "$PASSWORD_FILE"
 ./target/release/labforge run --examples examples
-say "images are in labforge's registry on $LABFORGE_REGISTRY: bases public, datalabs private to the"
-say "account $LABFORGE_REGISTRY_USERNAME (password in $PASSWORD_FILE), e.g. skopeo list-tags --tls-verify=false"
-say "--creds $LABFORGE_REGISTRY_USERNAME:\$(cat $PASSWORD_FILE) docker://$LABFORGE_REGISTRY/datalabs/jl-photometry-demo"
+say "labforge serves on http://$ADDRESS: API under /api (OpenAPI: /api/openapi.json), registry under /v2,"
+say "catalog at /catalog.jsonld, metrics at /metrics."
+if grep -q 'one-time password' "$LABFORGE_DATA_DIR/serve.log"; then
+  say "$(grep 'one-time password' "$LABFORGE_DATA_DIR/serve.log" | tail -1)"
+fi
 say "Ctrl-C stops what this script started"
 wait

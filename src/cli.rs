@@ -125,19 +125,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::BaseImages => base_images(&config, &cancel).await,
         Command::Run { examples } => {
             base_images(&config, &cancel).await?;
-            let pipeline = Pipeline::new(config).await?;
-            for folder in example_folders(&examples)? {
-                eprintln!("== example {}", folder.display());
-                let spec = BuildSpec {
-                    source: Source::Workspace { path: folder },
-                    name: None,
-                    kind: None,
-                    smoke_test: true,
-                    history: BuildHistory::Index,
-                };
-                print_outcome(&build_with_progress(&pipeline, &spec, &cancel).await?);
-            }
-            Ok(())
+            set_up_examples(config, &examples).await
         }
         Command::Registry => crate::registry::serve(&config).await,
         Command::Serve => crate::http::serve(config).await,
@@ -162,6 +150,42 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Registers the examples with the running service, whose workers build them; fails when the
+/// service does not answer or an example does not build.
+async fn set_up_examples(config: Config, examples: &Path) -> anyhow::Result<()> {
+    let service_url = config.server.public_url();
+    reqwest::get(format!("{service_url}/api/openapi.json"))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| {
+            format!("no labforge service answers at {service_url}: start `labforge serve` first")
+        })?;
+    let database = crate::storage::Database::open(&config.database, &config.data_dir).await?;
+    let state = crate::http::AppState::new(config, database);
+    let owner = state.config.accounts.first_admin_name.clone();
+    let outcomes =
+        crate::datalabs::examples::set_up_examples(&state.accounts, &state.datalabs, &owner, examples)
+            .await?;
+    let mut failed = Vec::new();
+    for outcome in &outcomes {
+        eprintln!(
+            "example {} {}: {}",
+            outcome.name,
+            outcome.version,
+            outcome.status.as_str()
+        );
+        if let Some(failure) = &outcome.failure {
+            eprintln!("  {failure}");
+            failed.push(outcome.name.as_str());
+        }
+    }
+    state.database.close().await;
+    if !failed.is_empty() {
+        bail!("examples that did not build: {}", failed.join(", "));
+    }
+    Ok(())
 }
 
 async fn base_images(config: &Config, cancel: &CancellationToken) -> anyhow::Result<()> {
@@ -275,13 +299,3 @@ fn parse_source(source: &str, reference: Option<String>) -> anyhow::Result<Sourc
     }
 }
 
-fn example_folders(examples: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(examples)
-        .with_context(|| format!("cannot list {}", examples.display()))?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.join("metadata.yaml").is_file())
-        .collect();
-    folders.sort();
-    Ok(folders)
-}

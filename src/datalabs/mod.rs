@@ -6,6 +6,7 @@
 //! only queued here; `jobs` runs them.
 
 pub mod events;
+pub mod examples;
 mod log_follower;
 pub mod registry_access;
 pub mod routes;
@@ -474,6 +475,28 @@ impl DatalabService {
     pub async fn get(&self, caller: &Caller, name: &str) -> Result<Datalab, DatalabError> {
         let reached = self.reach(caller, name, Access::View).await?;
         Ok(Datalab::try_from(reached)?)
+    }
+
+    /// Publishes `version` of `name` publicly without review: for the operator's own content
+    /// (the examples of `labforge run`), never reachable over the API.
+    pub async fn publish_as_operator(&self, name: &str, version: &str) -> Result<(), DatalabError> {
+        let unknown = || DatalabError::UnknownDatalab {
+            name: name.to_owned(),
+        };
+        let datalab = self
+            .database
+            .datalab_by_name(name)
+            .await?
+            .ok_or_else(unknown)?;
+        let version_row = self
+            .database
+            .version_of(&datalab.id, version)
+            .await?
+            .ok_or_else(unknown)?;
+        self.database
+            .publish_publicly(&datalab.id, &version_row.id, Utc::now())
+            .await?;
+        Ok(())
     }
 
     /// The datalabs `user` owns.
