@@ -165,9 +165,13 @@ async fn set_up_examples(config: Config, examples: &Path) -> anyhow::Result<()> 
     let database = crate::storage::Database::open(&config.database, &config.data_dir).await?;
     let state = crate::http::AppState::new(config, database);
     let owner = state.config.accounts.first_admin_name.clone();
-    let outcomes =
-        crate::datalabs::examples::set_up_examples(&state.accounts, &state.datalabs, &owner, examples)
-            .await?;
+    let outcomes = crate::datalabs::examples::set_up_examples(
+        &state.accounts,
+        &state.datalabs,
+        &owner,
+        examples,
+    )
+    .await?;
     let mut failed = Vec::new();
     for outcome in &outcomes {
         eprintln!(
@@ -298,4 +302,3 @@ fn parse_source(source: &str, reference: Option<String>) -> anyhow::Result<Sourc
         bail!("{source} is neither a folder nor a .zip file")
     }
 }
-

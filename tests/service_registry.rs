@@ -95,9 +95,17 @@ async fn datalab_images_are_pulled_by_whoever_sees_the_datalab(app: TestApp) {
         ("anonymous", None, false),
         ("the owner by password", Some(olga_password), true),
         ("the owner by API token", Some(olga_token.as_str()), true),
-        ("a researcher", Some("rita:rita-password-long-enough"), false),
+        (
+            "a researcher",
+            Some("rita:rita-password-long-enough"),
+            false,
+        ),
         ("a moderator", Some("mona:mona-password-long-enough"), true),
-        ("the owner with a wrong password", Some("olga:not-her-password"), false),
+        (
+            "the owner with a wrong password",
+            Some("olga:not-her-password"),
+            false,
+        ),
     ] {
         let (ok, output) = inspect(&address, credentials).await;
         assert_eq!(ok, allowed, "{who}: {output}");

@@ -138,7 +138,11 @@ async fn wait_for_newest_build(
             bail!("example {name} {version} has no build");
         };
         if announced != Some(newest.status) {
-            eprintln!("example {name} {version}-{}: {}", newest.number, newest.status.as_str());
+            eprintln!(
+                "example {name} {version}-{}: {}",
+                newest.number,
+                newest.status.as_str()
+            );
             announced = Some(newest.status);
         }
         if !matches!(newest.status, BuildStatus::Queued | BuildStatus::Running) {
