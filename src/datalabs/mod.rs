@@ -531,30 +531,36 @@ impl DatalabService {
 
     /// Shares the datalab with the user `member`, who may then view it while it is private.
     pub async fn share(&self, user: &User, name: &str, member: &str) -> Result<(), DatalabError> {
-        let reached = self.reach_as_editor(user, name).await?;
-        let user = self
-            .database
-            .user_by_name(member)
-            .await?
-            .ok_or_else(|| DatalabError::UnknownUser(member.to_owned()))?;
+        let (datalab_id, member_id) = self.membership(user, name, member).await?;
         self.database
-            .add_datalab_member(&reached.id, &user.id)
+            .add_datalab_member(&datalab_id, &member_id)
             .await?;
         Ok(())
     }
 
     /// Stops sharing the datalab with `member`.
     pub async fn unshare(&self, user: &User, name: &str, member: &str) -> Result<(), DatalabError> {
+        let (datalab_id, member_id) = self.membership(user, name, member).await?;
+        self.database
+            .remove_datalab_member(&datalab_id, &member_id)
+            .await?;
+        Ok(())
+    }
+
+    /// The ids of the datalab `name`, which `user` must be able to edit, and of the user `member`.
+    async fn membership(
+        &self,
+        user: &User,
+        name: &str,
+        member: &str,
+    ) -> Result<(String, String), DatalabError> {
         let reached = self.reach_as_editor(user, name).await?;
-        let user = self
+        let member = self
             .database
             .user_by_name(member)
             .await?
             .ok_or_else(|| DatalabError::UnknownUser(member.to_owned()))?;
-        self.database
-            .remove_datalab_member(&reached.id, &user.id)
-            .await?;
-        Ok(())
+        Ok((reached.id, member.id))
     }
 
     /// Stores a zip archive sent as a byte stream, refusing it as soon as it passes the size
