@@ -21,8 +21,9 @@
 //! with no owner, except those added by [`Grants::add_public_repositories`] (the base images).
 //! Push (and delete): builders and admins only.
 //!
-//! Tokens are HMAC-SHA256 signed claims (`base64url(json).base64url(mac)`) with a key drawn at
-//! start-up, so they are valid only for the process that issued them, until they expire.
+//! Tokens are HMAC-SHA256 signed claims (`base64url(json).base64url(mac)`). The key is kept with
+//! the content store ([`super::storage::Storage::token_signing_key`]), so tokens stay valid across
+//! a restart and between processes serving one store, until they expire.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -284,6 +285,13 @@ impl AccessControl {
             realm,
             lifetime,
         }
+    }
+
+    /// Signs with `key` instead of the random key drawn by [`Self::new`].
+    #[must_use]
+    pub fn with_signing_key(mut self, key: [u8; 32]) -> Self {
+        self.key = key;
+        self
     }
 
     pub fn grants(&self) -> &Grants {

@@ -176,14 +176,18 @@ impl RegistryState {
         grants: Grants,
     ) -> Result<Self, StorageError> {
         let storage = storage::Storage::open(&config.storage_root(data_dir)).await?;
+        let signing_key = storage.token_signing_key().await?;
         Ok(Self {
             service: Arc::new(RegistryService::new(storage, config.max_manifest_bytes)),
-            access: Arc::new(AccessControl::new(
-                grants,
-                config.token_service.clone(),
-                config.token_realm.clone(),
-                Duration::from_secs(config.token_lifetime_seconds),
-            )),
+            access: Arc::new(
+                AccessControl::new(
+                    grants,
+                    config.token_service.clone(),
+                    config.token_realm.clone(),
+                    Duration::from_secs(config.token_lifetime_seconds),
+                )
+                .with_signing_key(signing_key),
+            ),
             directory: None,
             push_on_targets: config.push_on.clone().into(),
             upload_expiry: Duration::from_secs(config.upload_expiry_seconds),
@@ -254,6 +258,42 @@ mod tests {
         config.registry.username = Some("ci".to_owned());
         config.registry.password = Some("secret".to_owned());
         config
+    }
+
+    #[tokio::test]
+    async fn tokens_stay_valid_after_a_restart_and_the_key_file_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let folder = tempfile::tempdir().unwrap();
+        let settings = RegistryServerConfig::default();
+        let grants = || standalone_grants(&config_with_build_account(folder.path())).unwrap();
+        let first = RegistryState::open(&settings, folder.path(), grants())
+            .await
+            .unwrap();
+        let scope = ["repository:datalabs/lab:pull,push".to_owned()];
+        let token = first.access.issue(Some("ci"), &scope).token;
+        drop(first);
+        let restarted = RegistryState::open(&settings, folder.path(), grants())
+            .await
+            .unwrap();
+        let subject = restarted
+            .access
+            .verify(&token)
+            .expect("the token outlives the restart");
+        assert!(subject.may(&"datalabs/lab".parse().unwrap(), Action::Push));
+        let key_file = settings
+            .storage_root(folder.path())
+            .join("token-signing-key");
+        let mode = std::fs::metadata(key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other = RegistryState::open(&settings, elsewhere.path(), grants())
+            .await
+            .unwrap();
+        assert!(
+            other.access.verify(&token).is_none(),
+            "another store's key differs"
+        );
     }
 
     fn access_control(grants: Grants) -> AccessControl {

@@ -78,6 +78,56 @@ impl Storage {
         Ok(storage)
     }
 
+    /// The key that signs access tokens, created (mode 0600) on first use. Kept with the store so
+    /// that tokens outlive a restart and every process serving this store accepts them.
+    pub async fn token_signing_key(&self) -> Result<[u8; 32], StorageError> {
+        let path = self.root.join("token-signing-key");
+        match fs::read(&path).await {
+            Ok(bytes) if bytes.len() == 32 => {
+                let mut key = [0; 32];
+                key.copy_from_slice(&bytes);
+                return Ok(key);
+            }
+            // A truncated key (a crash while it was first written) is replaced.
+            Ok(_) => fs::remove_file(&path)
+                .await
+                .map_err(StorageError::io("remove", &path))?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(StorageError::io("read", path)(error)),
+        }
+        let mut key = [0; 32];
+        getrandom::fill(&mut key).expect("the operating system provides randomness");
+        let temporary = self.root.join("tmp").join("token-signing-key");
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)
+            .await
+            .map_err(StorageError::io("create", &temporary))?;
+        file.write_all(&key)
+            .await
+            .map_err(StorageError::io("write", &temporary))?;
+        file.sync_all()
+            .await
+            .map_err(StorageError::io("sync", &temporary))?;
+        // Two processes opening a new store at once: the first rename wins, both read it back.
+        if fs::hard_link(&temporary, &path).await.is_err() && fs::metadata(&path).await.is_err() {
+            fs::rename(&temporary, &path)
+                .await
+                .map_err(StorageError::io("rename", &path))?;
+        }
+        let _ = fs::remove_file(&temporary).await;
+        let stored = fs::read(&path)
+            .await
+            .map_err(StorageError::io("read", &path))?;
+        if let Ok(stored) = <[u8; 32]>::try_from(stored.as_slice()) {
+            key = stored;
+        }
+        Ok(key)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
