@@ -177,8 +177,13 @@ impl RegistryState {
     ) -> Result<Self, StorageError> {
         let storage = storage::Storage::open(&config.storage_root(data_dir)).await?;
         let signing_key = storage.token_signing_key().await?;
+        let service = RegistryService::new(storage, config.max_manifest_bytes);
+        let resumed = service.resume_uploads().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "upload sessions of an earlier process resumed");
+        }
         Ok(Self {
-            service: Arc::new(RegistryService::new(storage, config.max_manifest_bytes)),
+            service: Arc::new(service),
             access: Arc::new(
                 AccessControl::new(
                     grants,
@@ -293,6 +298,71 @@ mod tests {
         assert!(
             other.access.verify(&token).is_none(),
             "another store's key differs"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_upload_continues_after_a_restart_and_its_digest_is_checked_over_all_bytes() {
+        let folder = tempfile::tempdir().unwrap();
+        let settings = RegistryServerConfig::default();
+        let repository: RepositoryName = "datalabs/lab".parse().unwrap();
+        let chunk = |bytes: &'static [u8]| {
+            futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(bytes))])
+        };
+        let first = RegistryState::open(&settings, folder.path(), Grants::default())
+            .await
+            .unwrap();
+        let upload = first.service.start_upload(&repository).await.unwrap();
+        first
+            .service
+            .append_upload(&repository, &upload.id, Some("0-5"), chunk(b"first "))
+            .await
+            .unwrap();
+        drop(first);
+
+        let restarted = RegistryState::open(&settings, folder.path(), Grants::default())
+            .await
+            .unwrap();
+        let status = restarted
+            .service
+            .upload_status(&repository, &upload.id)
+            .await
+            .expect("the session is resumed");
+        assert_eq!(status.size, 6);
+        let wrong = Digest::sha256_of(b"second half only");
+        assert!(
+            restarted
+                .service
+                .finish_upload(
+                    &repository,
+                    &upload.id,
+                    &wrong,
+                    Some("6-16"),
+                    chunk(b"second half")
+                )
+                .await
+                .is_err(),
+            "the digest covers the bytes received before the restart too"
+        );
+        let again = restarted.service.start_upload(&repository).await.unwrap();
+        restarted
+            .service
+            .append_upload(&repository, &again.id, None, chunk(b"first "))
+            .await
+            .unwrap();
+        drop(restarted);
+        let third = RegistryState::open(&settings, folder.path(), Grants::default())
+            .await
+            .unwrap();
+        let whole = Digest::sha256_of(b"first second half");
+        third
+            .service
+            .finish_upload(&repository, &again.id, &whole, None, chunk(b"second half"))
+            .await
+            .unwrap();
+        assert_eq!(
+            third.service.stat_blob(&repository, &whole).await.unwrap(),
+            17
         );
     }
 

@@ -227,7 +227,7 @@ impl RegistryService {
         repository: &RepositoryName,
     ) -> Result<UploadStatus, RegistryError> {
         let id = uuid::Uuid::new_v4().to_string();
-        self.storage.create_upload(&id).await?;
+        self.storage.create_upload(&id, repository).await?;
         let session = UploadSession {
             size: 0,
             closed: false,
@@ -389,6 +389,34 @@ impl RegistryService {
         self.sessions().remove(id);
         self.storage.remove_upload(id).await?;
         Ok(())
+    }
+
+    /// Takes back the uploads an earlier process left, so clients can continue them after a
+    /// restart; their idle time counts from now. Returns how many.
+    pub async fn resume_uploads(&self) -> Result<usize, StorageError> {
+        let mut resumed = 0;
+        for (id, repository) in self.storage.pending_uploads().await? {
+            let Ok(repository) = repository.parse::<RepositoryName>() else {
+                self.storage.remove_upload(&id).await?;
+                continue;
+            };
+            let (size, sha256) = self.storage.rehash_upload(&id, Algorithm::Sha256).await?;
+            let session = UploadSession {
+                size,
+                closed: false,
+                sha256,
+                last_activity: Instant::now(),
+            };
+            self.sessions().insert(
+                id,
+                SessionEntry {
+                    repository,
+                    session: Arc::new(tokio::sync::Mutex::new(session)),
+                },
+            );
+            resumed += 1;
+        }
+        Ok(resumed)
     }
 
     /// Removes sessions idle for longer than `expiry` and their bytes. Returns how many.

@@ -57,20 +57,21 @@ impl From<StorageError> for AppendError {
     }
 }
 
+/// Suffix of the file naming an upload's repository.
+const OWNER_SUFFIX: &str = ".repository";
+
 impl Storage {
-    /// Opens (creating) the store at `root`. Uploads and temporary files left by an earlier process
-    /// are removed: their sessions lived in that process's memory and cannot be resumed.
+    /// Opens (creating) the store at `root`. Temporary files left by an earlier process are
+    /// removed; its uploads stay, to be resumed ([`Self::pending_uploads`]).
     pub async fn open(root: &Path) -> Result<Self, StorageError> {
         let storage = Self {
             root: root.to_owned(),
         };
-        for transient in ["uploads", "tmp"] {
-            let path = root.join(transient);
-            match fs::remove_dir_all(&path).await {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(StorageError::io("remove", path)(error)),
-            }
+        let temporary = root.join("tmp");
+        match fs::remove_dir_all(&temporary).await {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(StorageError::io("remove", temporary)(error)),
         }
         for folder in ["blobs", "uploads", "tmp", "repositories"] {
             create_dir(&root.join(folder)).await?;
@@ -176,6 +177,12 @@ impl Storage {
 
     fn upload_path(&self, id: &str) -> PathBuf {
         self.root.join("uploads").join(id)
+    }
+
+    fn upload_owner_path(&self, id: &str) -> PathBuf {
+        self.root
+            .join("uploads")
+            .join(format!("{id}{OWNER_SUFFIX}"))
     }
 
     // ---- blobs ----
@@ -284,16 +291,83 @@ impl Storage {
 
     // ---- uploads ----
 
-    pub async fn create_upload(&self, id: &str) -> Result<(), StorageError> {
+    /// Creates the upload `id` of `repository`. The repository is written beside the bytes so a
+    /// restarted registry can resume the session.
+    pub async fn create_upload(
+        &self,
+        id: &str,
+        repository: &RepositoryName,
+    ) -> Result<(), StorageError> {
         let path = self.upload_path(id);
         fs::File::create(&path)
             .await
             .map_err(StorageError::io("create", &path))?;
+        let owner = self.upload_owner_path(id);
+        fs::write(&owner, repository.as_str())
+            .await
+            .map_err(StorageError::io("write", &owner))?;
         Ok(())
     }
 
     pub async fn remove_upload(&self, id: &str) -> Result<(), StorageError> {
-        remove_file_if_present(&self.upload_path(id)).await
+        remove_file_if_present(&self.upload_path(id)).await?;
+        remove_file_if_present(&self.upload_owner_path(id)).await
+    }
+
+    /// Uploads left by an earlier process, with their repository names as written. Bytes whose
+    /// repository file is missing (a crash between the two writes) are removed.
+    pub async fn pending_uploads(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let folder = self.root.join("uploads");
+        let mut entries = fs::read_dir(&folder)
+            .await
+            .map_err(StorageError::io("list", &folder))?;
+        let mut pending = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(StorageError::io("list", &folder))?
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(OWNER_SUFFIX) {
+                continue;
+            }
+            match fs::read_to_string(self.upload_owner_path(&name)).await {
+                Ok(repository) => pending.push((name, repository)),
+                Err(_) => self.remove_upload(&name).await?,
+            }
+        }
+        Ok(pending)
+    }
+
+    /// The size of the upload `id` and its bytes hashed with `algorithm`, to resume a session.
+    pub async fn rehash_upload(
+        &self,
+        id: &str,
+        algorithm: Algorithm,
+    ) -> Result<(u64, Hasher), StorageError> {
+        let path = self.upload_path(id);
+        let corrupt_path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::open(&path).map_err(StorageError::io("open", &path))?;
+            let mut hasher = algorithm.hasher();
+            let mut size = 0_u64;
+            let mut buffer = vec![0; 1 << 20];
+            loop {
+                let read = std::io::Read::read(&mut file, &mut buffer)
+                    .map_err(StorageError::io("read", &path))?;
+                if read == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..read]);
+                size += read as u64;
+            }
+            Ok((size, hasher))
+        })
+        .await
+        .map_err(|error| StorageError::Corrupt {
+            path: corrupt_path,
+            reason: error.to_string(),
+        })?
     }
 
     /// Appends `body` to the upload `id`, which holds `size` bytes hashed into `hasher`. On success
@@ -387,26 +461,8 @@ impl Storage {
         id: &str,
         algorithm: Algorithm,
     ) -> Result<Digest, StorageError> {
-        let path = self.upload_path(id);
-        tokio::task::spawn_blocking(move || {
-            let mut file = std::fs::File::open(&path).map_err(StorageError::io("open", &path))?;
-            let mut hasher = algorithm.hasher();
-            let mut buffer = vec![0; 1 << 20];
-            loop {
-                let read = std::io::Read::read(&mut file, &mut buffer)
-                    .map_err(StorageError::io("read", &path))?;
-                if read == 0 {
-                    break;
-                }
-                hasher.update(&buffer[..read]);
-            }
-            Ok(hasher.finish())
-        })
-        .await
-        .map_err(|error| StorageError::Corrupt {
-            path: self.upload_path(id),
-            reason: error.to_string(),
-        })?
+        let (_, hasher) = self.rehash_upload(id, algorithm).await?;
+        Ok(hasher.finish())
     }
 
     /// Makes the verified upload `id` the blob `digest`: sync, rename, sync the folder.
