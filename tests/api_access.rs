@@ -10,7 +10,10 @@ use labforge::accounts::Role;
 use serde_json::{Value, json};
 use service::{As, TestApp, TestUser};
 
-on_both_backends!(every_endpoint_answers_each_kind_of_caller_as_the_table_says);
+on_both_backends!(
+    every_endpoint_answers_each_kind_of_caller_as_the_table_says,
+    private_metadata_fields_reach_only_the_owner_moderators_and_admins,
+);
 
 /// The callers, in the order of each row's expected statuses.
 struct Callers {
@@ -276,4 +279,46 @@ async fn every_endpoint_answers_each_kind_of_caller_as_the_table_says(app: TestA
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+async fn private_metadata_fields_reach_only_the_owner_moderators_and_admins(app: TestApp) {
+    let callers = Callers::create(&app).await;
+    datalab_fixtures(&app, &callers.owner).await;
+    let metadata = json!({
+        "title": "Public lab",
+        "ESAOfficial": false,
+        "datalabImage": {"id": "127.0.0.1:5000/datalabs/olga-public@sha256:abc", "keyword": ["x"]},
+        "dateCreated": "2026-11-21T00:00:00Z",
+    });
+    let statement = "UPDATE versions SET metadata = $1 WHERE version = '0.0.1'";
+    labforge::storage::with_pool!(&app.state.database, write, |pool| {
+        sqlx::query(statement)
+            .bind(sqlx::types::Json(metadata.clone()))
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    let expected_private = [false, false, true, false, true, true];
+    for ((who, caller), private) in callers.all().into_iter().zip(expected_private) {
+        for path in [
+            "/api/datalabs/olga-public/versions/0.0.1",
+            "/api/datalabs/olga-public/versions",
+        ] {
+            let (status, body) = app.call(Method::GET, path, caller, None).await;
+            assert_eq!(status, StatusCode::OK, "{who} {path}: {body}");
+            let version = if body.is_array() { &body[0] } else { &body };
+            let shown = &version["metadata"];
+            assert_eq!(shown["title"], "Public lab", "{who} {path}: {body}");
+            assert_eq!(
+                shown.get("dateCreated").is_some(),
+                private,
+                "{who} {path}: {body}"
+            );
+            assert_eq!(
+                shown["datalabImage"].get("id").is_some(),
+                private,
+                "{who} {path}: {body}"
+            );
+        }
+    }
 }

@@ -217,6 +217,28 @@ pub struct Version {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Version {
+    /// The version as shown to a reader who may (`private_fields`) or may not see the metadata
+    /// fields the field table marks private.
+    fn shown_to(mut self, private_fields: bool) -> Self {
+        if !private_fields {
+            self.metadata = self
+                .metadata
+                .as_ref()
+                .map(crate::metadata::policy::public_view);
+        }
+        self
+    }
+}
+
+/// Whether `caller` reads a datalab's private metadata: its owner, moderators and
+/// administrators do (the field table's `private`); members and the public do not.
+fn reads_private_fields(caller: &Caller, owner_id: &str) -> bool {
+    caller
+        .user()
+        .is_some_and(|user| user.id == owner_id || user.is_at_least(Role::Moderator))
+}
+
 impl TryFrom<VersionRow> for Version {
     type Error = StorageError;
 
@@ -665,13 +687,13 @@ impl DatalabService {
         name: &str,
     ) -> Result<Vec<Version>, DatalabError> {
         let reached = self.reach(caller, name, Access::View).await?;
-        Ok(self
-            .database
+        let private_fields = reads_private_fields(caller, &reached.owner_id);
+        self.database
             .versions_of(&reached.id)
             .await?
             .into_iter()
-            .map(Version::try_from)
-            .collect::<Result<_, _>>()?)
+            .map(|row| Ok(Version::try_from(row)?.shown_to(private_fields)))
+            .collect()
     }
 
     pub async fn version(
@@ -680,10 +702,11 @@ impl DatalabService {
         name: &str,
         version: &str,
     ) -> Result<Version, DatalabError> {
-        let (_, row) = self
+        let (reached, row) = self
             .reach_version(caller, name, version, Access::View)
             .await?;
-        Ok(Version::try_from(row)?)
+        let private_fields = reads_private_fields(caller, &reached.owner_id);
+        Ok(Version::try_from(row)?.shown_to(private_fields))
     }
 
     /// Queues a build of the version; a worker picks it up when the datalab has no other build

@@ -12,6 +12,10 @@ use super::BuildQueueConfig;
 use super::log_writer::LogWriter;
 use crate::build_log::{BuildLog, Phase};
 use crate::datalabs::{BuildEvents, build_source};
+use crate::metadata::policy::{
+    ApplicationStamp, FieldWriteError, Writer, carry_over_fields_not_writable, check_write,
+    stamp_application_fields,
+};
 use crate::pipeline::index::BuildRecord;
 use crate::pipeline::{
     BuildHistory, BuildOutcome, BuildSpec, PhaseTimings, Pipeline, PipelineError,
@@ -44,6 +48,8 @@ enum CancelReason {
 struct Prepared {
     spec: BuildSpec,
     label: String,
+    /// The version's metadata as stored by its last succeeded build.
+    previous_metadata: Option<serde_json::Value>,
 }
 
 impl Worker {
@@ -113,7 +119,10 @@ impl Worker {
                     Phase::Queue,
                     format!("build {} started on worker {}", prepared.label, self.name),
                 );
-                self.run_pipeline(prepared.spec, &log, &cancel).await
+                let previous = prepared.previous_metadata;
+                self.run_pipeline(prepared.spec, &log, &cancel)
+                    .await
+                    .and_then(|built| governed_metadata(built, previous.as_ref()))
             }
             Err(error) => Err(Failure::Preparation(error.to_string())),
         };
@@ -193,6 +202,7 @@ impl Worker {
             .and_then(|row| previous_record(row, &datalab.name, &version.version, &datalab.kind))
             .map(Box::new);
         Ok(Prepared {
+            previous_metadata: version.metadata.clone().map(|metadata| metadata.0),
             label: format!("{}-{} of {}", version.version, build.number, datalab.name),
             spec: BuildSpec {
                 source: build_source(&version, &self.data_dir)?,
@@ -246,11 +256,11 @@ impl Worker {
 
     fn result(
         &self,
-        outcome: Result<BuildOutcome, Failure>,
+        outcome: Result<(BuildOutcome, serde_json::Value), Failure>,
         cancelled_for: Option<CancelReason>,
     ) -> BuildResult {
         match outcome {
-            Ok(outcome) => BuildResult {
+            Ok((outcome, metadata)) => BuildResult {
                 status: "succeeded",
                 environment_hash: Some(outcome.record.environment_hash),
                 content_hash: Some(outcome.record.content_hash),
@@ -263,7 +273,7 @@ impl Worker {
                     .and_then(|result| serde_json::to_string(result).ok()),
                 lint_findings: serde_json::to_value(&outcome.lint).ok(),
                 phase_timings: serde_json::to_value(outcome.timings).ok(),
-                version_metadata: serde_json::to_value(&outcome.metadata).ok(),
+                version_metadata: Some(metadata),
                 ..BuildResult::default()
             },
             Err(Failure::Pipeline(error)) if error.is_cancelled() => BuildResult {
@@ -287,6 +297,13 @@ impl Worker {
                 failure: Some(error.to_string()),
                 ..BuildResult::default()
             },
+            Err(Failure::Metadata(error)) => BuildResult {
+                status: "failed",
+                failure: Some(format!(
+                    "metadata.yaml: {error}. Remove the field from metadata.yaml and build again"
+                )),
+                ..BuildResult::default()
+            },
             Err(Failure::Preparation(message)) => BuildResult {
                 status: "failed",
                 failure: Some(format!("the build could not start: {message}")),
@@ -299,6 +316,39 @@ impl Worker {
 enum Failure {
     Pipeline(PipelineError),
     Preparation(String),
+    /// metadata.yaml sets a field its author may not write.
+    Metadata(FieldWriteError),
+}
+
+/// The metadata a build stores on its version, under the field table's rules: fields only a
+/// moderator or labforge may write keep their stored values (an author's metadata.yaml cannot
+/// set or change them), and labforge stamps its own (the image by digest, the dates).
+fn governed_metadata(
+    built: BuildOutcome,
+    previous: Option<&serde_json::Value>,
+) -> Result<(BuildOutcome, serde_json::Value), Failure> {
+    let mut metadata = serde_json::to_value(&built.metadata).unwrap_or_default();
+    if let Some(previous) = previous {
+        carry_over_fields_not_writable(previous, &mut metadata, Writer::Author);
+    }
+    check_write(previous, &metadata, Writer::Author).map_err(Failure::Metadata)?;
+    let image_id = match built.record.image.rsplit_once(':') {
+        // A colon after the last slash separates the tag; one before it is a registry port.
+        Some((repository, tag)) if !tag.contains('/') => {
+            format!("{repository}@{}", built.record.digest)
+        }
+        _ => format!("{}@{}", built.record.image, built.record.digest),
+    };
+    stamp_application_fields(
+        previous,
+        &mut metadata,
+        &ApplicationStamp {
+            image_id,
+            platform: "linux/amd64".to_owned(),
+            at: Utc::now(),
+        },
+    );
+    Ok((built, metadata))
 }
 
 /// The succeeded build `row` as the pipeline's record, when it holds everything reuse needs.
@@ -388,5 +438,64 @@ async fn change_of(receiver: &mut broadcast::Receiver<String>, id: &str) {
             Err(broadcast::error::RecvError::Lagged(_)) => return,
             Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::parse_metadata;
+
+    fn outcome(metadata_yaml: &str) -> BuildOutcome {
+        BuildOutcome {
+            record: BuildRecord {
+                name: "jl-lab".to_owned(),
+                version: "0.0.1".to_owned(),
+                number: 0,
+                kind: "jupyterlab".to_owned(),
+                environment_hash: "e".to_owned(),
+                content_hash: "c".to_owned(),
+                image: "127.0.0.1:5000/datalabs/jl-lab:0.0.1-0".to_owned(),
+                digest: "sha256:abc".to_owned(),
+                created: Utc::now(),
+                timings: PhaseTimings::default(),
+            },
+            reused: false,
+            lint: Vec::new(),
+            smoke_test: None,
+            timings: PhaseTimings::default(),
+            metadata: parse_metadata(metadata_yaml, "metadata.yaml").unwrap(),
+        }
+    }
+
+    const METADATA: &str = "title: Lab\nalternateName: jl-lab\nabstract: A lab.\n\
+        contactPoint: a@example.org\ncreator: ESA\nversion: 0.0.1\n";
+
+    #[test]
+    fn labforge_stamps_the_image_by_digest_and_the_dates() {
+        let Ok((_, metadata)) = governed_metadata(outcome(METADATA), None) else {
+            panic!("an author's plain metadata is accepted");
+        };
+        assert_eq!(
+            metadata["datalabImage"]["id"],
+            "127.0.0.1:5000/datalabs/jl-lab@sha256:abc"
+        );
+        assert!(metadata["dateCreated"].is_string());
+    }
+
+    #[test]
+    fn an_author_cannot_set_esa_official_but_keeps_a_moderator_s_choice() {
+        let claimed = format!("{METADATA}ESAOfficial: true\n");
+        match governed_metadata(outcome(&claimed), None) {
+            Err(Failure::Metadata(error)) => {
+                assert!(error.to_string().contains("ESAOfficial"), "{error}");
+            }
+            _ => panic!("an author set ESAOfficial"),
+        }
+        let reviewed = serde_json::json!({"title": "Lab", "ESAOfficial": true});
+        let Ok((_, metadata)) = governed_metadata(outcome(METADATA), Some(&reviewed)) else {
+            panic!("omitting a moderator's field is not changing it");
+        };
+        assert_eq!(metadata["ESAOfficial"], true);
     }
 }
