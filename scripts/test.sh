@@ -28,4 +28,4 @@ say "building the base images"
 LABFORGE_REGISTRY_USERNAME=$LABFORGE_TEST_REGISTRY_USERNAME \
   LABFORGE_REGISTRY_PASSWORD=$LABFORGE_TEST_REGISTRY_PASSWORD "$LABFORGE" base-images
 say "running the tests"
-cargo test --lib --bins --tests -- --test-threads 2
+cargo test --no-fail-fast --lib --bins --tests -- --test-threads 2

@@ -179,7 +179,8 @@ async fn a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live
     assert!(built["phase_timings"]["solve"].as_f64().unwrap() > 0.0);
     assert!(built["environment_hash"].is_string() && built["content_hash"].is_string());
     let (repository, tag) = image.rsplit_once(':').unwrap();
-    let in_registry = RegistryClient::new()
+    // Datalab images are private: the build account reads them back.
+    let in_registry = RegistryClient::with_credentials(app.state.config.registry.credentials())
         .manifest_digest(&ImageReference::new(repository, tag))
         .await
         .unwrap();
