@@ -13,6 +13,8 @@
 
 pub mod accounts;
 pub mod builds;
+pub mod catalog;
+pub mod launcher;
 
 use std::path::Path;
 use std::str::FromStr;
