@@ -12,6 +12,7 @@
 //! pipeline  the end-to-end build: hashes, reuse, phase timings, build log, smoke test
 //! registry  labforge's own OCI registry (distribution API, content store, access by visibility)
 //! catalog   the published datalabs described as DCAT-AP / schema.org JSON-LD
+//! launcher  what a launch can use: data volumes to mount, datazones to run in
 //! ```
 //!
 //! `config` gathers every module's settings; `cli` is the command line. Errors are one `thiserror`
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod images;
+pub mod launcher;
 pub mod metadata;
 pub mod pipeline;
 pub mod recipe;

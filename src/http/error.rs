@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::accounts::AccountError;
+use crate::launcher::LauncherError;
 use crate::storage::StorageError;
 
 /// An API failure: status, machine-readable code, message for people, and the field at fault.
@@ -151,6 +152,21 @@ impl From<AccountError> for ApiError {
             AccountError::UnknownToken(id) => Self::not_found(format!("API token {id:?}")),
             AccountError::SelfDemotion => Self::forbidden(error.to_string()),
             AccountError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<LauncherError> for ApiError {
+    fn from(error: LauncherError) -> Self {
+        match error {
+            LauncherError::InvalidField { field, .. } => {
+                Self::invalid_field(field, error.to_string())
+            }
+            LauncherError::UnknownDataVolume(name) => {
+                Self::not_found(format!("data volume {name:?}"))
+            }
+            LauncherError::UnknownDatazone(name) => Self::not_found(format!("datazone {name:?}")),
+            LauncherError::Storage(storage) => storage.into(),
         }
     }
 }

@@ -22,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::accounts::AccountService;
 use crate::config::Config;
+use crate::launcher::LauncherService;
 use crate::registry::RegistryState;
 use crate::storage::Database;
 
@@ -66,16 +67,19 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub database: Database,
     pub accounts: AccountService,
+    pub launcher: LauncherService,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     pub fn new(config: Config, database: Database) -> Self {
         let accounts = AccountService::new(database.clone(), config.accounts.clone());
+        let launcher = LauncherService::new(database.clone());
         Self {
             config: Arc::new(config),
             database,
             accounts,
+            launcher,
             metrics: Arc::default(),
         }
     }
@@ -90,6 +94,7 @@ impl AppState {
     modifiers(&SecuritySchemes),
     tags(
         (name = "accounts", description = "Users, sessions and API tokens"),
+        (name = "launcher", description = "Data volumes and datazones a launch can use"),
     )
 )]
 struct ApiDocument;
@@ -119,6 +124,7 @@ impl utoipa::Modify for SecuritySchemes {
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, document) = OpenApiRouter::with_openapi(ApiDocument::openapi())
         .merge(crate::accounts::routes::routes())
+        .merge(crate::launcher::routes::routes())
         .split_for_parts();
     let document_json = Arc::new(document.clone());
     let router = router
