@@ -87,6 +87,7 @@ pub struct Config {
     pub server: crate::http::ServerConfig,
     pub database: crate::storage::DatabaseConfig,
     pub accounts: crate::accounts::AccountsConfig,
+    pub catalog: crate::catalog::CatalogConfig,
 }
 
 impl Default for Config {
@@ -103,6 +104,7 @@ impl Default for Config {
             server: crate::http::ServerConfig::default(),
             database: crate::storage::DatabaseConfig::default(),
             accounts: crate::accounts::AccountsConfig::default(),
+            catalog: crate::catalog::CatalogConfig::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::accounts::AccountError;
+use crate::catalog::CatalogError;
 use crate::launcher::LauncherError;
 use crate::storage::StorageError;
 
@@ -152,6 +153,24 @@ impl From<AccountError> for ApiError {
             AccountError::UnknownToken(id) => Self::not_found(format!("API token {id:?}")),
             AccountError::SelfDemotion => Self::forbidden(error.to_string()),
             AccountError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> Self {
+        match error {
+            CatalogError::InvalidParameter { ref parameter, .. } => {
+                Self::invalid_field(parameter.clone(), error.to_string())
+            }
+            CatalogError::UnknownDatalab(name) => Self::not_found(format!("datalab {name:?}")),
+            CatalogError::NoMetadata(_) => {
+                Self::new(StatusCode::NOT_FOUND, "no_metadata", error.to_string())
+            }
+            CatalogError::UnreadableMetadata { .. } | CatalogError::UnusableUrl { .. } => {
+                Self::internal(&error)
+            }
+            CatalogError::Storage(storage) => storage.into(),
         }
     }
 }

@@ -21,6 +21,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::accounts::AccountService;
+use crate::catalog::CatalogService;
 use crate::config::Config;
 use crate::launcher::LauncherService;
 use crate::registry::RegistryState;
@@ -67,6 +68,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub database: Database,
     pub accounts: AccountService,
+    pub catalog: CatalogService,
     pub launcher: LauncherService,
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -74,11 +76,17 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, database: Database) -> Self {
         let accounts = AccountService::new(database.clone(), config.accounts.clone());
+        let catalog = CatalogService::new(
+            database.clone(),
+            config.catalog.clone(),
+            config.server.public_url(),
+        );
         let launcher = LauncherService::new(database.clone());
         Self {
             config: Arc::new(config),
             database,
             accounts,
+            catalog,
             launcher,
             metrics: Arc::default(),
         }
@@ -94,7 +102,9 @@ impl AppState {
     modifiers(&SecuritySchemes),
     tags(
         (name = "accounts", description = "Users, sessions and API tokens"),
+        (name = "marketplace", description = "Searching the published datalabs, with facets; stars"),
         (name = "launcher", description = "Data volumes and datazones a launch can use"),
+        (name = "catalog", description = "The catalogue as DCAT-AP / schema.org JSON-LD"),
     )
 )]
 struct ApiDocument;
@@ -124,6 +134,7 @@ impl utoipa::Modify for SecuritySchemes {
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, document) = OpenApiRouter::with_openapi(ApiDocument::openapi())
         .merge(crate::accounts::routes::routes())
+        .merge(crate::catalog::routes::routes())
         .merge(crate::launcher::routes::routes())
         .split_for_parts();
     let document_json = Arc::new(document.clone());
