@@ -11,7 +11,8 @@
 //! buildkit  BuildKit solve (dockerd's built-in BuildKit or a standalone buildkitd), push, progress
 //! pipeline  the end-to-end build: hashes, reuse, phase timings, build log, smoke test
 //! registry  labforge's own OCI registry (distribution API, content store, access by visibility)
-//! catalog   the published datalabs described as DCAT-AP / schema.org JSON-LD
+//! catalog   the marketplace (search, facets, stars) and its DCAT-AP / schema.org JSON-LD
+//! launcher  what a launch can use: data volumes to mount, datazones to run in
 //! ```
 //!
 //! The service around it: `http` assembles the JSON API from the domains' routes; `accounts`
@@ -34,6 +35,7 @@ pub mod datalabs;
 pub mod http;
 pub mod images;
 pub mod jobs;
+pub mod launcher;
 pub mod metadata;
 pub mod pipeline;
 pub mod recipe;

@@ -94,6 +94,7 @@ pub struct Config {
     pub accounts: crate::accounts::AccountsConfig,
     pub datalabs: crate::datalabs::DatalabsConfig,
     pub build_queue: crate::jobs::BuildQueueConfig,
+    pub catalog: crate::catalog::CatalogConfig,
 }
 
 impl Default for Config {
@@ -112,6 +113,7 @@ impl Default for Config {
             accounts: crate::accounts::AccountsConfig::default(),
             datalabs: crate::datalabs::DatalabsConfig::default(),
             build_queue: crate::jobs::BuildQueueConfig::default(),
+            catalog: crate::catalog::CatalogConfig::default(),
         }
     }
 }

@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::accounts::AccountError;
+use crate::catalog::CatalogError;
 use crate::datalabs::DatalabError;
+use crate::launcher::LauncherError;
 use crate::storage::StorageError;
 
 /// An API failure: status, machine-readable code, message for people, and the field at fault.
@@ -183,6 +185,39 @@ impl From<DatalabError> for ApiError {
             DatalabError::UploadInterrupted(_) => Self::bad_request(message),
             DatalabError::UploadStorage { .. } => Self::internal(&error),
             DatalabError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> Self {
+        match error {
+            CatalogError::InvalidParameter { ref parameter, .. } => {
+                Self::invalid_field(parameter.clone(), error.to_string())
+            }
+            CatalogError::UnknownDatalab(name) => Self::not_found(format!("datalab {name:?}")),
+            CatalogError::NoMetadata(_) => {
+                Self::new(StatusCode::NOT_FOUND, "no_metadata", error.to_string())
+            }
+            CatalogError::UnreadableMetadata { .. } | CatalogError::UnusableUrl { .. } => {
+                Self::internal(&error)
+            }
+            CatalogError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<LauncherError> for ApiError {
+    fn from(error: LauncherError) -> Self {
+        match error {
+            LauncherError::InvalidField { field, .. } => {
+                Self::invalid_field(field, error.to_string())
+            }
+            LauncherError::UnknownDataVolume(name) => {
+                Self::not_found(format!("data volume {name:?}"))
+            }
+            LauncherError::UnknownDatazone(name) => Self::not_found(format!("datazone {name:?}")),
+            LauncherError::Storage(storage) => storage.into(),
         }
     }
 }

@@ -22,8 +22,10 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::accounts::AccountService;
+use crate::catalog::CatalogService;
 use crate::config::Config;
 use crate::datalabs::{BuildEvents, DatalabService};
+use crate::launcher::LauncherService;
 use crate::registry::RegistryState;
 use crate::storage::Database;
 
@@ -69,6 +71,8 @@ pub struct AppState {
     pub database: Database,
     pub accounts: AccountService,
     pub datalabs: DatalabService,
+    pub catalog: CatalogService,
+    pub launcher: LauncherService,
     pub metrics: Arc<metrics::Metrics>,
 }
 
@@ -78,11 +82,19 @@ impl AppState {
         let accounts = AccountService::new(database.clone(), config.accounts.clone());
         let datalabs =
             DatalabService::new(database.clone(), Arc::clone(&config), BuildEvents::new());
+        let catalog = CatalogService::new(
+            database.clone(),
+            config.catalog.clone(),
+            config.server.public_url(),
+        );
+        let launcher = LauncherService::new(database.clone());
         Self {
             config,
             database,
             accounts,
             datalabs,
+            catalog,
+            launcher,
             metrics: Arc::default(),
         }
     }
@@ -98,6 +110,9 @@ impl AppState {
     tags(
         (name = "accounts", description = "Users, sessions and API tokens"),
         (name = "datalabs", description = "Datalabs, their versions and sources, builds and build logs"),
+        (name = "marketplace", description = "Searching the published datalabs, with facets; stars"),
+        (name = "launcher", description = "Data volumes and datazones a launch can use"),
+        (name = "catalog", description = "The catalogue as DCAT-AP / schema.org JSON-LD"),
     )
 )]
 struct ApiDocument;
@@ -128,6 +143,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, document) = OpenApiRouter::with_openapi(ApiDocument::openapi())
         .merge(crate::accounts::routes::routes())
         .merge(crate::datalabs::routes::routes())
+        .merge(crate::catalog::routes::routes())
+        .merge(crate::launcher::routes::routes())
         .split_for_parts();
     let document_json = Arc::new(document.clone());
     let router = router

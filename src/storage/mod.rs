@@ -13,7 +13,9 @@
 
 pub mod accounts;
 pub mod builds;
+pub mod catalog;
 pub mod datalabs;
+pub mod launcher;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -1,0 +1,125 @@
+//! HTTP endpoints of the catalogue: the marketplace search, stars, and the JSON-LD descriptions.
+//!
+//! `GET /api/datalabs/{name}` belongs to the datalabs domain; it answers
+//! `Accept: application/ld+json` with [`CatalogService::datalab_json_ld`](super::CatalogService::datalab_json_ld),
+//! which `GET /api/datalabs/{name}/jsonld` serves here for clients that cannot set the header.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::StarState;
+use super::search::{MarketplaceRequest, MarketplaceResults};
+use crate::accounts::Caller;
+use crate::http::error::ErrorEnvelope;
+use crate::http::{ApiError, AppState, SignedIn};
+
+/// The media type of JSON-LD documents.
+pub const JSON_LD: &str = "application/ld+json";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(marketplace))
+        .routes(routes!(star, unstar))
+        .routes(routes!(datalab_json_ld))
+        .routes(routes!(catalog_json_ld))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MarketplaceRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(Self::from_query_string(
+            parts.uri.query().unwrap_or_default(),
+        )?)
+    }
+}
+
+/// Searches the published datalabs the caller may see, with facet counts.
+#[utoipa::path(get, path = "/api/marketplace", tag = "marketplace",
+    params(
+        ("q" = Option<String>, Query, description = "Words to find in the title, slug, abstract \
+            and keywords; all must match, stemmed, the last one also as a prefix"),
+        ("kind" = Option<Vec<String>>, Query, description = "jupyterlab, desktop or generic; \
+            repeat for any of several"),
+        ("domain" = Option<Vec<String>>, Query, description = "Repeat for any of several"),
+        ("mission" = Option<Vec<String>>, Query, description = "Repeat for any of several"),
+        ("instrument" = Option<Vec<String>>, Query, description = "Repeat for any of several"),
+        ("audience" = Option<Vec<String>>, Query, description = "Repeat for any of several"),
+        ("licence" = Option<Vec<String>>, Query, description = "SPDX expression as published"),
+        ("esa_official" = Option<bool>, Query, description = "true or false"),
+        ("sort" = Option<String>, Query, description = "relevance (default), stars, newest or name"),
+        ("page" = Option<u32>, Query, description = "From 1"),
+        ("per_page" = Option<u32>, Query, description = "1 to 100, default 20"),
+    ),
+    responses((status = 200, body = MarketplaceResults), (status = 422, body = ErrorEnvelope)))]
+async fn marketplace(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: MarketplaceRequest,
+) -> Result<Json<MarketplaceResults>, ApiError> {
+    Ok(Json(state.catalog.search(&caller, &request).await?))
+}
+
+/// Stars a datalab for the caller; starring again changes nothing.
+#[utoipa::path(put, path = "/api/datalabs/{name}/star", tag = "marketplace",
+    params(("name" = String, Path, description = "Datalab name")),
+    responses((status = 200, body = StarState), (status = 401, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)))]
+async fn star(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(name): Path<String>,
+) -> Result<Json<StarState>, ApiError> {
+    Ok(Json(state.catalog.star(&user, &name).await?))
+}
+
+/// Takes the caller's star back; without one, changes nothing.
+#[utoipa::path(delete, path = "/api/datalabs/{name}/star", tag = "marketplace",
+    params(("name" = String, Path, description = "Datalab name")),
+    responses((status = 200, body = StarState), (status = 401, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)))]
+async fn unstar(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(name): Path<String>,
+) -> Result<Json<StarState>, ApiError> {
+    Ok(Json(state.catalog.unstar(&user, &name).await?))
+}
+
+/// One datalab as JSON-LD (`dcat:DataService` and `schema:SoftwareApplication`), public fields
+/// only.
+#[utoipa::path(get, path = "/api/datalabs/{name}/jsonld", tag = "catalog",
+    params(("name" = String, Path, description = "Datalab name")),
+    responses((status = 200, body = Value, content_type = "application/ld+json"),
+        (status = 404, body = ErrorEnvelope)))]
+async fn datalab_json_ld(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json_ld(
+        &state.catalog.datalab_json_ld(&caller, &name).await?,
+    ))
+}
+
+/// The catalogue of published public datalabs as a DCAT-AP `dcat:Catalog`, for harvesters.
+#[utoipa::path(get, path = "/catalog.jsonld", tag = "catalog",
+    responses((status = 200, body = Value, content_type = "application/ld+json")))]
+async fn catalog_json_ld(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(json_ld(&state.catalog.catalog_json_ld().await?))
+}
+
+/// `document` served as `application/ld+json`.
+pub fn json_ld(document: &Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_LD))],
+        document.to_string(),
+    )
+        .into_response()
+}

@@ -1,0 +1,451 @@
+//! What a launch can be given: data volumes to mount and datazones to run in. Administrators keep
+//! both catalogues; every signed-in user reads them when launching.
+//!
+//! Launching itself is not here yet; these catalogues are validated now so that a launch can trust
+//! them: a mount path is absolute and stays where it says, an endpoint is a URL its runtime can
+//! reach.
+
+pub mod routes;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::storage::launcher::{DataVolumeRow, DatazoneRow};
+use crate::storage::{Database, StorageError, new_id};
+
+/// Longest description accepted, in characters.
+pub const MAX_DESCRIPTION_CHARACTERS: usize = 2000;
+/// Longest mission name accepted, in characters.
+pub const MAX_MISSION_CHARACTERS: usize = 100;
+/// Longest mount path, source or endpoint accepted, in characters.
+pub const MAX_LOCATION_CHARACTERS: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LauncherError {
+    /// A value of a data volume or datazone breaks a rule; `field` is its name in the request.
+    #[error("`{field}` is not valid: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    #[error("there is no data volume {0:?}")]
+    UnknownDataVolume(String),
+    #[error("there is no datazone {0:?}")]
+    UnknownDatazone(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A data volume a launch can mount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DataVolume {
+    pub name: String,
+    pub description: String,
+    /// The mission whose data it holds.
+    pub mission: Option<String>,
+    /// Where the data comes from, in words (an archive, a pipeline).
+    pub source: String,
+    /// Where a launch mounts it: absolute, without `.` or `..` segments.
+    pub mount_path: String,
+    pub read_only: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<DataVolumeRow> for DataVolume {
+    fn from(row: DataVolumeRow) -> Self {
+        Self {
+            name: row.name,
+            description: row.description,
+            mission: row.mission,
+            source: row.source,
+            mount_path: row.mount_path,
+            read_only: row.read_only,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A data volume as an administrator describes it, to create it or to replace its description.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataVolumeSpec {
+    /// Lowercase letters, digits and hyphens; unique among data volumes.
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub mission: Option<String>,
+    pub source: String,
+    pub mount_path: String,
+    /// Mounted read-only unless said otherwise: archives are shared by every launch.
+    #[serde(default = "read_only_by_default")]
+    pub read_only: bool,
+}
+
+const fn read_only_by_default() -> bool {
+    true
+}
+
+/// How a datazone runs datalabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// A Docker daemon, reached at a `unix://`, `tcp://` or `http(s)://` endpoint.
+    Docker,
+    /// A Kubernetes cluster, reached at its API server's `https://` (or `http://`) endpoint.
+    Kubernetes,
+}
+
+impl Runtime {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Kubernetes => "kubernetes",
+        }
+    }
+
+    const fn schemes(self) -> &'static [&'static str] {
+        match self {
+            Self::Docker => &["unix", "tcp", "http", "https"],
+            Self::Kubernetes => &["https", "http"],
+        }
+    }
+}
+
+/// A runtime target launches can be sent to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Datazone {
+    pub name: String,
+    pub description: String,
+    pub runtime: Runtime,
+    pub endpoint: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<DatazoneRow> for Datazone {
+    type Error = StorageError;
+
+    fn try_from(row: DatazoneRow) -> Result<Self, Self::Error> {
+        let runtime = match row.runtime.as_str() {
+            "docker" => Runtime::Docker,
+            "kubernetes" => Runtime::Kubernetes,
+            other => {
+                return Err(StorageError::Corrupt {
+                    what: "datazone runtime",
+                    detail: other.to_owned(),
+                });
+            }
+        };
+        Ok(Self {
+            name: row.name,
+            description: row.description,
+            runtime,
+            endpoint: row.endpoint,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A datazone as an administrator describes it, to create it or to replace its description.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatazoneSpec {
+    /// Lowercase letters, digits and hyphens; unique among datazones.
+    pub name: String,
+    pub description: String,
+    pub runtime: Runtime,
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LauncherService {
+    database: Database,
+}
+
+impl LauncherService {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    pub async fn data_volumes(&self) -> Result<Vec<DataVolume>, LauncherError> {
+        Ok(self
+            .database
+            .list_data_volumes()
+            .await?
+            .into_iter()
+            .map(DataVolume::from)
+            .collect())
+    }
+
+    pub async fn create_data_volume(
+        &self,
+        spec: DataVolumeSpec,
+    ) -> Result<DataVolume, LauncherError> {
+        let row = data_volume_row(spec)?;
+        self.database.insert_data_volume(&row).await?;
+        Ok(DataVolume::from(row))
+    }
+
+    /// Replaces the description of the volume `name`; the spec's name renames it.
+    pub async fn update_data_volume(
+        &self,
+        name: &str,
+        spec: DataVolumeSpec,
+    ) -> Result<DataVolume, LauncherError> {
+        let row = data_volume_row(spec)?;
+        let updated = self
+            .database
+            .update_data_volume(name, &row)
+            .await?
+            .ok_or_else(|| LauncherError::UnknownDataVolume(name.to_owned()))?;
+        Ok(DataVolume::from(updated))
+    }
+
+    pub async fn delete_data_volume(&self, name: &str) -> Result<(), LauncherError> {
+        if self.database.delete_data_volume(name).await? {
+            Ok(())
+        } else {
+            Err(LauncherError::UnknownDataVolume(name.to_owned()))
+        }
+    }
+
+    pub async fn datazones(&self) -> Result<Vec<Datazone>, LauncherError> {
+        Ok(self
+            .database
+            .list_datazones()
+            .await?
+            .into_iter()
+            .map(Datazone::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn create_datazone(&self, spec: DatazoneSpec) -> Result<Datazone, LauncherError> {
+        let row = datazone_row(spec)?;
+        self.database.insert_datazone(&row).await?;
+        Ok(Datazone::try_from(row)?)
+    }
+
+    /// Replaces the description of the datazone `name`; the spec's name renames it.
+    pub async fn update_datazone(
+        &self,
+        name: &str,
+        spec: DatazoneSpec,
+    ) -> Result<Datazone, LauncherError> {
+        let row = datazone_row(spec)?;
+        let updated = self
+            .database
+            .update_datazone(name, &row)
+            .await?
+            .ok_or_else(|| LauncherError::UnknownDatazone(name.to_owned()))?;
+        Ok(Datazone::try_from(updated)?)
+    }
+
+    pub async fn delete_datazone(&self, name: &str) -> Result<(), LauncherError> {
+        if self.database.delete_datazone(name).await? {
+            Ok(())
+        } else {
+            Err(LauncherError::UnknownDatazone(name.to_owned()))
+        }
+    }
+}
+
+/// The validated row for `spec`, with a fresh id and creation time (an update keeps the stored
+/// ones).
+fn data_volume_row(spec: DataVolumeSpec) -> Result<DataVolumeRow, LauncherError> {
+    check_name(&spec.name)?;
+    // An empty mission is no mission, as a form without one sends it.
+    let mission = spec
+        .mission
+        .filter(|mission| !mission.trim().is_empty())
+        .map(|mission| check_text("mission", &mission, MAX_MISSION_CHARACTERS))
+        .transpose()?;
+    check_mount_path(&spec.mount_path)?;
+    Ok(DataVolumeRow {
+        id: new_id(),
+        name: spec.name,
+        description: check_text("description", &spec.description, MAX_DESCRIPTION_CHARACTERS)?,
+        mission,
+        source: check_text("source", &spec.source, MAX_LOCATION_CHARACTERS)?,
+        mount_path: spec.mount_path,
+        read_only: spec.read_only,
+        created_at: Utc::now(),
+    })
+}
+
+fn datazone_row(spec: DatazoneSpec) -> Result<DatazoneRow, LauncherError> {
+    check_name(&spec.name)?;
+    check_endpoint(spec.runtime, &spec.endpoint)?;
+    Ok(DatazoneRow {
+        id: new_id(),
+        name: spec.name,
+        description: check_text("description", &spec.description, MAX_DESCRIPTION_CHARACTERS)?,
+        runtime: spec.runtime.as_str().to_owned(),
+        endpoint: spec.endpoint,
+        created_at: Utc::now(),
+    })
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> LauncherError {
+    LauncherError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Names appear in URLs and in launch requests: a slug, like datalab names.
+fn check_name(name: &str) -> Result<(), LauncherError> {
+    let slug = name
+        .chars()
+        .all(|character| matches!(character, 'a'..='z' | '0'..='9' | '-'));
+    if !(2..=64).contains(&name.len()) || !slug || name.starts_with('-') || name.ends_with('-') {
+        return Err(invalid(
+            "name",
+            format!(
+                "{name:?} must be 2 to 64 lowercase letters, digits and hyphens, not starting or \
+                 ending with a hyphen"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `text` trimmed, when it is not blank and has at most `limit` characters.
+fn check_text(field: &'static str, text: &str, limit: usize) -> Result<String, LauncherError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(invalid(field, "it must not be empty"));
+    }
+    let length = text.chars().count();
+    if length > limit {
+        return Err(invalid(
+            field,
+            format!("it has {length} characters; at most {limit} are allowed"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// A mount path is handed to a container runtime as is: absolute, and without `.`, `..` or empty
+/// segments, so that it means exactly the folder it names.
+fn check_mount_path(path: &str) -> Result<(), LauncherError> {
+    let reason = if !path.starts_with('/') {
+        Some("it must be an absolute path, starting with /".to_owned())
+    } else if path == "/" {
+        Some("it must name a folder below /, not / itself".to_owned())
+    } else if path.chars().count() > MAX_LOCATION_CHARACTERS {
+        Some(format!(
+            "it must have at most {MAX_LOCATION_CHARACTERS} characters"
+        ))
+    } else if path.chars().any(char::is_control) {
+        Some("it must not contain control characters".to_owned())
+    } else {
+        path.trim_end_matches('/')
+            .split('/')
+            .skip(1)
+            .find_map(|segment| match segment {
+                ".." => {
+                    Some("it must not contain `..`: the mount must stay where it says".to_owned())
+                }
+                "." => Some("it must not contain `.` segments".to_owned()),
+                "" => Some("it must not contain empty segments (`//`)".to_owned()),
+                _ => None,
+            })
+    };
+    match reason {
+        Some(reason) => Err(invalid("mount_path", format!("{path:?}: {reason}"))),
+        None => Ok(()),
+    }
+}
+
+/// The endpoint must be a URL of a scheme its runtime speaks, naming a host (or, for `unix://`, a
+/// socket path).
+fn check_endpoint(runtime: Runtime, endpoint: &str) -> Result<(), LauncherError> {
+    let url = Url::parse(endpoint).map_err(|error| {
+        invalid(
+            "endpoint",
+            format!("{endpoint:?} is not a URL ({error}), like https://cluster.example.org:6443"),
+        )
+    })?;
+    let schemes = runtime.schemes();
+    if !schemes.contains(&url.scheme()) {
+        return Err(invalid(
+            "endpoint",
+            format!(
+                "a {} datazone is reached by {} URLs, not {}://",
+                runtime.as_str(),
+                schemes
+                    .iter()
+                    .map(|scheme| format!("{scheme}://"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                url.scheme()
+            ),
+        ));
+    }
+    let reachable = if url.scheme() == "unix" {
+        url.path().len() > 1
+    } else {
+        url.host_str().is_some_and(|host| !host.is_empty())
+    };
+    if !reachable || endpoint.chars().count() > MAX_LOCATION_CHARACTERS {
+        return Err(invalid(
+            "endpoint",
+            format!(
+                "{endpoint:?} must name a host (a socket path for unix://) in at most \
+                 {MAX_LOCATION_CHARACTERS} characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(result: Result<(), LauncherError>) -> &'static str {
+        match result {
+            Err(LauncherError::InvalidField { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mount_paths_are_absolute_and_stay_where_they_say() {
+        for good in ["/data/euclid", "/data/euclid-q1/", "/mnt/a.b/c..d"] {
+            check_mount_path(good).unwrap();
+        }
+        for bad in [
+            "data/euclid",
+            "/",
+            "/data/../etc",
+            "/data/..",
+            "/data/./x",
+            "/data//x",
+            "/data/x\n",
+            "",
+        ] {
+            assert_eq!(field_of(check_mount_path(bad)), "mount_path", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn endpoints_speak_their_runtime() {
+        check_endpoint(Runtime::Docker, "unix:///var/run/docker.sock").unwrap();
+        check_endpoint(Runtime::Docker, "tcp://10.0.0.5:2376").unwrap();
+        check_endpoint(Runtime::Kubernetes, "https://k8s.example.org:6443").unwrap();
+        for (runtime, bad) in [
+            (Runtime::Kubernetes, "unix:///var/run/docker.sock"),
+            (Runtime::Kubernetes, "k8s.example.org"),
+            (Runtime::Docker, "ftp://host/x"),
+            (Runtime::Docker, "unix://"),
+        ] {
+            assert_eq!(field_of(check_endpoint(runtime, bad)), "endpoint", "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_slugs() {
+        check_name("euclid-q1").unwrap();
+        for bad in ["E", "Euclid", "-x", "x-", "a b", "a/b", &"x".repeat(65)] {
+            assert_eq!(field_of(check_name(bad)), "name", "{bad}");
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Datalabs written straight into the database, the way the publishing workflow will leave them: a
+//! datalab row, a version with its metadata, members and stars, then the marketplace index
+//! refreshed. Used by the API tests and by `bench/marketplace.rs`.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use chrono::{DateTime, Utc};
+use labforge::storage::Database;
+use serde_json::{Value, json};
+
+/// A datalab and its one version.
+#[derive(Debug, Clone)]
+pub struct DatalabFixture {
+    pub name: String,
+    /// `jupyterlab`, `desktop` or `generic`.
+    pub kind: &'static str,
+    pub owner_id: String,
+    /// `public` or `private`.
+    pub visibility: &'static str,
+    /// The datalab's state, and its version's: `published`, `draft`, ...
+    pub state: &'static str,
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl DatalabFixture {
+    /// A published public JupyterLab datalab of `owner_id` with [`metadata`] of its name.
+    pub fn published(name: &str, owner_id: &str, title: &str, summary: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: "jupyterlab",
+            owner_id: owner_id.to_owned(),
+            visibility: "public",
+            state: "published",
+            metadata: metadata(name, title, summary),
+            created_at: Utc::now(),
+        }
+    }
+}
+
+/// Valid metadata with every mandatory field, and the private fields labforge stamps (which must
+/// never appear in public views).
+pub fn metadata(name: &str, title: &str, summary: &str) -> Value {
+    json!({
+        "title": title,
+        "alternateName": name,
+        "abstract": summary,
+        "contactPoint": "datalabs@example.org",
+        "creator": "Example Observatory",
+        "version": "1.0.0",
+        "datalabImage": {
+            "id": format!("registry.example.org/datalabs/{name}@sha256:private-digest"),
+            "platform": "linux/amd64",
+            "keyword": ["private-image-tag"]
+        },
+        "dateCreated": "2025-01-02T03:04:05Z",
+        "dateModified": "2025-01-02T03:04:05Z"
+    })
+}
+
+/// Inserts the datalab and its version, refreshes its marketplace entry and returns its id.
+pub async fn insert_datalab(database: &Database, fixture: &DatalabFixture) -> String {
+    let id = labforge::storage::new_id();
+    labforge::with_pool!(database, write, |pool| {
+        sqlx::query(
+            "INSERT INTO datalabs (id, name, kind, owner_id, visibility, state, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&id)
+        .bind(&fixture.name)
+        .bind(fixture.kind)
+        .bind(&fixture.owner_id)
+        .bind(fixture.visibility)
+        .bind(fixture.state)
+        .bind(fixture.created_at)
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    insert_version(database, &id, "1.0.0", fixture.state, &fixture.metadata).await;
+    database.refresh_datalab_search(&id).await.unwrap();
+    id
+}
+
+/// Adds a version to a datalab; the caller refreshes the index.
+pub async fn insert_version(
+    database: &Database,
+    datalab_id: &str,
+    version: &str,
+    state: &str,
+    metadata: &Value,
+) {
+    let now = Utc::now();
+    labforge::with_pool!(database, write, |pool| {
+        sqlx::query(
+            "INSERT INTO versions (id, datalab_id, version, source_kind, source_location, \
+             metadata, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'git', 'https://git.example.org/lab.git', $4, $5, $6, $6)",
+        )
+        .bind(labforge::storage::new_id())
+        .bind(datalab_id)
+        .bind(version)
+        .bind(sqlx::types::Json(metadata))
+        .bind(state)
+        .bind(now)
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+}
+
+/// Changes a datalab's state and visibility, as publishing or withdrawing does; the caller
+/// refreshes the index.
+pub async fn set_datalab_state(
+    database: &Database,
+    datalab_id: &str,
+    state: &str,
+    visibility: &str,
+) {
+    labforge::with_pool!(database, write, |pool| {
+        sqlx::query("UPDATE datalabs SET state = $2, visibility = $3 WHERE id = $1")
+            .bind(datalab_id)
+            .bind(state)
+            .bind(visibility)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+pub async fn add_member(database: &Database, datalab_id: &str, user_id: &str) {
+    labforge::with_pool!(database, write, |pool| {
+        sqlx::query("INSERT INTO datalab_members (datalab_id, user_id) VALUES ($1, $2)")
+            .bind(datalab_id)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+/// Stars `datalab_id` by each of `user_ids` in one statement per thousand, without refreshing.
+pub async fn insert_stars(database: &Database, datalab_id: &str, user_ids: &[String]) {
+    let now = Utc::now();
+    for chunk in user_ids.chunks(1000) {
+        let mut query = String::from("INSERT INTO stars (datalab_id, user_id, created_at) VALUES ");
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|index| format!("($1, ${}, $2)", index + 3))
+            .collect();
+        query.push_str(&rows.join(", "));
+        labforge::with_pool!(database, write, |pool| {
+            let mut statement = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+                .bind(datalab_id)
+                .bind(now);
+            for user_id in chunk {
+                statement = statement.bind(user_id);
+            }
+            statement.execute(pool).await.unwrap();
+        });
+    }
+}
