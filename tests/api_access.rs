@@ -13,6 +13,7 @@ use service::{As, TestApp, TestUser};
 on_both_backends!(
     every_endpoint_answers_each_kind_of_caller_as_the_table_says,
     private_metadata_fields_reach_only_the_owner_moderators_and_admins,
+    datalabs_published_by_the_operator_reach_the_marketplace_and_the_catalog,
 );
 
 /// The callers, in the order of each row's expected statuses.
@@ -213,6 +214,86 @@ fn datalabs_rows() -> Vec<Row> {
     ]
 }
 
+fn marketplace_and_launcher_rows() -> Vec<Row> {
+    let volume = json!({"name": "gaia-dr3", "description": "Gaia DR3", "mission": "Gaia",
+        "source": "/archive/gaia/dr3", "mount_path": "/data/gaia"});
+    let zone = json!({"name": "local", "description": "This machine's docker",
+        "runtime": "docker", "endpoint": "unix:///var/run/docker.sock"});
+    let signed_in = [401, 200, 200, 200, 200, 200];
+    vec![
+        row(Method::GET, "/api/marketplace", None, [200; 6]),
+        row(
+            Method::GET,
+            "/api/marketplace?sort=sideways",
+            None,
+            [422; 6],
+        ),
+        row(Method::GET, "/catalog.jsonld", None, [200; 6]),
+        row(
+            Method::GET,
+            "/api/datalabs/olga-draft/jsonld",
+            None,
+            [404; 6],
+        ),
+        row(
+            Method::PUT,
+            "/api/datalabs/olga-public/star",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        row(
+            Method::PUT,
+            "/api/datalabs/olga-draft/star",
+            None,
+            [401, 404, 200, 404, 200, 200],
+        ),
+        row(
+            Method::DELETE,
+            "/api/datalabs/olga-public/star",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        row(Method::GET, "/api/data-volumes", None, signed_in),
+        row(
+            Method::POST,
+            "/api/data-volumes",
+            Some(volume.clone()),
+            [401, 403, 403, 403, 403, 201],
+        ),
+        row(
+            Method::PUT,
+            "/api/data-volumes/gaia-dr3",
+            Some(volume),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        row(
+            Method::DELETE,
+            "/api/data-volumes/gaia-dr3",
+            None,
+            [401, 403, 403, 403, 403, 204],
+        ),
+        row(Method::GET, "/api/datazones", None, signed_in),
+        row(
+            Method::POST,
+            "/api/datazones",
+            Some(zone.clone()),
+            [401, 403, 403, 403, 403, 201],
+        ),
+        row(
+            Method::PUT,
+            "/api/datazones/local",
+            Some(zone),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        row(
+            Method::DELETE,
+            "/api/datazones/local",
+            None,
+            [401, 403, 403, 403, 403, 204],
+        ),
+    ]
+}
+
 /// Olga's private draft `olga-draft` (version 0.0.1, build 0 queued) and her published public
 /// `olga-public` (version 0.0.1).
 async fn datalab_fixtures(app: &TestApp, owner: &TestUser) {
@@ -257,7 +338,11 @@ async fn every_endpoint_answers_each_kind_of_caller_as_the_table_says(app: TestA
     let callers = Callers::create(&app).await;
     datalab_fixtures(&app, &callers.owner).await;
     let mut mismatches = Vec::new();
-    for row in accounts_rows().into_iter().chain(datalabs_rows()) {
+    let rows = accounts_rows()
+        .into_iter()
+        .chain(marketplace_and_launcher_rows())
+        .chain(datalabs_rows());
+    for row in rows {
         for ((who, caller), expected) in callers.all().into_iter().zip(row.expected) {
             let (status, body) = app
                 .call(row.method.clone(), row.path, caller, row.body.clone())
@@ -321,4 +406,63 @@ async fn private_metadata_fields_reach_only_the_owner_moderators_and_admins(app:
             );
         }
     }
+}
+
+async fn datalabs_published_by_the_operator_reach_the_marketplace_and_the_catalog(app: TestApp) {
+    let callers = Callers::create(&app).await;
+    datalab_fixtures(&app, &callers.owner).await;
+    let (_, before) = app
+        .call(
+            Method::GET,
+            "/api/marketplace?q=spectra",
+            As::Anonymous,
+            None,
+        )
+        .await;
+    assert_eq!(before["total"], 0, "{before}");
+    let metadata = json!({
+        "title": "Stellar spectra explorer",
+        "alternateName": "olga-public",
+        "abstract": "Explore stellar spectra.",
+        "contactPoint": "olga@example.org",
+        "creator": "ESA",
+        "version": "0.0.1",
+        "keywords": ["spectra"],
+        "license": "MIT",
+    });
+    let statement = "UPDATE versions SET metadata = $1 WHERE version = '0.0.1'";
+    labforge::storage::with_pool!(&app.state.database, write, |pool| {
+        sqlx::query(statement)
+            .bind(sqlx::types::Json(metadata.clone()))
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    app.state
+        .datalabs
+        .publish_as_operator("olga-public", "0.0.1")
+        .await
+        .unwrap();
+    let (status, found) = app
+        .call(
+            Method::GET,
+            "/api/marketplace?q=spectra",
+            As::Anonymous,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    let (status, catalog) = app
+        .call(Method::GET, "/catalog.jsonld", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        catalog.to_string().contains("Stellar spectra explorer"),
+        "{catalog}"
+    );
+    assert!(
+        !catalog.to_string().contains("olga-draft"),
+        "a private draft reached the public catalog"
+    );
 }

@@ -518,6 +518,7 @@ impl DatalabService {
         self.database
             .publish_publicly(&datalab.id, &version_row.id, Utc::now())
             .await?;
+        self.database.refresh_datalab_search(&datalab.id).await?;
         Ok(())
     }
 
