@@ -478,7 +478,8 @@ impl Storage {
             .map_err(StorageError::io("sync", &source))?;
         drop(file);
         let target = self.blob_path(digest);
-        rename_into_place(&source, &target).await
+        rename_into_place(&source, &target).await?;
+        remove_file_if_present(&self.upload_owner_path(id)).await
     }
 
     // ---- repositories ----
