@@ -320,13 +320,8 @@ async fn sorts_and_pages_with_a_total_and_refuse_bad_parameters_by_name(app: Tes
     ] {
         let mut fixture = DatalabFixture::published(name, &owner_id, "Telescope lab", "Tools.");
         fixture.created_at = now - Duration::days(days);
-        let id = insert_datalab(&app.state.database, &fixture).await;
-        datalabs::insert_stars(&app.state.database, &id, &fans[..stars]).await;
-        app.state
-            .database
-            .refresh_datalab_search(&id)
-            .await
-            .unwrap();
+        fixture.starred_by = fans[..stars].to_vec();
+        insert_datalab(&app.state.database, &fixture).await;
     }
     assert_eq!(
         names(&app, "sort=stars", As::Anonymous).await,
