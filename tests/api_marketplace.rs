@@ -25,6 +25,7 @@ on_both_backends!(
     stars_are_one_per_user_idempotent_and_only_on_visible_datalabs,
     the_catalog_lists_published_public_datalabs_as_json_ld_without_private_fields,
     a_datalab_is_json_ld_for_those_who_may_see_it,
+    the_openapi_document_tags_the_marketplace_catalog_and_launcher_paths,
 );
 
 async fn user_id(app: &TestApp, user: &TestUser) -> String {
@@ -673,4 +674,38 @@ async fn a_datalab_is_json_ld_for_those_who_may_see_it(app: TestApp) {
     }
     let (status, _, _) = get_json_ld(&app, "/api/datalabs/nothing/jsonld", As::User(&owner)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn the_openapi_document_tags_the_marketplace_catalog_and_launcher_paths(app: TestApp) {
+    let (status, document) = app
+        .call(Method::GET, "/api/openapi.json", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, method, tag) in [
+        ("/api/marketplace", "get", "marketplace"),
+        ("/api/datalabs/{name}/star", "put", "marketplace"),
+        ("/api/datalabs/{name}/star", "delete", "marketplace"),
+        ("/api/datalabs/{name}/jsonld", "get", "catalog"),
+        ("/catalog.jsonld", "get", "catalog"),
+        ("/api/data-volumes", "post", "launcher"),
+        ("/api/data-volumes/{name}", "put", "launcher"),
+        ("/api/datazones", "get", "launcher"),
+        ("/api/datazones/{name}", "delete", "launcher"),
+    ] {
+        let operation = &document["paths"][path][method];
+        assert_eq!(
+            operation["tags"],
+            json!([tag]),
+            "{method} {path}: {operation}"
+        );
+    }
+    let tags: Vec<&str> = document["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["name"].as_str().unwrap())
+        .collect();
+    for tag in ["marketplace", "catalog", "launcher"] {
+        assert!(tags.contains(&tag), "{tags:?}");
+    }
 }

@@ -71,7 +71,7 @@ impl Facet {
 
 /// Who is looking, as far as the visibility rule needs to know: published public datalabs are
 /// listed to everyone, the others to their owner, their members, moderators and administrators.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Viewer<'a> {
     /// `None` for an anonymous caller.
     pub user_id: Option<&'a str>,
@@ -175,17 +175,13 @@ impl TryFrom<HitRow> for MarketplaceHit {
     }
 }
 
-/// A `datalabs` row as the catalogue needs it, with whether the viewer is one of its members.
+/// What the visibility rule needs of a datalab, with whether the viewer is one of its members.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CatalogDatalabRow {
     pub id: String,
-    pub name: String,
-    pub kind: String,
     pub owner_id: String,
     pub visibility: String,
     pub state: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
     pub viewer_is_member: bool,
 }
 
@@ -630,10 +626,9 @@ impl Database {
     ) -> Result<Option<CatalogDatalabRow>, StorageError> {
         Ok(with_pool!(self, read, |pool| {
             sqlx::query_as(
-                "SELECT d.id, d.name, d.kind, d.owner_id, d.visibility, d.state, d.created_at, \
-                 d.updated_at, EXISTS (SELECT 1 FROM datalab_members m \
-                 WHERE m.datalab_id = d.id AND m.user_id = $2) AS viewer_is_member \
-                 FROM datalabs d WHERE d.name = $1",
+                "SELECT d.id, d.owner_id, d.visibility, d.state, EXISTS (SELECT 1 \
+                 FROM datalab_members m WHERE m.datalab_id = d.id AND m.user_id = $2) \
+                 AS viewer_is_member FROM datalabs d WHERE d.name = $1",
             )
             .bind(name)
             .bind(viewer_id)
