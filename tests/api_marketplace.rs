@@ -25,6 +25,7 @@ on_both_backends!(
     stars_are_one_per_user_idempotent_and_only_on_visible_datalabs,
     the_catalog_lists_published_public_datalabs_as_json_ld_without_private_fields,
     a_datalab_is_json_ld_for_those_who_may_see_it,
+    the_openapi_document_tags_the_marketplace_catalog_and_launcher_paths,
 );
 
 async fn user_id(app: &TestApp, user: &TestUser) -> String {
@@ -320,13 +321,8 @@ async fn sorts_and_pages_with_a_total_and_refuse_bad_parameters_by_name(app: Tes
     ] {
         let mut fixture = DatalabFixture::published(name, &owner_id, "Telescope lab", "Tools.");
         fixture.created_at = now - Duration::days(days);
-        let id = insert_datalab(&app.state.database, &fixture).await;
-        datalabs::insert_stars(&app.state.database, &id, &fans[..stars]).await;
-        app.state
-            .database
-            .refresh_datalab_search(&id)
-            .await
-            .unwrap();
+        fixture.starred_by = fans[..stars].to_vec();
+        insert_datalab(&app.state.database, &fixture).await;
     }
     assert_eq!(
         names(&app, "sort=stars", As::Anonymous).await,
@@ -678,4 +674,38 @@ async fn a_datalab_is_json_ld_for_those_who_may_see_it(app: TestApp) {
     }
     let (status, _, _) = get_json_ld(&app, "/api/datalabs/nothing/jsonld", As::User(&owner)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn the_openapi_document_tags_the_marketplace_catalog_and_launcher_paths(app: TestApp) {
+    let (status, document) = app
+        .call(Method::GET, "/api/openapi.json", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, method, tag) in [
+        ("/api/marketplace", "get", "marketplace"),
+        ("/api/datalabs/{name}/star", "put", "marketplace"),
+        ("/api/datalabs/{name}/star", "delete", "marketplace"),
+        ("/api/datalabs/{name}/jsonld", "get", "catalog"),
+        ("/catalog.jsonld", "get", "catalog"),
+        ("/api/data-volumes", "post", "launcher"),
+        ("/api/data-volumes/{name}", "put", "launcher"),
+        ("/api/datazones", "get", "launcher"),
+        ("/api/datazones/{name}", "delete", "launcher"),
+    ] {
+        let operation = &document["paths"][path][method];
+        assert_eq!(
+            operation["tags"],
+            json!([tag]),
+            "{method} {path}: {operation}"
+        );
+    }
+    let tags: Vec<&str> = document["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["name"].as_str().unwrap())
+        .collect();
+    for tag in ["marketplace", "catalog", "launcher"] {
+        assert!(tags.contains(&tag), "{tags:?}");
+    }
 }

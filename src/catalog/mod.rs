@@ -291,13 +291,9 @@ mod tests {
     fn datalab(state: &str, visibility: &str, viewer_is_member: bool) -> CatalogDatalabRow {
         CatalogDatalabRow {
             id: "d-1".to_owned(),
-            name: "jl-x".to_owned(),
-            kind: "jupyterlab".to_owned(),
             owner_id: "owner".to_owned(),
             visibility: visibility.to_owned(),
             state: state.to_owned(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
             viewer_is_member,
         }
     }

@@ -9,10 +9,10 @@
 //!
 //! Facet counts follow the usual app-store rule: each facet is counted over the entries that match
 //! the words and every *other* facet's filter, so choosing `domain=astronomy` still shows how many
-//! entries the other domains would add. They are computed here, in one pass over the matching
-//! entries' facet codes read as a single aggregated string, rather than by one grouped join per
-//! facet: with 10,000 entries the join costs tens of milliseconds in SQLite, the pass well under
-//! one.
+//! entries the other domains would add. They are computed here, from the matching entries' facet
+//! codes read as one aggregated string and counted in one pass, rather than by a grouped join over
+//! the facet rows: for 10,000 entries the join took about 100 ms in SQLite, the read and the pass a
+//! few milliseconds (measured while choosing; `bench/marketplace.sh` measures the whole search).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -71,7 +71,7 @@ impl Facet {
 
 /// Who is looking, as far as the visibility rule needs to know: published public datalabs are
 /// listed to everyone, the others to their owner, their members, moderators and administrators.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Viewer<'a> {
     /// `None` for an anonymous caller.
     pub user_id: Option<&'a str>,
@@ -175,17 +175,13 @@ impl TryFrom<HitRow> for MarketplaceHit {
     }
 }
 
-/// A `datalabs` row as the catalogue needs it, with whether the viewer is one of its members.
+/// What the visibility rule needs of a datalab, with whether the viewer is one of its members.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CatalogDatalabRow {
     pub id: String,
-    pub name: String,
-    pub kind: String,
     pub owner_id: String,
     pub visibility: String,
     pub state: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
     pub viewer_is_member: bool,
 }
 
@@ -256,9 +252,6 @@ const COUNT_STARS: &str = "SELECT COUNT(*) FROM stars WHERE datalab_id = $1";
 
 const FACET_CODE: &str =
     "SELECT code FROM marketplace_facet_values WHERE facet = $1 AND value = $2";
-
-const HIT_COLUMNS: &str = "e.name, e.kind, d.title, d.abstract, d.keywords, e.licence, e.stars, \
-     e.esa_official, e.created_at, e.updated_at";
 
 /// The metadata fields the index is built from, read leniently: the metadata was validated when it
 /// was stored, and a field missing here only leaves the entry without it.
@@ -520,23 +513,20 @@ impl Database {
             (Some(_), Backend::Postgres) => matching_facet_codes!(postgres_text_match!()),
         };
         with_pool!(self, read, |pool| {
-            let mut connection = pool.acquire().await?;
             let dictionary: Vec<(i64, String, String)> =
                 sqlx::query_as("SELECT code, facet, value FROM marketplace_facet_values")
-                    .fetch_all(&mut *connection)
+                    .fetch_all(pool)
                     .await?;
             let dictionary = FacetDictionary::new(dictionary)?;
+            let filters = dictionary.filter_codes(query.filters);
             let mut codes_statement = sqlx::query_scalar::<_, String>(codes_query)
                 .bind(query.viewer.sees_everything)
                 .bind(query.viewer.user_id);
             if let Some(text) = &text {
                 codes_statement = codes_statement.bind(text);
             }
-            let facet_codes = codes_statement.fetch_one(&mut *connection).await?;
-            let filters = dictionary.filter_codes(query.filters);
-            let tally = FacetTally::count(&facet_codes, &dictionary, &filters);
-            let mut hits = Vec::new();
-            if tally.total > query.offset {
+            // A filter none of whose values was ever indexed matches nothing.
+            let page_statement = filters.iter().all(|(_, codes)| !codes.is_empty()).then(|| {
                 let page_query = page_query(backend, text.is_some(), query.order, &filters);
                 let mut statement = sqlx::query_as::<_, HitRow>(sqlx::AssertSqlSafe(page_query))
                     .bind(query.viewer.sees_everything)
@@ -544,23 +534,27 @@ impl Database {
                 if let Some(text) = &text {
                     statement = statement.bind(text);
                 }
-                for (_, codes) in &filters {
-                    for code in codes {
-                        statement = statement.bind(*code);
-                    }
+                for code in filters.iter().flat_map(|(_, codes)| codes) {
+                    statement = statement.bind(*code);
                 }
-                hits = statement
-                    .bind(query.limit)
-                    .bind(query.offset)
-                    .fetch_all(&mut *connection)
-                    .await?
-                    .into_iter()
-                    .map(MarketplaceHit::try_from)
-                    .collect::<Result<_, _>>()?;
-            }
+                statement.bind(query.limit).bind(query.offset)
+            });
+            // The two reads are independent: on two connections at once, a search takes as long
+            // as the slower of them rather than both.
+            let (facet_codes, hit_rows) =
+                tokio::try_join!(codes_statement.fetch_one(pool), async {
+                    match page_statement {
+                        Some(statement) => statement.fetch_all(pool).await,
+                        None => Ok(Vec::new()),
+                    }
+                })?;
+            let tally = FacetTally::count(&facet_codes, &dictionary, &filters);
             Ok(MarketplacePage {
                 total: tally.total,
-                hits,
+                hits: hit_rows
+                    .into_iter()
+                    .map(MarketplaceHit::try_from)
+                    .collect::<Result<_, _>>()?,
                 facet_counts: tally.into_facet_counts(&dictionary),
             })
         })
@@ -632,10 +626,9 @@ impl Database {
     ) -> Result<Option<CatalogDatalabRow>, StorageError> {
         Ok(with_pool!(self, read, |pool| {
             sqlx::query_as(
-                "SELECT d.id, d.name, d.kind, d.owner_id, d.visibility, d.state, d.created_at, \
-                 d.updated_at, EXISTS (SELECT 1 FROM datalab_members m \
-                 WHERE m.datalab_id = d.id AND m.user_id = $2) AS viewer_is_member \
-                 FROM datalabs d WHERE d.name = $1",
+                "SELECT d.id, d.owner_id, d.visibility, d.state, EXISTS (SELECT 1 \
+                 FROM datalab_members m WHERE m.datalab_id = d.id AND m.user_id = $2) \
+                 AS viewer_is_member FROM datalabs d WHERE d.name = $1",
             )
             .bind(name)
             .bind(viewer_id)
@@ -716,7 +709,8 @@ fn text_query(backend: Backend, words: &[String]) -> Option<String> {
 /// The statement for one page of hits: the visibility rule, the text match and one condition per
 /// filtered facet, assembled from fixed fragments; every value is a bound parameter (`$1` the
 /// viewer's override, `$2` their id, `$3` the text query when there are words, then the filters'
-/// codes, then limit and offset).
+/// codes, then limit and offset). The page is chosen among the narrow entries first and only its
+/// rows are joined to their (long) documents.
 fn page_query(
     backend: Backend,
     has_text: bool,
@@ -724,25 +718,33 @@ fn page_query(
     filters: &[(Facet, Vec<i64>)],
 ) -> String {
     let ranked = has_text && order == SearchOrder::Relevance;
-    let mut query = format!("SELECT {HIT_COLUMNS} FROM ");
-    if ranked && backend == Backend::Sqlite {
-        // Joined rather than filtered, so that the FTS5 rank can order the rows.
-        query.push_str(
-            "marketplace_search JOIN marketplace_entries e \
-             ON e.entry_id = marketplace_search.rowid \
-             JOIN marketplace_documents d ON d.entry_id = e.entry_id \
+    let mut query = String::from(
+        "SELECT e.name, e.kind, d.title, d.abstract, d.keywords, e.licence, e.stars, \
+         e.esa_official, e.created_at, e.updated_at FROM (SELECT e.entry_id, e.name, e.kind, \
+         e.licence, e.stars, e.esa_official, e.created_at, e.updated_at",
+    );
+    match (ranked, backend) {
+        // CROSS JOIN keeps the full-text table the outer loop: SQLite would otherwise look each
+        // entry up in it by rowid, running the text query once per entry.
+        (true, Backend::Sqlite) => query.push_str(
+            ", marketplace_search.rank AS text_rank FROM marketplace_search \
+             CROSS JOIN marketplace_entries e ON e.entry_id = marketplace_search.rowid \
              WHERE marketplace_search MATCH $3 AND ",
-        );
-    } else {
-        query.push_str(
-            "marketplace_entries e JOIN marketplace_documents d ON d.entry_id = e.entry_id WHERE ",
-        );
-        if has_text {
-            query.push_str(match backend {
-                Backend::Sqlite => sqlite_text_match!(),
-                Backend::Postgres => postgres_text_match!(),
-            });
-            query.push_str(" AND ");
+        ),
+        (true, Backend::Postgres) => query.push_str(
+            ", ts_rank(d.search_vector, to_tsquery('english', $3)) AS text_rank \
+             FROM marketplace_entries e JOIN marketplace_documents d \
+             ON d.entry_id = e.entry_id WHERE d.search_vector @@ to_tsquery('english', $3) AND ",
+        ),
+        (false, _) => {
+            query.push_str(" FROM marketplace_entries e WHERE ");
+            if has_text {
+                query.push_str(match backend {
+                    Backend::Sqlite => sqlite_text_match!(),
+                    Backend::Postgres => postgres_text_match!(),
+                });
+                query.push_str(" AND ");
+            }
         }
     }
     query.push_str(visible_entry!());
@@ -758,17 +760,22 @@ fn page_query(
         query.push_str("))");
         parameter += codes.len();
     }
-    query.push_str(match (order, ranked, backend) {
-        (_, true, Backend::Sqlite) => " ORDER BY marketplace_search.rank, e.stars DESC, e.name",
-        (_, true, Backend::Postgres) => {
-            " ORDER BY ts_rank(d.search_vector, to_tsquery('english', $3)) DESC, \
-             e.stars DESC, e.name"
-        }
+    let ordering = match (order, ranked, backend) {
+        // bm25 is lower for better matches, ts_rank higher.
+        (_, true, Backend::Sqlite) => " ORDER BY text_rank, e.stars DESC, e.name",
+        (_, true, Backend::Postgres) => " ORDER BY text_rank DESC, e.stars DESC, e.name",
         (SearchOrder::Relevance | SearchOrder::Stars, false, _) => " ORDER BY e.stars DESC, e.name",
         (SearchOrder::Newest, false, _) => " ORDER BY e.created_at DESC, e.name",
         (SearchOrder::Name, false, _) => " ORDER BY e.name",
-    });
-    write!(query, " LIMIT ${parameter} OFFSET ${}", parameter + 1).expect("writing to a String");
+    };
+    query.push_str(ordering);
+    write!(
+        query,
+        " LIMIT ${parameter} OFFSET ${}) e JOIN marketplace_documents d ON d.entry_id = e.entry_id",
+        parameter + 1
+    )
+    .expect("writing to a String");
+    query.push_str(ordering);
     query
 }
 
@@ -1004,10 +1011,13 @@ mod tests {
         let with_text = page_query(Backend::Postgres, true, SearchOrder::Relevance, &filters);
         assert!(with_text.contains("code IN ($4, $5)"), "{with_text}");
         assert!(with_text.contains("code IN ($6)"), "{with_text}");
-        assert!(with_text.ends_with("LIMIT $7 OFFSET $8"), "{with_text}");
+        assert!(with_text.contains("LIMIT $7 OFFSET $8"), "{with_text}");
         assert!(with_text.contains("ts_rank"), "{with_text}");
         let without_text = page_query(Backend::Sqlite, false, SearchOrder::Newest, &[]);
         assert!(!without_text.contains("MATCH"), "{without_text}");
-        assert!(without_text.ends_with("created_at DESC, e.name LIMIT $3 OFFSET $4"));
+        assert!(
+            without_text.contains("created_at DESC, e.name LIMIT $3 OFFSET $4"),
+            "{without_text}"
+        );
     }
 }

@@ -24,6 +24,8 @@ pub struct DatalabFixture {
     pub state: &'static str,
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
+    /// Users who starred it.
+    pub starred_by: Vec<String>,
 }
 
 impl DatalabFixture {
@@ -37,6 +39,7 @@ impl DatalabFixture {
             state: "published",
             metadata: metadata(name, title, summary),
             created_at: Utc::now(),
+            starred_by: Vec::new(),
         }
     }
 }
@@ -61,7 +64,8 @@ pub fn metadata(name: &str, title: &str, summary: &str) -> Value {
     })
 }
 
-/// Inserts the datalab and its version, refreshes its marketplace entry and returns its id.
+/// Inserts the datalab, its version and its stars, refreshes its marketplace entry and returns its
+/// id.
 pub async fn insert_datalab(database: &Database, fixture: &DatalabFixture) -> String {
     let id = labforge::storage::new_id();
     labforge::with_pool!(database, write, |pool| {
@@ -81,6 +85,7 @@ pub async fn insert_datalab(database: &Database, fixture: &DatalabFixture) -> St
         .unwrap();
     });
     insert_version(database, &id, "1.0.0", fixture.state, &fixture.metadata).await;
+    insert_stars(database, &id, &fixture.starred_by).await;
     database.refresh_datalab_search(&id).await.unwrap();
     id
 }
@@ -143,7 +148,7 @@ pub async fn add_member(database: &Database, datalab_id: &str, user_id: &str) {
 }
 
 /// Stars `datalab_id` by each of `user_ids` in one statement per thousand, without refreshing.
-pub async fn insert_stars(database: &Database, datalab_id: &str, user_ids: &[String]) {
+async fn insert_stars(database: &Database, datalab_id: &str, user_ids: &[String]) {
     let now = Utc::now();
     for chunk in user_ids.chunks(1000) {
         let mut query = String::from("INSERT INTO stars (datalab_id, user_id, created_at) VALUES ");
