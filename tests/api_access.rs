@@ -465,4 +465,36 @@ async fn datalabs_published_by_the_operator_reach_the_marketplace_and_the_catalo
         !catalog.to_string().contains("olga-draft"),
         "a private draft reached the public catalog"
     );
+
+    let request = axum::http::Request::get("/api/datalabs/olga-public")
+        .header(axum::http::header::ACCEPT, "application/ld+json")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[axum::http::header::CONTENT_TYPE],
+        "application/ld+json"
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let document: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        document.to_string().contains("dcat:DataService"),
+        "{document}"
+    );
+    let (_, plain) = app
+        .call(
+            Method::GET,
+            "/api/datalabs/olga-public",
+            As::Anonymous,
+            None,
+        )
+        .await;
+    assert_eq!(
+        plain["name"], "olga-public",
+        "JSON stays the default: {plain}"
+    );
 }

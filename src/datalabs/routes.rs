@@ -68,6 +68,8 @@ async fn my_datalabs(
 }
 
 /// One datalab; 404 also when the caller may not see it.
+/// With `Accept: application/ld+json`, its DCAT-AP / schema.org description instead (the same
+/// document as `GET /api/datalabs/{name}/jsonld`).
 #[utoipa::path(get, path = "/api/datalabs/{name}", tag = "datalabs",
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 200, body = Datalab), (status = 404, body = ErrorEnvelope)))]
@@ -75,8 +77,17 @@ async fn get_datalab(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Datalab>, ApiError> {
-    Ok(Json(state.datalabs.get(&caller, &name).await?))
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    let wants_linked_data = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/ld+json"));
+    if wants_linked_data {
+        let document = state.catalog.datalab_json_ld(&caller, &name).await?;
+        return Ok(crate::catalog::routes::json_ld(&document));
+    }
+    Ok(Json(state.datalabs.get(&caller, &name).await?).into_response())
 }
 
 /// Deletes a draft datalab with its versions and builds (owner or administrator).
