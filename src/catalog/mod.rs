@@ -16,6 +16,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::accounts::{Caller, Role, User};
+use crate::datalabs::visibility::{Access, Exposure, access};
 use crate::metadata::policy::public_view;
 use crate::metadata::{DatalabKind, Metadata};
 use crate::storage::catalog::{CatalogDatalabRow, DescribedDatalabRow, MarketplaceQuery, Viewer};
@@ -80,16 +81,18 @@ impl From<LinkedDataError> for CatalogError {
     }
 }
 
-/// Whether `viewer` (`None` when anonymous) may see the datalab: anyone when it is published and
-/// public, else its owner, its members, moderators and administrators. The datalabs domain applies
-/// the same rule to single datalabs; marketplace listings apply it in SQL (`storage::catalog`).
+/// Whether `viewer` (`None` when anonymous) may see the datalab, by the one rule of
+/// [`crate::datalabs::visibility`]; marketplace listings apply the same rule in SQL
+/// (`storage::catalog`), and the tests of both hold them together.
 pub fn may_see(viewer: Option<&User>, datalab: &CatalogDatalabRow) -> bool {
-    if datalab.state == "published" && datalab.visibility == "public" {
-        return true;
-    }
-    viewer.is_some_and(|user| {
-        user.is_at_least(Role::Moderator) || user.id == datalab.owner_id || datalab.viewer_is_member
-    })
+    let caller = viewer.map_or(Caller::Anonymous, |user| Caller::User(user.clone()));
+    let exposure = Exposure {
+        owner_id: &datalab.owner_id,
+        state: &datalab.state,
+        visibility: &datalab.visibility,
+        caller_is_member: datalab.viewer_is_member,
+    };
+    access(&caller, &exposure) >= Access::View
 }
 
 /// Whether the caller starred a datalab, and how many users did.
