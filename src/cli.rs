@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::base_images::build_base_images;
 use crate::build_log::BuildLog;
 use crate::buildkit::BuildEngine;
-use crate::config::{Config, env};
+use crate::config::{Config, LogFormat, env};
 use crate::metadata::DatalabKind;
 use crate::pipeline::{BuildHistory, BuildOutcome, BuildSpec, Pipeline};
 use crate::sources::Source;
@@ -69,16 +69,26 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let arguments = Arguments::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        // One JSON object per event, for log collectors.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     crate::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new().expect("the async runtime starts");
-    match runtime.block_on(run(arguments.command)) {
+    match runtime.block_on(run(arguments.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -87,8 +97,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
-    let config = Config::load()?;
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();
     tokio::spawn(async move {

@@ -20,6 +20,24 @@ pub const CONFIG: EnvironmentVariable = EnvironmentVariable {
 pub const ALL: &[EnvironmentVariable] = &[
     CONFIG,
     EnvironmentVariable {
+        name: "LABFORGE_LOG_FORMAT",
+        doc: "text (default) or json: one JSON object per log event, for log collectors.",
+        apply: |config, value| {
+            config.log_format = match value.as_str() {
+                "text" => super::LogFormat::Text,
+                "json" => super::LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Environment {
+                        name: "LABFORGE_LOG_FORMAT",
+                        value,
+                        expected: "text or json",
+                    });
+                }
+            };
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
         name: "LABFORGE_DATA_DIR",
         doc: "Folder for staging areas, the build index and build logs.",
         apply: |config, value| {

@@ -75,9 +75,22 @@ impl RegistryTarget {
     }
 }
 
+/// How log events are written to standard error.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per event, for log collectors.
+    Json,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// How log events are written (the level comes from `RUST_LOG`).
+    pub log_format: LogFormat,
     /// Folder for staging areas, the build index and logs.
     pub data_dir: PathBuf,
     /// Version of the base images (`base-images/VERSION`) that datalabs build on.
@@ -100,6 +113,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            log_format: LogFormat::Text,
             data_dir: PathBuf::from(".labforge"),
             base_version: include_str!("../../base-images/VERSION").trim().to_owned(),
             base_images_dir: PathBuf::from("base-images"),
