@@ -9,6 +9,9 @@
 //! break one thing each in a conforming catalogue and expect exactly that to be found, which shows
 //! the check can fail.
 
+#[path = "common/service.rs"]
+mod service;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
@@ -424,4 +427,76 @@ fn a_catalog_without_publisher_is_a_violation() {
     catalog.as_object_mut().unwrap().remove("dct:publisher");
     let report = validate(&catalog, &MANDATORY_SHAPES);
     assert_only_violations_at(&report, CATALOG, "dct:publisher");
+}
+
+on_both_backends!(the_catalog_the_service_serves_conforms_to_the_mandatory_shapes);
+
+/// The document `GET /catalog.jsonld` answers, not only [`catalog_document`]'s: datalabs
+/// published through the service, with metadata from the fixtures, read back over HTTP.
+async fn the_catalog_the_service_serves_conforms_to_the_mandatory_shapes(app: service::TestApp) {
+    use axum::http::{Method, StatusCode};
+    let author = app.user("olga", labforge::accounts::Role::Author).await;
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/catalog");
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        let text = fs::read_to_string(&path).unwrap();
+        let metadata = parse_metadata(&text, &path.display().to_string()).unwrap();
+        let name = metadata.alternate_name.clone();
+        let kind = metadata.kind.unwrap_or(DatalabKind::JupyterLab);
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/datalabs",
+                service::As::User(&author),
+                Some(json!({"name": name, "kind": kind.as_str()})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let source = json!({"kind": "git", "url": "https://github.com/org/lab.git"});
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/api/datalabs/{name}/versions"),
+                service::As::User(&author),
+                Some(json!({"version": metadata.version, "source": source})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let statement = "UPDATE versions SET metadata = $1 WHERE version = $2 AND datalab_id = \
+                         (SELECT id FROM datalabs WHERE name = $3)";
+        labforge::storage::with_pool!(&app.state.database, write, |pool| {
+            sqlx::query(statement)
+                .bind(sqlx::types::Json(serde_json::to_value(&metadata).unwrap()))
+                .bind(&metadata.version)
+                .bind(&name)
+                .execute(pool)
+                .await
+                .unwrap();
+        });
+        app.state
+            .datalabs
+            .publish_as_operator(&name, &metadata.version)
+            .await
+            .unwrap();
+        names.push(name);
+    }
+    let (status, document) = app
+        .call(Method::GET, "/catalog.jsonld", service::As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for name in &names {
+        assert!(
+            document.to_string().contains(name.as_str()),
+            "{name} missing"
+        );
+    }
+    let report = tokio::task::spawn_blocking(move || validate(&document, &MANDATORY_SHAPES))
+        .await
+        .unwrap();
+    assert!(
+        report.conforms && report.findings.is_empty(),
+        "{}",
+        describe(&report.findings)
+    );
 }
