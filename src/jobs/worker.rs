@@ -13,8 +13,7 @@ use super::log_writer::LogWriter;
 use crate::build_log::{BuildLog, Phase};
 use crate::datalabs::{BuildEvents, build_source};
 use crate::metadata::policy::{
-    ApplicationStamp, FieldWriteError, Writer, carry_over_fields_not_writable, check_write,
-    stamp_application_fields,
+    ApplicationStamp, Writer, carry_over_fields_not_writable, stamp_application_fields,
 };
 use crate::pipeline::index::BuildRecord;
 use crate::pipeline::{
@@ -122,7 +121,7 @@ impl Worker {
                 let previous = prepared.previous_metadata;
                 self.run_pipeline(prepared.spec, &log, &cancel)
                     .await
-                    .and_then(|built| governed_metadata(built, previous.as_ref()))
+                    .map(|built| governed_metadata(built, previous.as_ref()))
             }
             Err(error) => Err(Failure::Preparation(error.to_string())),
         };
@@ -231,6 +230,10 @@ impl Worker {
                     version: version.version.clone(),
                     number,
                     previous,
+                    stored_metadata: version
+                        .metadata
+                        .clone()
+                        .map(|metadata| Box::new(metadata.0)),
                 },
             },
         })
@@ -312,13 +315,6 @@ impl Worker {
                 failure: Some(error.to_string()),
                 ..BuildResult::default()
             },
-            Err(Failure::Metadata(error)) => BuildResult {
-                status: "failed",
-                failure: Some(format!(
-                    "metadata.yaml: {error}. Remove the field from metadata.yaml and build again"
-                )),
-                ..BuildResult::default()
-            },
             Err(Failure::Preparation(message)) => BuildResult {
                 status: "failed",
                 failure: Some(format!("the build could not start: {message}")),
@@ -331,22 +327,20 @@ impl Worker {
 enum Failure {
     Pipeline(PipelineError),
     Preparation(String),
-    /// metadata.yaml sets a field its author may not write.
-    Metadata(FieldWriteError),
 }
 
 /// The metadata a build stores on its version, under the field table's rules: fields only a
-/// moderator or labforge may write keep their stored values (an author's metadata.yaml cannot
-/// set or change them), and labforge stamps its own (the image by digest, the dates).
+/// moderator or labforge may write keep their stored values (the pipeline already refused a
+/// metadata.yaml that sets or changes them), and labforge stamps its own (the image by digest,
+/// the dates).
 fn governed_metadata(
     built: BuildOutcome,
     previous: Option<&serde_json::Value>,
-) -> Result<(BuildOutcome, serde_json::Value), Failure> {
+) -> (BuildOutcome, serde_json::Value) {
     let mut metadata = serde_json::to_value(&built.metadata).unwrap_or_default();
     if let Some(previous) = previous {
         carry_over_fields_not_writable(previous, &mut metadata, Writer::Author);
     }
-    check_write(previous, &metadata, Writer::Author).map_err(Failure::Metadata)?;
     let image_id = match built.record.image.rsplit_once(':') {
         // A colon after the last slash separates the tag; one before it is a registry port.
         Some((repository, tag)) if !tag.contains('/') => {
@@ -363,7 +357,7 @@ fn governed_metadata(
             at: Utc::now(),
         },
     );
-    Ok((built, metadata))
+    (built, metadata)
 }
 
 /// The succeeded build `row` as the pipeline's record, when it holds everything reuse needs.
@@ -488,9 +482,7 @@ mod tests {
 
     #[test]
     fn labforge_stamps_the_image_by_digest_and_the_dates() {
-        let Ok((_, metadata)) = governed_metadata(outcome(METADATA), None) else {
-            panic!("an author's plain metadata is accepted");
-        };
+        let (_, metadata) = governed_metadata(outcome(METADATA), None);
         assert_eq!(
             metadata["datalabImage"]["id"],
             "127.0.0.1:5000/datalabs/jl-lab@sha256:abc"
@@ -499,18 +491,9 @@ mod tests {
     }
 
     #[test]
-    fn an_author_cannot_set_esa_official_but_keeps_a_moderator_s_choice() {
-        let claimed = format!("{METADATA}ESAOfficial: true\n");
-        match governed_metadata(outcome(&claimed), None) {
-            Err(Failure::Metadata(error)) => {
-                assert!(error.to_string().contains("ESAOfficial"), "{error}");
-            }
-            _ => panic!("an author set ESAOfficial"),
-        }
+    fn a_moderator_s_choice_is_kept_when_metadata_yaml_leaves_it_out() {
         let reviewed = serde_json::json!({"title": "Lab", "ESAOfficial": true});
-        let Ok((_, metadata)) = governed_metadata(outcome(METADATA), Some(&reviewed)) else {
-            panic!("omitting a moderator's field is not changing it");
-        };
+        let (_, metadata) = governed_metadata(outcome(METADATA), Some(&reviewed));
         assert_eq!(metadata["ESAOfficial"], true);
     }
 }

@@ -17,6 +17,8 @@ pub enum PipelineError {
     MissingMetadata { path: PathBuf },
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    #[error("metadata.yaml: {0}. Remove the field from metadata.yaml and build again")]
+    MetadataField(#[from] crate::metadata::policy::FieldWriteError),
     #[error(transparent)]
     Requirements(#[from] RequirementsError),
     #[error(transparent)]

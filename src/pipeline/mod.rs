@@ -30,7 +30,7 @@ use crate::build_log::{BuildLog, Phase};
 use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
 use crate::config::Config;
 use crate::images::{ImageReference, RegistryClient};
-use crate::metadata::{DatalabKind, Metadata, parse_metadata};
+use crate::metadata::{DatalabKind, Metadata, parse_metadata, policy};
 use crate::recipe::base::BaseImage;
 use crate::recipe::generate::{
     CA_BUNDLE_IN_CONTEXT, CONTENT_DIR, RECIPE_VERSION, RecipeInput, ServiceCommand, generate,
@@ -68,6 +68,10 @@ pub enum BuildHistory {
         number: u32,
         /// The newest succeeded build of the version.
         previous: Option<Box<BuildRecord>>,
+        /// The version's metadata as the service stored it: metadata.yaml may not set or change
+        /// the fields the field table keeps for moderators and labforge, checked before anything
+        /// is built.
+        stored_metadata: Option<Box<serde_json::Value>>,
     },
 }
 
@@ -497,6 +501,12 @@ impl Pipeline {
             }
         })?;
         let metadata = parse_metadata(&text, "metadata.yaml")?;
+        if let BuildHistory::Recorded {
+            stored_metadata, ..
+        } = &spec.history
+        {
+            check_author_fields(&metadata, stored_metadata.as_deref())?;
+        }
         let requirements_path = root.join("requirements.txt");
         let requirements = requirements_path
             .is_file()
@@ -684,6 +694,20 @@ fn kind_of_base(base: BaseImage) -> DatalabKind {
     }
 }
 
+/// Refuses metadata.yaml that sets or changes a field only moderators or labforge may write;
+/// values the service stored are kept where metadata.yaml leaves a field out.
+fn check_author_fields(
+    metadata: &Metadata,
+    stored: Option<&serde_json::Value>,
+) -> Result<(), PipelineError> {
+    let mut proposed = serde_json::to_value(metadata).unwrap_or_default();
+    if let Some(stored) = stored {
+        policy::carry_over_fields_not_writable(stored, &mut proposed, policy::Writer::Author);
+    }
+    policy::check_write(stored, &proposed, policy::Writer::Author)?;
+    Ok(())
+}
+
 /// OCI labels from the metadata, plus labforge's own (kind and hashes).
 fn labels(plan: &Plan, staged: &StagedSource) -> BTreeMap<String, String> {
     let package = &plan.package;
@@ -751,5 +775,34 @@ fn describe(source: &Source) -> String {
         }
         Source::Zip { path } => format!("zip {}", path.display()),
         Source::Workspace { path } => format!("workspace folder {}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTHOR_METADATA: &str = "title: Lab\nalternateName: jl-lab\nabstract: A lab.\n\
+        contactPoint: a@example.org\ncreator: ESA\nversion: 0.0.1\n";
+
+    fn metadata(extra: &str) -> Metadata {
+        parse_metadata(&format!("{AUTHOR_METADATA}{extra}"), "metadata.yaml").unwrap()
+    }
+
+    #[test]
+    fn service_builds_refuse_metadata_an_author_may_not_write_before_building() {
+        assert!(check_author_fields(&metadata(""), None).is_ok());
+        let claimed = metadata("ESAOfficial: true\n");
+        let error = check_author_fields(&claimed, None).unwrap_err().to_string();
+        assert!(
+            error.contains("ESAOfficial") && error.contains("moderator"),
+            "{error}"
+        );
+        // A moderator's earlier choice stands when metadata.yaml repeats it or leaves it out.
+        let reviewed = serde_json::json!({"title": "Lab", "ESAOfficial": true});
+        assert!(check_author_fields(&claimed, Some(&reviewed)).is_ok());
+        assert!(check_author_fields(&metadata(""), Some(&reviewed)).is_ok());
+        let revoked = metadata("ESAOfficial: false\n");
+        assert!(check_author_fields(&revoked, Some(&reviewed)).is_err());
     }
 }
