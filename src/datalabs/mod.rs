@@ -219,13 +219,20 @@ pub struct Version {
 
 impl Version {
     /// The version as shown to a reader who may (`private_fields`) or may not see the metadata
-    /// fields the field table marks private.
+    /// fields the field table marks private and the service's own paths.
     fn shown_to(mut self, private_fields: bool) -> Self {
         if !private_fields {
             self.metadata = self
                 .metadata
                 .as_ref()
                 .map(crate::metadata::policy::public_view);
+            // Where the service keeps workspaces is its own business: readers get the folder's
+            // name only.
+            if let VersionSource::Workspace { path } = &mut self.source
+                && let Some(name) = std::path::Path::new(path.as_str()).file_name()
+            {
+                *path = name.to_string_lossy().into_owned();
+            }
         }
         self
     }
@@ -996,6 +1003,31 @@ fn check_version(version: &str) -> Result<(), DatalabError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readers_without_private_access_see_neither_private_fields_nor_service_paths() {
+        let version = Version {
+            version: "0.0.1".to_owned(),
+            source: VersionSource::Workspace {
+                path: "/srv/labforge/workspaces/alice/jl-demo".to_owned(),
+            },
+            metadata: Some(serde_json::json!({"title": "Demo", "dateCreated": "2026-11-21"})),
+            state: "published".to_owned(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let public = version.clone().shown_to(false);
+        assert_eq!(
+            public.source,
+            VersionSource::Workspace {
+                path: "jl-demo".to_owned()
+            }
+        );
+        let metadata = public.metadata.unwrap();
+        assert_eq!(metadata["title"], "Demo");
+        assert!(metadata.get("dateCreated").is_none());
+        assert_eq!(version.clone().shown_to(true).source, version.source);
+    }
 
     #[test]
     fn names_follow_the_slug_rule_and_say_what_is_wrong() {
