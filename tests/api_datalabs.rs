@@ -47,6 +47,7 @@ on_both_backends!(
     builds_are_numbered_per_version_and_queued_ones_cancel_at_once,
     a_finished_build_log_is_served_as_json_text_and_replayed_as_events,
     the_openapi_document_describes_the_datalabs_endpoints,
+    deleting_a_draft_removes_the_uploads_only_it_used,
 );
 
 async fn create_datalab(app: &TestApp, owner: &TestUser, name: &str) {
@@ -982,4 +983,61 @@ async fn the_openapi_document_describes_the_datalabs_endpoints(app: TestApp) {
         .collect();
     assert!(tags.contains(&"datalabs"), "{tags:?}");
     assert!(document["components"]["schemas"]["Build"].is_object());
+}
+
+async fn deleting_a_draft_removes_the_uploads_only_it_used(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    let uploads_folder = app.state.config.data_dir.join("uploads");
+    let mut ids = Vec::new();
+    for content in [b"first".as_slice(), b"second".as_slice()] {
+        let archive = zip_archive(&[("metadata.yaml", content)]);
+        let (status, uploaded) = upload(&app, &alice, Body::from(archive)).await;
+        assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+        ids.push(uploaded["id"].as_str().unwrap().to_owned());
+    }
+    let (only_here, shared) = (&ids[0], &ids[1]);
+    create_datalab(&app, &alice, "jl-doomed").await;
+    create_datalab(&app, &alice, "jl-keeper").await;
+    for (datalab, version, id) in [
+        ("jl-doomed", "0.0.1", only_here),
+        ("jl-doomed", "0.0.2", shared),
+        ("jl-keeper", "0.0.1", shared),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/api/datalabs/{datalab}/versions"),
+                As::User(&alice),
+                Some(json!({"version": version, "source": {"kind": "zip", "upload": id}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/datalabs/jl-doomed",
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        !uploads_folder.join(format!("{only_here}.zip")).exists(),
+        "the archive only the deleted datalab used is removed"
+    );
+    assert!(
+        uploads_folder.join(format!("{shared}.zip")).exists(),
+        "an archive another datalab's version names stays"
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-keeper/versions",
+            As::User(&alice),
+            Some(json!({"version": "0.0.2", "source": {"kind": "zip", "upload": only_here}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "source.upload", "{body}");
 }

@@ -543,7 +543,9 @@ impl DatalabService {
     /// Deletes a draft with everything it holds; published datalabs are kept for their users.
     pub async fn delete(&self, user: &User, name: &str) -> Result<(), DatalabError> {
         let reached = self.reach_as_editor(user, name).await?;
+        let uploads = self.database.uploads_used_only_by(&reached.id).await?;
         if self.database.delete_draft_datalab(&reached.id).await? {
+            self.remove_unused_uploads(&uploads).await;
             Ok(())
         } else {
             // It changed state since we read it, or was already not a draft.
@@ -556,6 +558,25 @@ impl DatalabService {
                 name: name.to_owned(),
                 state,
             })
+        }
+    }
+
+    /// Removes the archives of `uploads` that no version names any more. A failure leaves a file
+    /// behind, which is logged: the deletion the caller asked for has happened.
+    async fn remove_unused_uploads(&self, uploads: &[String]) {
+        for id in uploads {
+            match self.database.delete_unused_upload(id).await {
+                Ok(true) => {
+                    let path = upload::upload_path(&self.config.data_dir, id);
+                    if let Err(error) = tokio::fs::remove_file(&path).await {
+                        tracing::warn!(upload = %id, path = %path.display(), %error, "cannot remove an unused upload");
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(upload = %id, %error, "cannot forget an unused upload")
+                }
+            }
         }
     }
 

@@ -313,4 +313,38 @@ impl Database {
             .await?
         }))
     }
+
+    /// The uploads that the versions of datalab `id` use and no other datalab's version does:
+    /// what deleting the datalab leaves unused.
+    pub async fn uploads_used_only_by(
+        &self,
+        datalab_id: &str,
+    ) -> Result<Vec<String>, StorageError> {
+        Ok(with_pool!(self, read, |pool| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT v.source_location FROM versions v \
+                 WHERE v.datalab_id = $1 AND v.source_kind = 'zip' AND NOT EXISTS ( \
+                 SELECT 1 FROM versions other WHERE other.source_kind = 'zip' \
+                 AND other.source_location = v.source_location AND other.datalab_id <> $1)",
+            )
+            .bind(datalab_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Forgets the upload `id` unless a version still names it; returns whether it was removed.
+    pub async fn delete_unused_upload(&self, id: &str) -> Result<bool, StorageError> {
+        Ok(with_pool!(self, write, |pool| {
+            sqlx::query(
+                "DELETE FROM uploads WHERE id = $1 AND NOT EXISTS ( \
+                 SELECT 1 FROM versions WHERE source_kind = 'zip' AND source_location = $1)",
+            )
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+                > 0
+        }))
+    }
 }
