@@ -574,7 +574,7 @@ impl DatalabService {
                 }
                 Ok(false) => {}
                 Err(error) => {
-                    tracing::warn!(upload = %id, %error, "cannot forget an unused upload")
+                    tracing::warn!(upload = %id, %error, "cannot forget an unused upload");
                 }
             }
         }
