@@ -61,7 +61,8 @@ enum Command {
     Serve,
     /// Run build workers only (`LABFORGE_BUILD_CONCURRENCY` of them) against the service's database.
     Worker,
-    /// Bring the database schema up to date, then exit.
+    /// Bring the database schema up to date and rebuild the marketplace's search entries, then
+    /// exit.
     Migrate,
     /// Print the effective configuration and the environment variables that shape it.
     Config,
@@ -143,8 +144,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let database =
                 crate::storage::Database::open(&config.database, &config.data_dir).await?;
             let applied = database.applied_migrations().await?;
+            let refreshed = database.refresh_all_datalab_search().await?;
             println!(
-                "{:?} database is at migration {}",
+                "{:?} database is at migration {}; search entries of {refreshed} datalabs rebuilt",
                 database.backend(),
                 applied.last().copied().unwrap_or_default()
             );

@@ -14,6 +14,7 @@ on_both_backends!(
     every_endpoint_answers_each_kind_of_caller_as_the_table_says,
     private_metadata_fields_reach_only_the_owner_moderators_and_admins,
     datalabs_published_by_the_operator_reach_the_marketplace_and_the_catalog,
+    a_full_search_rebuild_finds_what_changed_behind_the_index_s_back,
 );
 
 /// The callers, in the order of each row's expected statuses.
@@ -566,4 +567,56 @@ async fn datalabs_published_by_the_operator_reach_the_marketplace_and_the_catalo
         plain["name"], "olga-public",
         "JSON stays the default: {plain}"
     );
+}
+
+async fn a_full_search_rebuild_finds_what_changed_behind_the_index_s_back(app: TestApp) {
+    let callers = Callers::create(&app).await;
+    datalab_fixtures(&app, &callers.owner).await;
+    // Published by hand-written statements, as a restore from backup would: no index refresh.
+    let metadata = json!({"title": "Restored lab", "alternateName": "olga-draft",
+        "abstract": "Back from a backup.", "contactPoint": "olga@example.org",
+        "creator": "ESA", "version": "0.0.1"});
+    labforge::storage::with_pool!(&app.state.database, write, |pool| {
+        sqlx::query(
+            "UPDATE datalabs SET state = 'published', visibility = 'public' \
+             WHERE name = 'olga-draft'",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE versions SET metadata = $1, state = 'published' WHERE datalab_id = \
+             (SELECT id FROM datalabs WHERE name = 'olga-draft')",
+        )
+        .bind(sqlx::types::Json(metadata.clone()))
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    let listed = |body: &Value| {
+        body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|hit| hit["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (_, before) = app
+        .call(Method::GET, "/api/marketplace", As::Anonymous, None)
+        .await;
+    assert!(
+        !listed(&before).contains(&"olga-draft".to_owned()),
+        "{before}"
+    );
+    let visited = app
+        .state
+        .database
+        .refresh_all_datalab_search()
+        .await
+        .unwrap();
+    assert_eq!(visited, 2);
+    let (_, after) = app
+        .call(Method::GET, "/api/marketplace", As::Anonymous, None)
+        .await;
+    assert!(listed(&after).contains(&"olga-draft".to_owned()), "{after}");
 }

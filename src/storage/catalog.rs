@@ -368,6 +368,20 @@ impl IndexSource {
 }
 
 impl Database {
+    /// Rebuilds the search entry of every datalab (after a restore, or an upgrade that changed
+    /// how entries are made); returns how many datalabs were visited.
+    pub async fn refresh_all_datalab_search(&self) -> Result<usize, StorageError> {
+        let ids: Vec<String> = with_pool!(self, read, |pool| {
+            sqlx::query_scalar("SELECT id FROM datalabs ORDER BY id")
+                .fetch_all(pool)
+                .await?
+        });
+        for id in &ids {
+            self.refresh_datalab_search(id).await?;
+        }
+        Ok(ids.len())
+    }
+
     /// Brings the marketplace's entry for the datalab `datalab_id` in line with the datalab and its
     /// versions: indexes it when it is published and has a version with metadata, removes it
     /// otherwise (or when the datalab no longer exists). Idempotent; its own transaction.
