@@ -48,6 +48,7 @@ on_both_backends!(
     a_finished_build_log_is_served_as_json_text_and_replayed_as_events,
     the_openapi_document_describes_the_datalabs_endpoints,
     deleting_a_draft_removes_the_uploads_only_it_used,
+    old_uploads_no_version_names_are_removed,
 );
 
 async fn create_datalab(app: &TestApp, owner: &TestUser, name: &str) {
@@ -1040,4 +1041,47 @@ async fn deleting_a_draft_removes_the_uploads_only_it_used(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["field"], "source.upload", "{body}");
+}
+
+async fn old_uploads_no_version_names_are_removed(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    let uploads_folder = app.state.config.data_dir.join("uploads");
+    let mut ids = Vec::new();
+    for content in [
+        b"used".as_slice(),
+        b"forgotten".as_slice(),
+        b"recent".as_slice(),
+    ] {
+        let archive = zip_archive(&[("metadata.yaml", content)]);
+        let (status, uploaded) = upload(&app, &alice, Body::from(archive)).await;
+        assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+        ids.push(uploaded["id"].as_str().unwrap().to_owned());
+    }
+    create_datalab(&app, &alice, "jl-uses-one").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-uses-one/versions",
+            As::User(&alice),
+            Some(json!({"version": "0.0.1", "source": {"kind": "zip", "upload": ids[0]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::hours(48);
+    for id in &ids[..2] {
+        labforge::with_pool!(&app.state.database, write, |pool| {
+            sqlx::query("UPDATE uploads SET created_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(two_days_ago)
+                .execute(pool)
+                .await
+                .unwrap();
+        });
+    }
+    let removed = app.state.datalabs.remove_stale_uploads().await.unwrap();
+    assert_eq!(removed, 1, "only the old upload no version names");
+    let exists = |id: &String| uploads_folder.join(format!("{id}.zip")).exists();
+    assert!(exists(&ids[0]), "an old upload a version names stays");
+    assert!(!exists(&ids[1]), "an old unused upload goes");
+    assert!(exists(&ids[2]), "a recent unused upload stays");
 }

@@ -43,12 +43,15 @@ const MAX_VERSION_CHARACTERS: usize = 100;
 pub struct DatalabsConfig {
     /// Largest zip upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// An upload no version has named for this long is removed.
+    pub unused_upload_hours: u32,
 }
 
 impl Default for DatalabsConfig {
     fn default() -> Self {
         Self {
             max_upload_bytes: 512 * 1024 * 1024,
+            unused_upload_hours: 24,
         }
     }
 }
@@ -559,6 +562,16 @@ impl DatalabService {
                 state,
             })
         }
+    }
+
+    /// Removes uploads older than `unused_upload_hours` that no version names (sent, then never
+    /// used); returns how many. Run periodically by `labforge serve`.
+    pub async fn remove_stale_uploads(&self) -> Result<usize, DatalabError> {
+        let cutoff = Utc::now()
+            - chrono::Duration::hours(i64::from(self.config.datalabs.unused_upload_hours));
+        let stale = self.database.unused_uploads_before(cutoff).await?;
+        self.remove_unused_uploads(&stale).await;
+        Ok(stale.len())
     }
 
     /// Removes the archives of `uploads` that no version names any more. A failure leaves a file

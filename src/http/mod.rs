@@ -203,6 +203,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         ),
     ));
     tokio::spawn(registry.clone().run_maintenance());
+    tokio::spawn(remove_stale_uploads(state.datalabs.clone()));
     let listen = state.config.server.listen;
     let database = state.database.clone();
     let listener = tokio::net::TcpListener::bind(listen)
@@ -255,6 +256,19 @@ fn ensure_build_account(config: &mut Config) {
         getrandom::fill(&mut secret).expect("the operating system provides randomness");
         config.registry.username = Some("labforge-builder".to_owned());
         config.registry.password = Some(hex::encode(secret));
+    }
+}
+
+/// Hourly: uploads sent but never named by a version are removed once they are old enough.
+async fn remove_stale_uploads(datalabs: crate::datalabs::DatalabService) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        interval.tick().await;
+        match datalabs.remove_stale_uploads().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "unused uploads removed"),
+            Err(error) => tracing::warn!(%error, "cannot remove unused uploads"),
+        }
     }
 }
 

@@ -333,6 +333,22 @@ impl Database {
         }))
     }
 
+    /// Uploads created before `cutoff` that no version names.
+    pub async fn unused_uploads_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, StorageError> {
+        Ok(with_pool!(self, read, |pool| {
+            sqlx::query_scalar(
+                "SELECT u.id FROM uploads u WHERE u.created_at < $1 AND NOT EXISTS ( \
+                 SELECT 1 FROM versions v WHERE v.source_kind = 'zip' AND v.source_location = u.id)",
+            )
+            .bind(cutoff)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     /// Forgets the upload `id` unless a version still names it; returns whether it was removed.
     pub async fn delete_unused_upload(&self, id: &str) -> Result<bool, StorageError> {
         Ok(with_pool!(self, write, |pool| {
