@@ -261,7 +261,7 @@ fn ensure_build_account(config: &mut Config) {
 
 /// Hourly: uploads sent but never named by a version are removed once they are old enough.
 async fn remove_stale_uploads(datalabs: crate::datalabs::DatalabService) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let mut interval = tokio::time::interval(std::time::Duration::from_hours(1));
     loop {
         interval.tick().await;
         match datalabs.remove_stale_uploads().await {
