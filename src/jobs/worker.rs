@@ -158,14 +158,14 @@ impl Worker {
             .finish_build(id, &self.name, Utc::now(), &result)
             .await
         {
-            Ok(true) if result.version_metadata.is_some() => {
+            Ok(Some(datalab_id)) if result.version_metadata.is_some() => {
                 // The version's metadata changed: the marketplace shows it from its index.
-                if let Err(error) = self.refresh_search(id).await {
+                if let Err(error) = self.database.refresh_datalab_search(&datalab_id).await {
                     tracing::error!(build = id, %error, "cannot refresh the marketplace entry");
                 }
             }
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Some(_)) => {}
+            Ok(None) => {
                 tracing::warn!(build = id, worker = %self.name, "the build was taken from this worker before it ended");
             }
             Err(error) => {
@@ -173,15 +173,6 @@ impl Worker {
             }
         }
         self.events.build_changed(id);
-    }
-
-    async fn refresh_search(&self, build_id: &str) -> Result<(), StorageError> {
-        if let Some(build) = self.database.build_by_id(build_id).await? {
-            self.database
-                .refresh_datalab_search(&build.datalab_id)
-                .await?;
-        }
-        Ok(())
     }
 
     /// The build's spec from its version and datalab.

@@ -301,23 +301,24 @@ impl Database {
     }
 
     /// Records how `worker`'s build `id` ended, and the validated metadata on its version, in one
-    /// transaction. Returns false (and changes nothing) when the build is no longer this
-    /// worker's.
+    /// transaction. Returns the build's datalab id, or `None` (and changes nothing) when the build
+    /// is no longer this worker's.
     pub async fn finish_build(
         &self,
         id: &str,
         worker: &str,
         finished_at: DateTime<Utc>,
         result: &BuildResult,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Option<String>, StorageError> {
         Ok(with_pool!(self, write, |pool| {
             let mut transaction = pool.begin().await?;
-            let version_id: Option<String> = sqlx::query_scalar(
+            let recorded: Option<(String, String)> = sqlx::query_as(
                 "UPDATE builds SET status = $3, finished_at = $4, lease_expires_at = NULL, \
                  failure = $5, environment_hash = $6, content_hash = $7, image = $8, \
                  digest = $9, reused = $10, smoke_test = $11, lint_findings = $12, \
                  phase_timings = $13 \
-                 WHERE id = $1 AND worker = $2 AND status = 'running' RETURNING version_id",
+                 WHERE id = $1 AND worker = $2 AND status = 'running' \
+                 RETURNING version_id, datalab_id",
             )
             .bind(id)
             .bind(worker)
@@ -334,7 +335,7 @@ impl Database {
             .bind(result.phase_timings.as_ref().map(Json))
             .fetch_optional(&mut *transaction)
             .await?;
-            if let (Some(version_id), Some(metadata)) = (&version_id, &result.version_metadata) {
+            if let (Some((version_id, _)), Some(metadata)) = (&recorded, &result.version_metadata) {
                 sqlx::query("UPDATE versions SET metadata = $2, updated_at = $3 WHERE id = $1")
                     .bind(version_id)
                     .bind(Json(metadata))
@@ -343,7 +344,7 @@ impl Database {
                     .await?;
             }
             transaction.commit().await?;
-            version_id.is_some()
+            recorded.map(|(_, datalab_id)| datalab_id)
         }))
     }
 
