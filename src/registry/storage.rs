@@ -57,6 +57,18 @@ impl From<StorageError> for AppendError {
     }
 }
 
+/// The 32-byte key stored at `path`.
+fn key_from(path: &Path, bytes: &[u8]) -> Result<[u8; 32], StorageError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StorageError::Corrupt {
+        path: path.to_owned(),
+        reason: format!(
+            "a token signing key has 32 bytes, this one has {}; remove it to make a new key \
+             (tokens already issued stop working)",
+            bytes.len()
+        ),
+    })
+}
+
 /// Suffix of the file naming an upload's repository.
 const OWNER_SUFFIX: &str = ".repository";
 
@@ -84,25 +96,19 @@ impl Storage {
     pub async fn token_signing_key(&self) -> Result<[u8; 32], StorageError> {
         let path = self.root.join("token-signing-key");
         match fs::read(&path).await {
-            Ok(bytes) if bytes.len() == 32 => {
-                let mut key = [0; 32];
-                key.copy_from_slice(&bytes);
-                return Ok(key);
-            }
-            // A truncated key (a crash while it was first written) is replaced.
-            Ok(_) => fs::remove_file(&path)
-                .await
-                .map_err(StorageError::io("remove", &path))?,
+            Ok(bytes) => return key_from(&path, &bytes),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => return Err(StorageError::io("read", path)(error)),
         }
         let mut key = [0; 32];
         getrandom::fill(&mut key).expect("the operating system provides randomness");
-        let temporary = self.root.join("tmp").join("token-signing-key");
+        let temporary = self
+            .root
+            .join("tmp")
+            .join(format!("token-signing-key-{}", uuid::Uuid::new_v4()));
         let mut file = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&temporary)
             .await
@@ -113,20 +119,20 @@ impl Storage {
         file.sync_all()
             .await
             .map_err(StorageError::io("sync", &temporary))?;
-        // Two processes opening a new store at once: the first rename wins, both read it back.
-        if fs::hard_link(&temporary, &path).await.is_err() && fs::metadata(&path).await.is_err() {
-            fs::rename(&temporary, &path)
-                .await
-                .map_err(StorageError::io("rename", &path))?;
-        }
+        // A link never replaces: when two processes open a new store at once, the first key in
+        // place is the one both use.
+        let linked = fs::hard_link(&temporary, &path).await;
         let _ = fs::remove_file(&temporary).await;
-        let stored = fs::read(&path)
-            .await
-            .map_err(StorageError::io("read", &path))?;
-        if let Ok(stored) = <[u8; 32]>::try_from(stored.as_slice()) {
-            key = stored;
+        match linked {
+            Ok(()) => Ok(key),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let bytes = fs::read(&path)
+                    .await
+                    .map_err(StorageError::io("read", &path))?;
+                key_from(&path, &bytes)
+            }
+            Err(error) => Err(StorageError::io("link", path)(error)),
         }
-        Ok(key)
     }
 
     pub fn root(&self) -> &Path {
