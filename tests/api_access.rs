@@ -2,6 +2,8 @@
 //! the datalabs involved, another author, a moderator and an administrator, on SQLite and on
 //! PostgreSQL. Each row names the answer each of them must get.
 
+#[path = "common/datalabs.rs"]
+mod datalabs;
 #[path = "common/service.rs"]
 mod service;
 
@@ -445,14 +447,7 @@ async fn private_metadata_fields_reach_only_the_owner_moderators_and_admins(app:
         "datalabImage": {"id": "127.0.0.1:5000/datalabs/olga-public@sha256:abc", "keyword": ["x"]},
         "dateCreated": "2026-11-21T00:00:00Z",
     });
-    let statement = "UPDATE versions SET metadata = $1 WHERE version = '0.0.1'";
-    labforge::storage::with_pool!(&app.state.database, write, |pool| {
-        sqlx::query(statement)
-            .bind(sqlx::types::Json(metadata.clone()))
-            .execute(pool)
-            .await
-            .unwrap();
-    });
+    datalabs::set_metadata_of_named(&app.state.database, "olga-public", "0.0.1", &metadata).await;
     let expected_private = [false, false, true, false, true, true];
     for ((who, caller), private) in callers.all().into_iter().zip(expected_private) {
         for path in [
@@ -500,14 +495,7 @@ async fn datalabs_published_by_the_operator_reach_the_marketplace_and_the_catalo
         "keywords": ["spectra"],
         "license": "MIT",
     });
-    let statement = "UPDATE versions SET metadata = $1 WHERE version = '0.0.1'";
-    labforge::storage::with_pool!(&app.state.database, write, |pool| {
-        sqlx::query(statement)
-            .bind(sqlx::types::Json(metadata.clone()))
-            .execute(pool)
-            .await
-            .unwrap();
-    });
+    datalabs::set_metadata_of_named(&app.state.database, "olga-public", "0.0.1", &metadata).await;
     app.state
         .datalabs
         .publish_as_operator("olga-public", "0.0.1")
@@ -576,23 +564,9 @@ async fn a_full_search_rebuild_finds_what_changed_behind_the_index_s_back(app: T
     let metadata = json!({"title": "Restored lab", "alternateName": "olga-draft",
         "abstract": "Back from a backup.", "contactPoint": "olga@example.org",
         "creator": "ESA", "version": "0.0.1"});
-    labforge::storage::with_pool!(&app.state.database, write, |pool| {
-        sqlx::query(
-            "UPDATE datalabs SET state = 'published', visibility = 'public' \
-             WHERE name = 'olga-draft'",
-        )
-        .execute(pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "UPDATE versions SET metadata = $1, state = 'published' WHERE datalab_id = \
-             (SELECT id FROM datalabs WHERE name = 'olga-draft')",
-        )
-        .bind(sqlx::types::Json(metadata.clone()))
-        .execute(pool)
-        .await
-        .unwrap();
-    });
+    let database = &app.state.database;
+    datalabs::set_state_of_named(database, "olga-draft", "published", "public").await;
+    datalabs::set_metadata_of_named(database, "olga-draft", "0.0.1", &metadata).await;
     let listed = |body: &Value| {
         body["hits"]
             .as_array()

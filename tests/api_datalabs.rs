@@ -1,5 +1,7 @@
 //! Datalabs, versions, uploads, builds and build logs over HTTP, on SQLite and on PostgreSQL.
 
+#[path = "common/datalabs.rs"]
+mod datalabs;
 #[path = "common/service.rs"]
 mod service;
 
@@ -93,17 +95,7 @@ async fn create_workspace_version(app: &TestApp, owner: &TestUser, name: &str, v
 
 /// Publishes the datalab as the publishing workflow will: straight in the database.
 async fn publish(app: &TestApp, name: &str, visibility: &str) {
-    let statement = "UPDATE datalabs SET state = 'published', visibility = $2 WHERE name = $1";
-    let updated = labforge::with_pool!(&app.state.database, write, |pool| {
-        sqlx::query(statement)
-            .bind(name)
-            .bind(visibility)
-            .execute(pool)
-            .await
-            .unwrap()
-            .rows_affected()
-    });
-    assert_eq!(updated, 1);
+    datalabs::set_state_of_named(&app.state.database, name, "published", visibility).await;
 }
 
 fn zip_archive(files: &[(&str, &[u8])]) -> Vec<u8> {

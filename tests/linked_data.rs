@@ -9,6 +9,8 @@
 //! break one thing each in a conforming catalogue and expect exactly that to be found, which shows
 //! the check can fail.
 
+#[path = "common/datalabs.rs"]
+mod datalabs;
 #[path = "common/service.rs"]
 mod service;
 
@@ -463,17 +465,9 @@ async fn the_catalog_the_service_serves_conforms_to_the_mandatory_shapes(app: se
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        let statement = "UPDATE versions SET metadata = $1 WHERE version = $2 AND datalab_id = \
-                         (SELECT id FROM datalabs WHERE name = $3)";
-        labforge::storage::with_pool!(&app.state.database, write, |pool| {
-            sqlx::query(statement)
-                .bind(sqlx::types::Json(serde_json::to_value(&metadata).unwrap()))
-                .bind(&metadata.version)
-                .bind(&name)
-                .execute(pool)
-                .await
-                .unwrap();
-        });
+        let stored = serde_json::to_value(&metadata).unwrap();
+        datalabs::set_metadata_of_named(&app.state.database, &name, &metadata.version, &stored)
+            .await;
         app.state
             .datalabs
             .publish_as_operator(&name, &metadata.version)

@@ -1,6 +1,8 @@
 //! The registry served by `labforge serve` follows the service's accounts and each datalab's
 //! visibility: real skopeo against the real router on a loopback port, on SQLite and PostgreSQL.
 
+#[path = "common/datalabs.rs"]
+mod datalabs;
 #[path = "common/registry_peers.rs"]
 mod registry_peers;
 #[path = "common/service.rs"]
@@ -12,7 +14,6 @@ use axum::http::{Method, StatusCode};
 use labforge::accounts::Role;
 use labforge::datalabs::registry_access::DatalabDirectory;
 use labforge::registry::{Grants, RegistryState};
-use labforge::storage::with_pool;
 use registry_peers::{layer, run, write_dir_image};
 use serde_json::json;
 use service::{As, TestApp};
@@ -139,14 +140,7 @@ async fn datalab_images_are_pulled_by_whoever_sees_the_datalab(app: TestApp) {
     assert!(!ok, "a service account named like the build account pulled");
 
     // Published and public: anyone pulls, anonymous included.
-    with_pool!(&app.state.database, write, |pool| {
-        sqlx::query(
-            "UPDATE datalabs SET state = 'published', visibility = 'public' WHERE name = 'olga-lab'",
-        )
-        .execute(pool)
-        .await
-        .unwrap();
-    });
+    datalabs::set_state_of_named(&app.state.database, "olga-lab", "published", "public").await;
     let (ok, output) = inspect(&address, None).await;
     assert!(ok, "anonymous pull of a published public datalab: {output}");
 }

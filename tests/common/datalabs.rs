@@ -136,6 +136,46 @@ pub async fn set_datalab_state(
     });
 }
 
+/// Sets the state and visibility of the datalab `name` straight in the database (no index
+/// refresh), as a restore or the future publishing workflow would leave it.
+pub async fn set_state_of_named(database: &Database, name: &str, state: &str, visibility: &str) {
+    let statement = "UPDATE datalabs SET state = $2, visibility = $3 WHERE name = $1";
+    let updated = labforge::with_pool!(database, write, |pool| {
+        sqlx::query(statement)
+            .bind(name)
+            .bind(state)
+            .bind(visibility)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    assert_eq!(updated, 1, "no datalab {name:?}");
+}
+
+/// Stores `metadata` on `version` of the datalab `name`, as a finished build does (no index
+/// refresh).
+pub async fn set_metadata_of_named(
+    database: &Database,
+    name: &str,
+    version: &str,
+    metadata: &Value,
+) {
+    let statement = "UPDATE versions SET metadata = $1 WHERE version = $2 \
+                     AND datalab_id = (SELECT id FROM datalabs WHERE name = $3)";
+    let updated = labforge::with_pool!(database, write, |pool| {
+        sqlx::query(statement)
+            .bind(sqlx::types::Json(metadata))
+            .bind(version)
+            .bind(name)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    assert_eq!(updated, 1, "no version {version} of {name:?}");
+}
+
 pub async fn add_member(database: &Database, datalab_id: &str, user_id: &str) {
     labforge::with_pool!(database, write, |pool| {
         sqlx::query("INSERT INTO datalab_members (datalab_id, user_id) VALUES ($1, $2)")
