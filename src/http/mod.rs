@@ -146,13 +146,21 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::catalog::routes::routes())
         .merge(crate::launcher::routes::routes())
         .split_for_parts();
-    let document_json = Arc::new(document.clone());
+    // Serialised once: the document is fixed for the life of the process.
+    let document_json = axum::body::Bytes::from(
+        serde_json::to_vec(&document).expect("the OpenAPI document serialises"),
+    );
     let router = router
         .route(
             "/api/openapi.json",
             get(move || {
-                let document = Arc::clone(&document_json);
-                async move { axum::Json(document.as_ref().clone()) }
+                let body = document_json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                }
             }),
         )
         .route("/metrics", get(metrics::render))
