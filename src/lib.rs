@@ -37,6 +37,7 @@ pub mod images;
 pub mod jobs;
 pub mod launcher;
 pub mod metadata;
+pub mod passwords;
 pub mod pipeline;
 pub mod recipe;
 pub mod registry;

@@ -5,7 +5,6 @@
 
 use std::sync::LazyLock;
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
@@ -37,41 +36,18 @@ pub(super) fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// An argon2id hash in PHC form, computed off the async threads (it takes tens of milliseconds
-/// on purpose).
 pub(super) async fn hash_password(password: String) -> String {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .expect("argon2 with default parameters hashes any password")
-            .to_string()
-    })
-    .await
-    .expect("password hashing does not panic")
+    crate::passwords::hash_off_thread(password).await
 }
 
 /// Verifies `password` against `stored`; with no stored hash a dummy one is checked so that the
 /// answer takes as long as for a real account.
 pub(super) async fn verify_password(password: String, stored: Option<String>) -> bool {
-    static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-        Argon2::default()
-            .hash_password(b"labforge timing equaliser")
-            .expect("argon2 hashes")
-            .to_string()
-    });
-    tokio::task::spawn_blocking(move || {
-        let known = stored.is_some();
-        let hash_text = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-        let Ok(hash) = PasswordHash::new(&hash_text) else {
-            return false;
-        };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-            && known
-    })
-    .await
-    .expect("password verification does not panic")
+    static DUMMY_HASH: LazyLock<String> =
+        LazyLock::new(|| crate::passwords::hash("labforge timing equaliser"));
+    let known = stored.is_some();
+    let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
+    crate::passwords::verify_off_thread(password, stored).await && known
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::PasswordHash;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
@@ -164,12 +164,7 @@ impl Grants {
 }
 
 /// An argon2id hash of `password` in PHC format, for the grants file.
-pub fn hash_password(password: &str) -> String {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .expect("argon2 with default parameters hashes any password")
-}
+pub use crate::passwords::hash as hash_password;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
@@ -303,13 +298,12 @@ impl AccessControl {
         self.users.contains_key(user)
     }
 
-    /// The user named by Basic credentials, if the password matches.
-    pub fn authenticate(&self, user: &str, password: &str) -> Option<&UserGrant> {
+    /// The user named by Basic credentials, if the password matches; checked off the async
+    /// threads, as every token request with credentials does it.
+    pub async fn authenticate(&self, user: &str, password: &str) -> Option<&UserGrant> {
         let grant = self.users.get(user)?;
-        let hash = PasswordHash::new(&grant.password_hash).ok()?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
+        crate::passwords::verify_off_thread(password.to_owned(), grant.password_hash.clone())
+            .await
             .then_some(grant)
     }
 
@@ -525,8 +519,8 @@ mod tests {
         AccessControl::new(grants, "labforge".to_owned(), None, Duration::from_mins(1))
     }
 
-    #[test]
-    fn visibility_decides_pull_and_role_decides_push() {
+    #[tokio::test]
+    async fn visibility_decides_pull_and_role_decides_push() {
         let access = access();
         assert_eq!(
             access.allowed_actions(None, "datalabs/open"),
@@ -547,8 +541,8 @@ mod tests {
                 .allowed_actions(Some("ci"), "datalabs/new")
                 .contains(&Action::Push)
         );
-        assert!(access.authenticate("alice", "pw").is_some());
-        assert!(access.authenticate("alice", "wrong").is_none());
+        assert!(access.authenticate("alice", "pw").await.is_some());
+        assert!(access.authenticate("alice", "wrong").await.is_none());
     }
 
     #[test]

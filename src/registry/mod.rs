@@ -370,16 +370,17 @@ mod tests {
         AccessControl::new(grants, "labforge".to_owned(), None, Duration::from_mins(1))
     }
 
-    #[test]
-    fn without_a_grants_file_the_build_account_pushes_and_anyone_pulls_the_bases() {
+    #[tokio::test]
+    async fn without_a_grants_file_the_build_account_pushes_and_anyone_pulls_the_bases() {
         let folder = tempfile::tempdir().unwrap();
         let access =
             access_control(standalone_grants(&config_with_build_account(folder.path())).unwrap());
         let builder = access
             .authenticate("ci", "secret")
+            .await
             .expect("the build account signs in");
         assert_eq!(builder.role, Role::Builder);
-        assert!(access.authenticate("ci", "wrong").is_none());
+        assert!(access.authenticate("ci", "wrong").await.is_none());
         let datalab = RegistryTarget::repository_path("jl-demo");
         assert!(
             access
@@ -401,8 +402,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_grants_file_has_the_last_word_on_a_base_and_on_the_build_account() {
+    #[tokio::test]
+    async fn the_grants_file_has_the_last_word_on_a_base_and_on_the_build_account() {
         let folder = tempfile::tempdir().unwrap();
         let jl_base = RegistryTarget::repository_path(BaseImage::JlBase.image_name());
         std::fs::write(
@@ -416,10 +417,11 @@ mod tests {
         .unwrap();
         let access =
             access_control(standalone_grants(&config_with_build_account(folder.path())).unwrap());
-        assert!(access.authenticate("ci", "secret").is_none());
+        assert!(access.authenticate("ci", "secret").await.is_none());
         assert_eq!(
             access
                 .authenticate("ci", "from the file")
+                .await
                 .map(|user| user.role),
             Some(Role::Author)
         );

@@ -193,7 +193,7 @@ async fn token(
             // A name in the grants file is that file's user alone: a service account of the same
             // name must not inherit its grants (the build account may push everywhere).
             let known = if state.access.has_user(user) {
-                state.access.authenticate(user, password).is_some()
+                state.access.authenticate(user, password).await.is_some()
             } else {
                 match &state.directory {
                     Some(directory) => directory.authenticate(user, password).await,
