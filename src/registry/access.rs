@@ -248,7 +248,6 @@ pub trait Directory: Send + Sync {
 }
 
 pub struct AccessControl {
-    grants: Grants,
     users: HashMap<String, UserGrant>,
     repositories: HashMap<String, RepositoryGrant>,
     key: [u8; 32],
@@ -263,16 +262,15 @@ impl AccessControl {
         getrandom::fill(&mut key).expect("the operating system provides random bytes");
         let users = grants
             .users
-            .iter()
-            .map(|user| (user.name.clone(), user.clone()))
+            .into_iter()
+            .map(|user| (user.name.clone(), user))
             .collect();
         let repositories = grants
             .repositories
-            .iter()
-            .map(|repository| (repository.name.clone(), repository.clone()))
+            .into_iter()
+            .map(|repository| (repository.name.clone(), repository))
             .collect();
         Self {
-            grants,
             users,
             repositories,
             key,
@@ -287,10 +285,6 @@ impl AccessControl {
     pub fn with_signing_key(mut self, key: [u8; 32]) -> Self {
         self.key = key;
         self
-    }
-
-    pub fn grants(&self) -> &Grants {
-        &self.grants
     }
 
     /// Whether the grants file (or the build account added to it) names `user`.
