@@ -14,5 +14,5 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    labforge::registry::serve(&labforge::config::Config::load()?).await
+    labforge::app::serve_registry(labforge::config::Config::load()?).await
 }

@@ -235,7 +235,7 @@ async fn labforge_runs(
         reference,
         &config.sources.workspace_root.join("reference-lab"),
     )?;
-    let pipeline = Pipeline::new(config.clone()).await?;
+    let pipeline = Pipeline::new(config.pipeline_settings()).await?;
     let spec = BuildSpec {
         source: Source::Workspace { path: lab.clone() },
         name: None,

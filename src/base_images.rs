@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::build_log::{BuildLog, Phase};
 use crate::buildkit::{BuildRequest, BuildkitError, BuiltImage, ContextWriter, DockerdEngine};
-use crate::config::{Config, RegistryTarget};
+use crate::config::RegistryTarget;
 use crate::images::ImageReference;
 use crate::recipe::base::BaseImage;
 use crate::recipe::generate::CA_BUNDLE_IN_CONTEXT;
@@ -41,14 +41,29 @@ pub enum BaseImageError {
     Build(#[from] BuildkitError),
 }
 
+/// What building the bases needs of the configuration.
+#[derive(Debug, Clone)]
+pub struct BaseImageSettings {
+    /// Where the bases are pushed, and the build account that pushes them.
+    pub registry: RegistryTarget,
+    /// Version the bases are tagged with (`base-images/VERSION`).
+    pub base_version: String,
+    /// Folder holding the bases' Dockerfiles and the root filesystem script.
+    pub base_images_dir: PathBuf,
+    /// The build host's CA bundle, trusted by the bases' build steps.
+    pub ca_bundle: PathBuf,
+    /// Scratch space and the root filesystem tarball live under it.
+    pub data_dir: PathBuf,
+}
+
 /// Name of the image the root filesystem is imported as (`datalabs/debian-rootfs`).
 pub const ROOT_FILESYSTEM_NAME: &str = "debian-rootfs";
 
 /// The image the root filesystem is imported as, in the registry so that any engine can use it.
-pub fn root_filesystem_image(config: &Config) -> ImageReference {
+pub fn root_filesystem_image(settings: &BaseImageSettings) -> ImageReference {
     ImageReference::new(
-        config.registry.repository(ROOT_FILESYSTEM_NAME),
-        format!("bookworm-{}", config.base_version),
+        settings.registry.repository(ROOT_FILESYSTEM_NAME),
+        format!("bookworm-{}", settings.base_version),
     )
 }
 
@@ -61,26 +76,26 @@ pub fn base_repositories() -> Vec<String> {
         .collect()
 }
 
-pub fn base_image_reference(config: &Config, base: BaseImage) -> ImageReference {
+pub fn base_image_reference(settings: &BaseImageSettings, base: BaseImage) -> ImageReference {
     ImageReference::new(
-        config.registry.repository(base.image_name()),
-        config.base_version.clone(),
+        settings.registry.repository(base.image_name()),
+        settings.base_version.clone(),
     )
 }
 
 /// Builds (or, when BuildKit's cache has them, re-confirms) the root filesystem and the three
 /// bases, in dependency order, and pushes them.
 pub async fn build_base_images(
-    config: &Config,
+    settings: &BaseImageSettings,
     engine: &DockerdEngine,
     log: &BuildLog,
     cancel: &CancellationToken,
 ) -> Result<Vec<BuiltImage>, BaseImageError> {
-    let rootfs = root_filesystem_image(config);
+    let rootfs = root_filesystem_image(settings);
     if engine.has_image(&rootfs).await? {
         log.write(Phase::Fetch, format!("{rootfs} is already imported"));
     } else {
-        let tarball = make_root_filesystem(config, log).await?;
+        let tarball = make_root_filesystem(settings, log).await?;
         log.write(
             Phase::Fetch,
             format!("importing {} as {rootfs}", tarball.display()),
@@ -89,22 +104,21 @@ pub async fn build_base_images(
     }
     engine.push(&rootfs, log).await?;
 
-    let bundle =
-        std::fs::read(&config.engine.ca_bundle).map_err(|source| BaseImageError::Storage {
-            action: "cannot read the CA bundle",
-            path: config.engine.ca_bundle.clone(),
-            source,
-        })?;
-    let scratch = tempfile::tempdir_in(prepare(&config.data_dir)?).map_err(|source| {
+    let bundle = std::fs::read(&settings.ca_bundle).map_err(|source| BaseImageError::Storage {
+        action: "cannot read the CA bundle",
+        path: settings.ca_bundle.clone(),
+        source,
+    })?;
+    let scratch = tempfile::tempdir_in(prepare(&settings.data_dir)?).map_err(|source| {
         BaseImageError::Storage {
             action: "cannot create a folder in",
-            path: config.data_dir.clone(),
+            path: settings.data_dir.clone(),
             source,
         }
     })?;
     let mut built = Vec::new();
     for base in [BaseImage::DatalabBase, BaseImage::JlBase, BaseImage::XBase] {
-        let folder = config.base_images_dir.join(base.image_name());
+        let folder = settings.base_images_dir.join(base.image_name());
         let mut context = ContextWriter::create(&scratch.path().join(format!("{base}.tar")))?;
         context.add_folder(&folder, Path::new(""))?;
         context.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
@@ -113,10 +127,10 @@ pub async fn build_base_images(
             dockerfile: "Dockerfile".to_owned(),
             build_args: BTreeMap::from([
                 ("ROOTFS".to_owned(), rootfs.to_string()),
-                ("REGISTRY".to_owned(), config.registry.address.clone()),
+                ("REGISTRY".to_owned(), settings.registry.address.clone()),
                 (
                     BaseImage::DatalabBase.version_arg().to_owned(),
-                    config.base_version.clone(),
+                    settings.base_version.clone(),
                 ),
             ]),
             labels: BTreeMap::from([
@@ -126,10 +140,10 @@ pub async fn build_base_images(
                 ),
                 (
                     "org.opencontainers.image.version".to_owned(),
-                    config.base_version.clone(),
+                    settings.base_version.clone(),
                 ),
             ]),
-            image: base_image_reference(config, base),
+            image: base_image_reference(settings, base),
         };
         log.write(Phase::Solve, format!("building {}", request.image));
         let image = engine.build_and_push(&request, log, cancel).await?;
@@ -153,9 +167,12 @@ fn prepare(folder: &Path) -> Result<&Path, BaseImageError> {
 
 /// Runs `base-images/rootfs.sh` (idempotent: it keeps an up-to-date tarball) and returns the
 /// tarball's path.
-async fn make_root_filesystem(config: &Config, log: &BuildLog) -> Result<PathBuf, BaseImageError> {
-    let script = config.base_images_dir.join("rootfs.sh");
-    let tarball = prepare(&config.data_dir.join("rootfs"))?.join("debian-bookworm.tar");
+async fn make_root_filesystem(
+    settings: &BaseImageSettings,
+    log: &BuildLog,
+) -> Result<PathBuf, BaseImageError> {
+    let script = settings.base_images_dir.join("rootfs.sh");
+    let tarball = prepare(&settings.data_dir.join("rootfs"))?.join("debian-bookworm.tar");
     log.write(
         Phase::Fetch,
         format!(

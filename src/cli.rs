@@ -123,7 +123,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 smoke_test: !no_smoke_test,
                 history: BuildHistory::Index,
             };
-            let pipeline = Pipeline::new(config).await?;
+            let pipeline = Pipeline::new(config.pipeline_settings()).await?;
             let outcome = build_with_progress(&pipeline, &spec, &cancel).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
@@ -137,9 +137,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             base_images(&config, &cancel).await?;
             set_up_examples(config, &examples).await
         }
-        Command::Registry => crate::registry::serve(&config).await,
-        Command::Serve => crate::http::serve(config).await,
-        Command::Worker => crate::jobs::serve_workers(config).await,
+        Command::Registry => crate::app::serve_registry(config).await,
+        Command::Serve => crate::app::serve(config).await,
+        Command::Worker => crate::app::serve_workers(config).await,
         Command::Migrate => {
             let database =
                 crate::storage::Database::open(&config.database, &config.data_dir).await?;
@@ -174,12 +174,12 @@ async fn set_up_examples(config: Config, examples: &Path) -> anyhow::Result<()> 
             format!("no labforge service answers at {service_url}: start `labforge serve` first")
         })?;
     let database = crate::storage::Database::open(&config.database, &config.data_dir).await?;
-    let state = crate::http::AppState::new(config, database);
-    let owner = state.config.accounts.first_admin_name.clone();
+    let state = crate::app::AppState::new(&config, database);
+    let owner = &config.accounts.first_admin_name;
     let outcomes = crate::datalabs::examples::set_up_examples(
         &state.accounts,
         &state.datalabs,
-        &owner,
+        owner,
         examples,
     )
     .await?;
@@ -213,7 +213,7 @@ async fn base_images(config: &Config, cancel: &CancellationToken) -> anyhow::Res
     };
     let log = BuildLog::new();
     let printer = print_log(&log);
-    let result = build_base_images(config, &engine, &log, cancel).await;
+    let result = build_base_images(&config.base_image_settings(), &engine, &log, cancel).await;
     finish_printing(log, printer).await;
     for image in result? {
         println!("{} {}", image.reference, image.digest);

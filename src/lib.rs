@@ -25,6 +25,7 @@
 //! only at the edges (the binary, start-up).
 
 pub mod accounts;
+pub mod app;
 pub mod base_images;
 pub mod build_log;
 pub mod buildkit;

@@ -685,7 +685,7 @@ async fn uploads_are_limited_and_must_be_zip_archives(app: TestApp) {
         .unwrap();
     assert_eq!(app.send(request).await.status(), StatusCode::UNAUTHORIZED);
 
-    let uploads = app.state.config.data_dir.join("uploads");
+    let uploads = app.config.data_dir.join("uploads");
     let left: Vec<_> = std::fs::read_dir(&uploads)
         .map(|entries| entries.map(|entry| entry.unwrap().file_name()).collect())
         .unwrap_or_default();
@@ -980,7 +980,7 @@ async fn the_openapi_document_describes_the_datalabs_endpoints(app: TestApp) {
 
 async fn deleting_a_draft_removes_the_uploads_only_it_used(app: TestApp) {
     let alice = app.user("alice", Role::Author).await;
-    let uploads_folder = app.state.config.data_dir.join("uploads");
+    let uploads_folder = app.config.data_dir.join("uploads");
     let mut ids = Vec::new();
     for content in [b"first".as_slice(), b"second".as_slice()] {
         let archive = zip_archive(&[("metadata.yaml", content)]);
@@ -1037,7 +1037,7 @@ async fn deleting_a_draft_removes_the_uploads_only_it_used(app: TestApp) {
 
 async fn old_uploads_no_version_names_are_removed(app: TestApp) {
     let alice = app.user("alice", Role::Author).await;
-    let uploads_folder = app.state.config.data_dir.join("uploads");
+    let uploads_folder = app.config.data_dir.join("uploads");
     let mut ids = Vec::new();
     for content in [
         b"used".as_slice(),

@@ -631,7 +631,7 @@ async fn the_catalog_lists_published_public_datalabs_as_json_ld_without_private_
             service["dct:license"]["@id"],
             "https://spdx.org/licenses/Apache-2.0"
         );
-        let public_url = app.state.config.server.public_url();
+        let public_url = app.config.server.public_url();
         assert_eq!(
             service["dcat:landingPage"]["@id"],
             format!("{public_url}/marketplace/lab-open")

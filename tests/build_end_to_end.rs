@@ -180,7 +180,7 @@ async fn a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live
     assert!(built["environment_hash"].is_string() && built["content_hash"].is_string());
     let (repository, tag) = image.rsplit_once(':').unwrap();
     // Datalab images are private: the build account reads them back.
-    let in_registry = RegistryClient::with_credentials(app.state.config.registry.credentials())
+    let in_registry = RegistryClient::with_credentials(app.config.registry.credentials())
         .manifest_digest(&ImageReference::new(repository, tag))
         .await
         .unwrap();

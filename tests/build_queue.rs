@@ -16,6 +16,7 @@ use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use labforge::accounts::Role;
 use labforge::config::Config;
+use labforge::datalabs::BuildStatus;
 use labforge::storage::builds::BuildResult;
 use serde_json::{Value, json};
 use service::{As, TestApp, TestUser};
@@ -91,7 +92,7 @@ async fn claim(app: &TestApp, worker: &str) -> Option<(String, i64)> {
         .await
         .unwrap()?;
     let build = database.build_by_id(&id).await.unwrap().unwrap();
-    assert_eq!(build.status, "running");
+    assert_eq!(build.status, BuildStatus::Running);
     assert_eq!(build.worker.as_deref(), Some(worker));
     let datalab = database
         .datalab_by_id(&build.datalab_id)
@@ -142,9 +143,8 @@ async fn claims_take_the_oldest_build_of_a_datalab_with_none_running(app: TestAp
             "w1",
             Utc::now(),
             &BuildResult {
-                status: "failed",
                 failure: Some("test".to_owned()),
-                ..BuildResult::default()
+                ..BuildResult::ended(BuildStatus::Failed)
             },
         )
         .await
@@ -153,7 +153,12 @@ async fn claims_take_the_oldest_build_of_a_datalab_with_none_running(app: TestAp
     assert!(
         app.state
             .database
-            .finish_build(&first, "w1", Utc::now(), &BuildResult::default())
+            .finish_build(
+                &first,
+                "w1",
+                Utc::now(),
+                &BuildResult::ended(BuildStatus::Failed),
+            )
             .await
             .unwrap()
             .is_none(),
@@ -211,10 +216,10 @@ async fn expired_leases_are_failed_at_start_and_live_ones_are_kept(app: TestApp)
         .unwrap();
 
     // A process starts: no workers of its own, only the recovery every start does.
-    let mut config = (*app.state.config).clone();
-    config.build_queue.concurrency = 0;
+    let mut settings = app.config.worker_settings();
+    settings.queue.concurrency = 0;
     labforge::jobs::run_workers(
-        Arc::new(config),
+        settings,
         database.clone(),
         app.state.datalabs.events().clone(),
         tokio_util::sync::CancellationToken::new(),

@@ -114,7 +114,7 @@ async fn a_cancelled_build_stops_promptly() {
         .await
         .unwrap();
     let config = common::isolated_config(folder.path());
-    let rootfs = labforge::base_images::root_filesystem_image(&config);
+    let rootfs = labforge::base_images::root_filesystem_image(&config.base_image_settings());
     let dockerfile = format!("FROM {rootfs}\nRUN sleep 120\n");
     let request = request(folder.path(), &dockerfile, "cancelled");
     let cancel = CancellationToken::new();

@@ -53,7 +53,7 @@ async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_
     let folder = tempfile::tempdir().unwrap();
     let config = common::isolated_config(folder.path());
     let lab = common::copy_example(&config, "jl-photometry-demo");
-    let pipeline = Pipeline::new(config.clone()).await.unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
 
     let (first, log) = build(&pipeline, lab.clone(), true).await;
     let first = first.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
@@ -130,7 +130,7 @@ async fn the_image_is_private_in_labforge_s_registry_and_the_bases_are_public() 
         .credentials()
         .expect("scripts/test.sh gives the test registry a build account");
     let lab = common::copy_example(&config, "web-catalog-browser");
-    let pipeline = Pipeline::new(config.clone()).await.unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
     let log = BuildLog::new();
     let spec = BuildSpec {
         source: Source::Workspace { path: lab },
@@ -161,7 +161,10 @@ async fn the_image_is_private_in_labforge_s_registry_and_the_bases_are_public() 
     );
 
     // Anyone pulls a base: its manifest, then the blobs it names, checked against their digest.
-    let base = labforge::base_images::base_image_reference(&config, BaseImage::JlBase);
+    let base = labforge::base_images::base_image_reference(
+        &config.base_image_settings(),
+        BaseImage::JlBase,
+    );
     let answer =
         common::registry_get(&format!("{}/manifests/{}", base.path(), base.tag), None).await;
     assert_eq!(answer.status(), 200, "{base} pulls anonymously");
@@ -178,7 +181,7 @@ async fn desktop_lab_serves_the_novnc_page() {
     let folder = tempfile::tempdir().unwrap();
     let config = common::isolated_config(folder.path());
     let lab = common::copy_example(&config, "x-fits-viewer");
-    let pipeline = Pipeline::new(config).await.unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
     let (outcome, log) = build(&pipeline, lab, true).await;
     let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
     let smoke = outcome.smoke_test.expect("desktop labs are smoke-tested");
@@ -194,7 +197,7 @@ async fn generic_lab_runs_its_declared_command_and_port() {
     let folder = tempfile::tempdir().unwrap();
     let config = common::isolated_config(folder.path());
     let lab = common::copy_example(&config, "web-catalog-browser");
-    let pipeline = Pipeline::new(config).await.unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
     let (outcome, log) = build(&pipeline, lab, true).await;
     let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
     let smoke = outcome
@@ -231,7 +234,7 @@ async fn a_user_dockerfile_from_an_unapproved_base_is_refused_before_building() 
     let config = common::isolated_config(folder.path());
     let lab = common::copy_example(&config, "jl-photometry-demo");
     std::fs::write(lab.join("Dockerfile"), "FROM python:3.12\nCOPY . /app\n").unwrap();
-    let pipeline = Pipeline::new(config.clone()).await.unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
     let (outcome, log) = build(&pipeline, lab, false).await;
     let error = outcome
         .expect_err("an unapproved base must be refused")
@@ -262,7 +265,7 @@ async fn an_approved_user_dockerfile_with_a_lint_error_fails_with_the_finding() 
          ENTRYPOINT foo bar\nENTRYPOINT [\"x\"]\n",
     )
     .unwrap();
-    let pipeline = Pipeline::new(config).await.unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
     let (outcome, _) = build(&pipeline, lab, false).await;
     let error = outcome
         .expect_err("error-level findings fail the build")
@@ -281,7 +284,7 @@ async fn a_source_without_metadata_is_refused_with_what_to_add() {
     let lab = config.sources.workspace_root.join("empty-lab");
     std::fs::create_dir_all(&lab).unwrap();
     std::fs::write(lab.join("notebook.ipynb"), "{}").unwrap();
-    let pipeline = Pipeline::new(config).await.unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
     let (outcome, _) = build(&pipeline, lab, false).await;
     let error = outcome.expect_err("metadata.yaml is required").to_string();
     assert!(

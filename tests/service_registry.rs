@@ -29,7 +29,7 @@ async fn serve(app: &TestApp) -> String {
         username: "ci".to_owned(),
         password: BUILD_PASSWORD.to_owned(),
     });
-    let config = &app.state.config;
+    let config = &app.config;
     let registry = RegistryState::open(&config.registry_server, &config.data_dir, grants)
         .await
         .unwrap()
@@ -39,7 +39,7 @@ async fn serve(app: &TestApp) -> String {
         )));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let router = labforge::http::app(app.state.clone(), registry);
+    let router = labforge::app::app(app.state.clone(), registry);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     address
 }

@@ -413,6 +413,12 @@ impl AccountService {
         Ok(())
     }
 
+    /// Deletes the sessions past their expiry, which no longer sign anyone in; returns how many.
+    /// Run hourly by `labforge serve`.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, AccountError> {
+        Ok(self.database.delete_expired_sessions(Utc::now()).await?)
+    }
+
     /// The user of a session cookie, if it is current.
     pub async fn user_for_session(&self, secret: &str) -> Result<Option<User>, AccountError> {
         let row = self

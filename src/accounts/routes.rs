@@ -2,7 +2,7 @@
 //! user management for administrators.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiToken, NewUser, SESSION_COOKIE, User, UserUpdate};
+use super::{AccountService, ApiToken, NewUser, SESSION_COOKIE, User, UserUpdate};
 use crate::http::error::ErrorEnvelope;
 use crate::http::extract::session_cookie;
-use crate::http::{Admin, ApiError, ApiJson, AppState, SignedIn};
+use crate::http::{Admin, ApiError, ApiJson, SignedIn};
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AccountService: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(sign_in, sign_out))
         .routes(routes!(me))
@@ -43,14 +47,11 @@ pub struct SignedInResponse {
 #[utoipa::path(post, path = "/api/session", tag = "accounts", request_body = SignInRequest,
     responses((status = 200, body = SignedInResponse), (status = 401, body = ErrorEnvelope)))]
 async fn sign_in(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     ApiJson(request): ApiJson<SignInRequest>,
 ) -> Result<Response, ApiError> {
-    let session = state
-        .accounts
-        .sign_in(&request.name, request.password)
-        .await?;
-    let config = state.accounts.config();
+    let session = accounts.sign_in(&request.name, request.password).await?;
+    let config = accounts.config();
     let max_age = i64::from(config.session_lifetime_hours) * 3600;
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
@@ -80,11 +81,11 @@ async fn sign_in(
 #[utoipa::path(delete, path = "/api/session", tag = "accounts",
     responses((status = 204, description = "Signed out; the cookie is cleared")))]
 async fn sign_out(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(secret) = session_cookie(&request_headers) {
-        state.accounts.sign_out(secret).await?;
+        accounts.sign_out(secret).await?;
     }
     let cleared = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response())
@@ -108,12 +109,11 @@ pub struct PasswordChange {
 #[utoipa::path(put, path = "/api/me/password", tag = "accounts", request_body = PasswordChange,
     responses((status = 204), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn change_password(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     SignedIn(user): SignedIn,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .accounts
+    accounts
         .change_password(&user, change.current_password, change.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -123,10 +123,10 @@ async fn change_password(
 #[utoipa::path(get, path = "/api/tokens", tag = "accounts",
     responses((status = 200, body = Vec<ApiToken>), (status = 401, body = ErrorEnvelope)))]
 async fn list_tokens(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     SignedIn(user): SignedIn,
 ) -> Result<Json<Vec<ApiToken>>, ApiError> {
-    Ok(Json(state.accounts.tokens(&user).await?))
+    Ok(Json(accounts.tokens(&user).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -149,12 +149,11 @@ pub struct CreatedToken {
 #[utoipa::path(post, path = "/api/tokens", tag = "accounts", request_body = TokenRequest,
     responses((status = 201, body = CreatedToken), (status = 401, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn create_token(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     SignedIn(user): SignedIn,
     ApiJson(request): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let (token, secret) = state
-        .accounts
+    let (token, secret) = accounts
         .create_token(&user, request.name, request.lifetime_days)
         .await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
@@ -165,11 +164,11 @@ async fn create_token(
     params(("id" = String, Path, description = "Token id")),
     responses((status = 204), (status = 404, body = ErrorEnvelope)))]
 async fn revoke_token(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.accounts.revoke_token(&user, &id).await?;
+    accounts.revoke_token(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -177,10 +176,10 @@ async fn revoke_token(
 #[utoipa::path(get, path = "/api/users", tag = "accounts",
     responses((status = 200, body = Vec<User>), (status = 403, body = ErrorEnvelope)))]
 async fn list_users(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     _admin: Admin,
 ) -> Result<Json<Vec<User>>, ApiError> {
-    Ok(Json(state.accounts.users().await?))
+    Ok(Json(accounts.users().await?))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -196,11 +195,11 @@ pub struct CreatedUser {
     responses((status = 201, body = CreatedUser), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_user(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     _admin: Admin,
     ApiJson(new_user): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
-    let (user, password) = state.accounts.create_user(new_user).await?;
+    let (user, password) = accounts.create_user(new_user).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user, password })))
 }
 
@@ -209,11 +208,11 @@ async fn create_user(
     params(("name" = String, Path, description = "User name")),
     responses((status = 200, body = User), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn get_user(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(state.accounts.user_named(&name).await?))
+    Ok(Json(accounts.user_named(&name).await?))
 }
 
 /// Changes an account's role, e-mail, affiliation or disabled flag (administrators only).
@@ -221,12 +220,10 @@ async fn get_user(
     params(("name" = String, Path, description = "User name")),
     responses((status = 200, body = User), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn update_user(
-    State(state): State<AppState>,
+    State(accounts): State<AccountService>,
     Admin(admin): Admin,
     Path(name): Path<String>,
     ApiJson(update): ApiJson<UserUpdate>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(
-        state.accounts.update_user(&admin, &name, update).await?,
-    ))
+    Ok(Json(accounts.update_user(&admin, &name, update).await?))
 }

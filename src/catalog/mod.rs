@@ -88,8 +88,8 @@ pub fn may_see(viewer: Option<&User>, datalab: &CatalogDatalabRow) -> bool {
     let caller = viewer.map_or(Caller::Anonymous, |user| Caller::User(user.clone()));
     let exposure = Exposure {
         owner_id: &datalab.owner_id,
-        state: &datalab.state,
-        visibility: &datalab.visibility,
+        state: datalab.state,
+        visibility: datalab.visibility,
         caller_is_member: datalab.viewer_is_member,
     };
     access(&caller, &exposure) >= Access::View
@@ -290,13 +290,18 @@ mod tests {
 
     use super::*;
     use crate::accounts::User;
+    use crate::datalabs::states::{DatalabState, Visibility};
 
-    fn datalab(state: &str, visibility: &str, viewer_is_member: bool) -> CatalogDatalabRow {
+    fn datalab(
+        state: DatalabState,
+        visibility: Visibility,
+        viewer_is_member: bool,
+    ) -> CatalogDatalabRow {
         CatalogDatalabRow {
             id: "d-1".to_owned(),
             owner_id: "owner".to_owned(),
-            visibility: visibility.to_owned(),
-            state: state.to_owned(),
+            visibility,
+            state,
             viewer_is_member,
         }
     }
@@ -319,13 +324,13 @@ mod tests {
         let owner = user("owner", Role::Researcher);
         let moderator = user("moderator", Role::Moderator);
         let admin = user("admin", Role::Admin);
-        let public = datalab("published", "public", false);
+        let public = datalab(DatalabState::Published, Visibility::Public, false);
         for viewer in [None, Some(&stranger), Some(&owner), Some(&moderator)] {
             assert!(may_see(viewer, &public));
         }
         for hidden in [
-            datalab("published", "private", false),
-            datalab("draft", "public", false),
+            datalab(DatalabState::Published, Visibility::Private, false),
+            datalab(DatalabState::Draft, Visibility::Public, false),
         ] {
             assert!(!may_see(None, &hidden));
             assert!(!may_see(Some(&stranger), &hidden));
@@ -333,7 +338,7 @@ mod tests {
             assert!(may_see(Some(&moderator), &hidden));
             assert!(may_see(Some(&admin), &hidden));
         }
-        let shared = datalab("published", "private", true);
+        let shared = datalab(DatalabState::Published, Visibility::Private, true);
         assert!(may_see(Some(&stranger), &shared), "a member sees it");
         assert!(!may_see(None, &shared));
     }

@@ -5,7 +5,7 @@
 //! which `GET /api/datalabs/{name}/jsonld` serves here for clients that cannot set the header.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,16 +13,21 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::StarState;
 use super::search::{MarketplaceRequest, MarketplaceResults};
-use crate::accounts::Caller;
+use super::{CatalogService, StarState};
+use crate::accounts::{AccountService, Caller};
 use crate::http::error::ErrorEnvelope;
-use crate::http::{ApiError, AppState, SignedIn};
+use crate::http::{ApiError, SignedIn};
 
 /// The media type of JSON-LD documents.
 pub const JSON_LD: &str = "application/ld+json";
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AccountService: FromRef<S>,
+    CatalogService: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(marketplace))
         .routes(routes!(star, unstar))
@@ -59,11 +64,11 @@ impl<S: Send + Sync> FromRequestParts<S> for MarketplaceRequest {
     ),
     responses((status = 200, body = MarketplaceResults), (status = 422, body = ErrorEnvelope)))]
 async fn marketplace(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogService>,
     caller: Caller,
     request: MarketplaceRequest,
 ) -> Result<Json<MarketplaceResults>, ApiError> {
-    Ok(Json(state.catalog.search(&caller, &request).await?))
+    Ok(Json(catalog.search(&caller, &request).await?))
 }
 
 /// Stars a datalab for the caller; starring again changes nothing.
@@ -72,11 +77,11 @@ async fn marketplace(
     responses((status = 200, body = StarState), (status = 401, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]
 async fn star(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogService>,
     SignedIn(user): SignedIn,
     Path(name): Path<String>,
 ) -> Result<Json<StarState>, ApiError> {
-    Ok(Json(state.catalog.star(&user, &name).await?))
+    Ok(Json(catalog.star(&user, &name).await?))
 }
 
 /// Takes the caller's star back; without one, changes nothing.
@@ -85,11 +90,11 @@ async fn star(
     responses((status = 200, body = StarState), (status = 401, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]
 async fn unstar(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogService>,
     SignedIn(user): SignedIn,
     Path(name): Path<String>,
 ) -> Result<Json<StarState>, ApiError> {
-    Ok(Json(state.catalog.unstar(&user, &name).await?))
+    Ok(Json(catalog.unstar(&user, &name).await?))
 }
 
 /// One datalab as JSON-LD (`dcat:DataService` and `schema:SoftwareApplication`), public fields
@@ -99,20 +104,18 @@ async fn unstar(
     responses((status = 200, body = Value, content_type = "application/ld+json"),
         (status = 404, body = ErrorEnvelope)))]
 async fn datalab_json_ld(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogService>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(json_ld(
-        &state.catalog.datalab_json_ld(&caller, &name).await?,
-    ))
+    Ok(json_ld(&catalog.datalab_json_ld(&caller, &name).await?))
 }
 
 /// The catalogue of published public datalabs as a DCAT-AP `dcat:Catalog`, for harvesters.
 #[utoipa::path(get, path = "/catalog.jsonld", tag = "catalog",
     responses((status = 200, body = Value, content_type = "application/ld+json")))]
-async fn catalog_json_ld(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(json_ld(&state.catalog.catalog_json_ld().await?))
+async fn catalog_json_ld(State(catalog): State<CatalogService>) -> Result<Response, ApiError> {
+    Ok(json_ld(&catalog.catalog_json_ld().await?))
 }
 
 /// `document` served as `application/ld+json`.

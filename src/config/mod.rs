@@ -169,6 +169,57 @@ impl Config {
             })
     }
 
+    /// The datalabs service's settings.
+    pub fn datalab_settings(&self) -> crate::datalabs::DatalabSettings {
+        crate::datalabs::DatalabSettings {
+            limits: self.datalabs.clone(),
+            sources: self.sources.clone(),
+            data_dir: self.data_dir.clone(),
+        }
+    }
+
+    /// The build pipeline's settings.
+    pub fn pipeline_settings(&self) -> crate::pipeline::PipelineSettings {
+        crate::pipeline::PipelineSettings {
+            data_dir: self.data_dir.clone(),
+            base_version: self.base_version.clone(),
+            registry: self.registry.clone(),
+            engine: self.engine.clone(),
+            sources: self.sources.clone(),
+            packaging: self.packaging.clone(),
+        }
+    }
+
+    /// The build workers' settings.
+    pub fn worker_settings(&self) -> crate::jobs::WorkerSettings {
+        crate::jobs::WorkerSettings {
+            queue: self.build_queue.clone(),
+            pipeline: self.pipeline_settings(),
+        }
+    }
+
+    /// What building the base images needs.
+    pub fn base_image_settings(&self) -> crate::base_images::BaseImageSettings {
+        crate::base_images::BaseImageSettings {
+            registry: self.registry.clone(),
+            base_version: self.base_version.clone(),
+            base_images_dir: self.base_images_dir.clone(),
+            ca_bundle: self.engine.ca_bundle.clone(),
+            data_dir: self.data_dir.clone(),
+        }
+    }
+
+    /// The grants labforge's registry runs with: the grants file, the build account, the bases.
+    pub fn registry_grants(
+        &self,
+    ) -> Result<crate::registry::access::Grants, crate::registry::GrantsError> {
+        crate::registry::standalone_grants(
+            &self.registry_server,
+            &self.data_dir,
+            self.registry.credentials().as_ref(),
+        )
+    }
+
     fn merge_toml(self, text: &str) -> Result<Self, String> {
         let overlay: toml::Table = toml::from_str(text).map_err(|error| error.to_string())?;
         let mut base = toml::Table::try_from(&self).map_err(|error| error.to_string())?;

@@ -82,7 +82,7 @@ impl Follower {
             let Some(build) = self.database.build_by_id(&self.build_id).await? else {
                 return Ok(None);
             };
-            let status: BuildStatus = build.status.parse()?;
+            let status = build.status;
             if status.has_ended() {
                 // The worker stores its last lines before the status: lines that arrived between
                 // the read above and the status are read now.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRef, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,16 +16,24 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    Build, BuildStatus, Datalab, LogEvent, LogLine, NewDatalab, NewVersion, Upload, Version,
+    Build, BuildStatus, Datalab, DatalabService, LogEvent, LogLine, NewDatalab, NewVersion, Upload,
+    Version,
 };
-use crate::accounts::Caller;
+use crate::accounts::{AccountService, Caller};
+use crate::catalog::CatalogService;
 use crate::http::error::ErrorEnvelope;
-use crate::http::{ApiError, ApiJson, AppState, SignedIn};
+use crate::http::{ApiError, ApiJson, SignedIn};
 
 /// Most log lines one JSON or text answer holds; page on with `after`.
 const MAX_LOG_LINES: i64 = 10_000;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AccountService: FromRef<S>,
+    CatalogService: FromRef<S>,
+    DatalabService: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(create_datalab))
         .routes(routes!(my_datalabs))
@@ -47,13 +55,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 201, body = Datalab), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_datalab(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
     ApiJson(new): ApiJson<NewDatalab>,
 ) -> Result<(StatusCode, Json<Datalab>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(state.datalabs.create(&user, new).await?),
+        Json(datalabs.create(&user, new).await?),
     ))
 }
 
@@ -61,10 +69,10 @@ async fn create_datalab(
 #[utoipa::path(get, path = "/api/me/datalabs", tag = "datalabs",
     responses((status = 200, body = Vec<Datalab>), (status = 401, body = ErrorEnvelope)))]
 async fn my_datalabs(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
 ) -> Result<Json<Vec<Datalab>>, ApiError> {
-    Ok(Json(state.datalabs.owned_by(&user).await?))
+    Ok(Json(datalabs.owned_by(&user).await?))
 }
 
 /// One datalab; 404 also when the caller may not see it.
@@ -74,7 +82,8 @@ async fn my_datalabs(
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 200, body = Datalab), (status = 404, body = ErrorEnvelope)))]
 async fn get_datalab(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
+    State(catalog): State<CatalogService>,
     caller: Caller,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
@@ -84,10 +93,10 @@ async fn get_datalab(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|accept| accept.contains("application/ld+json"));
     if wants_linked_data {
-        let document = state.catalog.datalab_json_ld(&caller, &name).await?;
+        let document = catalog.datalab_json_ld(&caller, &name).await?;
         return Ok(crate::catalog::routes::json_ld(&document));
     }
-    Ok(Json(state.datalabs.get(&caller, &name).await?).into_response())
+    Ok(Json(datalabs.get(&caller, &name).await?).into_response())
 }
 
 /// Deletes a draft datalab with its versions and builds (owner or administrator).
@@ -96,11 +105,11 @@ async fn get_datalab(
     responses((status = 204), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn delete_datalab(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.datalabs.delete(&user, &name).await?;
+    datalabs.delete(&user, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -110,11 +119,11 @@ async fn delete_datalab(
         ("user" = String, Path, description = "User name")),
     responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn share_datalab(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
     Path((name, member)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state.datalabs.share(&user, &name, &member).await?;
+    datalabs.share(&user, &name, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -124,11 +133,11 @@ async fn share_datalab(
         ("user" = String, Path, description = "User name")),
     responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn unshare_datalab(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
     Path((name, member)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state.datalabs.unshare(&user, &name, &member).await?;
+    datalabs.unshare(&user, &name, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -139,7 +148,7 @@ async fn unshare_datalab(
     responses((status = 201, body = Upload), (status = 413, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope)))]
 async fn upload_zip(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
     headers: HeaderMap,
     body: Body,
@@ -148,8 +157,7 @@ async fn upload_zip(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse().ok());
-    let upload = state
-        .datalabs
+    let upload = datalabs
         .upload_zip(&user, declared_length, body.into_data_stream())
         .await?;
     Ok((StatusCode::CREATED, Json(upload)))
@@ -160,11 +168,11 @@ async fn upload_zip(
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 200, body = Vec<Version>), (status = 404, body = ErrorEnvelope)))]
 async fn list_versions(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<Version>>, ApiError> {
-    Ok(Json(state.datalabs.versions(&caller, &name).await?))
+    Ok(Json(datalabs.versions(&caller, &name).await?))
 }
 
 /// Adds a version and the source it is built from: a git URL and reference, an upload, or a
@@ -176,14 +184,14 @@ async fn list_versions(
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope)))]
 async fn create_version(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
     Path(name): Path<String>,
     ApiJson(new): ApiJson<NewVersion>,
 ) -> Result<(StatusCode, Json<Version>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(state.datalabs.create_version(&user, &name, new).await?),
+        Json(datalabs.create_version(&user, &name, new).await?),
     ))
 }
 
@@ -193,13 +201,11 @@ async fn create_version(
         ("version" = String, Path, description = "Semantic version")),
     responses((status = 200, body = Version), (status = 404, body = ErrorEnvelope)))]
 async fn get_version(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Version>, ApiError> {
-    Ok(Json(
-        state.datalabs.version(&caller, &name, &version).await?,
-    ))
+    Ok(Json(datalabs.version(&caller, &name, &version).await?))
 }
 
 /// The builds of a version, newest first.
@@ -208,11 +214,11 @@ async fn get_version(
         ("version" = String, Path, description = "Semantic version")),
     responses((status = 200, body = Vec<Build>), (status = 404, body = ErrorEnvelope)))]
 async fn list_builds(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Vec<Build>>, ApiError> {
-    Ok(Json(state.datalabs.builds(&caller, &name, &version).await?))
+    Ok(Json(datalabs.builds(&caller, &name, &version).await?))
 }
 
 /// Queues a build of the version, numbered after its previous builds (0, 1, 2...).
@@ -222,13 +228,13 @@ async fn list_builds(
     responses((status = 202, body = Build), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]
 async fn queue_build(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Build>), ApiError> {
     Ok((
         StatusCode::ACCEPTED,
-        Json(state.datalabs.queue_build(&user, &name, &version).await?),
+        Json(datalabs.queue_build(&user, &name, &version).await?),
     ))
 }
 
@@ -240,16 +246,13 @@ async fn queue_build(
         ("number" = i64, Path, description = "Build number within the version")),
     responses((status = 200, body = Build), (status = 404, body = ErrorEnvelope)))]
 async fn get_build(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     caller: Caller,
     Path((name, version, number)): Path<(String, String, String)>,
 ) -> Result<Json<Build>, ApiError> {
     let number = build_number(&name, &version, &number)?;
     Ok(Json(
-        state
-            .datalabs
-            .build(&caller, &name, &version, number)
-            .await?,
+        datalabs.build(&caller, &name, &version, number).await?,
     ))
 }
 
@@ -263,14 +266,13 @@ async fn get_build(
     responses((status = 200, body = Build), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn cancel_build(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
     Path((name, version, number)): Path<(String, String, String)>,
 ) -> Result<Json<Build>, ApiError> {
     let number = build_number(&name, &version, &number)?;
     Ok(Json(
-        state
-            .datalabs
+        datalabs
             .cancel_build(&user, &name, &version, number)
             .await?,
     ))
@@ -301,7 +303,7 @@ struct LogEnd {
             description = "`line` events carry a LogLine, the final `end` event this"),
         (status = 404, body = ErrorEnvelope)))]
 async fn build_log(
-    State(state): State<AppState>,
+    State(datalabs): State<DatalabService>,
     caller: Caller,
     Path((name, version, number)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
@@ -334,8 +336,7 @@ async fn build_log(
         {
             after = last;
         }
-        let events = state
-            .datalabs
+        let events = datalabs
             .follow_log(&caller, &name, &version, number, after)
             .await?
             .map(|event| match event {
@@ -351,8 +352,7 @@ async fn build_log(
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let lines = state
-        .datalabs
+    let lines = datalabs
         .log(&caller, &name, &version, number, after, limit)
         .await?;
     if accept.contains("text/plain") {

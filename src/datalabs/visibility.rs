@@ -22,6 +22,7 @@
 //! OR EXISTS (SELECT 1 FROM datalab_members m WHERE m.datalab_id = d.id AND m.user_id = :user)
 //! ```
 
+use super::states::{DatalabState, Visibility};
 use crate::accounts::{Caller, Role};
 
 /// What a caller may do with one datalab. Ordered: each level includes the ones before it.
@@ -39,10 +40,9 @@ pub enum Access {
 #[derive(Debug, Clone, Copy)]
 pub struct Exposure<'a> {
     pub owner_id: &'a str,
-    /// `published` is the only state in which a public datalab is shown to everyone.
-    pub state: &'a str,
-    /// `public` or `private`.
-    pub visibility: &'a str,
+    /// Published is the only state in which a public datalab is shown to everyone.
+    pub state: DatalabState,
+    pub visibility: Visibility,
     /// Whether the caller is one of the users the datalab is shared with.
     pub caller_is_member: bool,
 }
@@ -50,7 +50,7 @@ pub struct Exposure<'a> {
 impl Exposure<'_> {
     /// True when everyone, signed in or not, may see the datalab.
     pub fn is_public(&self) -> bool {
-        self.state == "published" && self.visibility == "public"
+        self.state == DatalabState::Published && self.visibility == Visibility::Public
     }
 }
 
@@ -91,7 +91,7 @@ mod tests {
         })
     }
 
-    fn datalab(state: &'static str, visibility: &'static str, member: bool) -> Exposure<'static> {
+    fn datalab(state: DatalabState, visibility: Visibility, member: bool) -> Exposure<'static> {
         Exposure {
             owner_id: "owner",
             state,
@@ -102,10 +102,10 @@ mod tests {
 
     #[test]
     fn the_table_of_the_module_documentation_holds() {
-        let public = datalab("published", "public", false);
-        let draft_public = datalab("draft", "public", false);
-        let private = datalab("published", "private", false);
-        let shared = datalab("draft", "private", true);
+        let public = datalab(DatalabState::Published, Visibility::Public, false);
+        let draft_public = datalab(DatalabState::Draft, Visibility::Public, false);
+        let private = datalab(DatalabState::Published, Visibility::Private, false);
+        let shared = datalab(DatalabState::Draft, Visibility::Private, true);
 
         assert_eq!(access(&Caller::Anonymous, &public), Access::View);
         assert_eq!(access(&Caller::Anonymous, &draft_public), Access::Hidden);

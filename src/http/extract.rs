@@ -3,14 +3,13 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::ApiError;
-use crate::accounts::{Caller, Role, SESSION_COOKIE, TOKEN_PREFIX, User};
+use crate::accounts::{AccountService, Caller, Role, SESSION_COOKIE, TOKEN_PREFIX, User};
 
 /// A JSON request body. Malformed JSON is a 400 with its line and column; a wrong type, a missing
 /// or unknown field is a 422 naming the field by its dotted path.
@@ -115,22 +114,26 @@ fn body_rejection(rejection: &BytesRejection) -> ApiError {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    AccountService: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
     /// An API token in `Authorization: Bearer` must be valid (a script should learn at once that
     /// its token stopped working); a stale session cookie just means anonymous.
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         if let Some(cached) = parts.extensions.get::<Self>() {
             return Ok(cached.clone());
         }
-        let caller = resolve_caller(parts, state).await?;
+        let caller = resolve_caller(parts, &AccountService::from_ref(state)).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
 }
 
-async fn resolve_caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+async fn resolve_caller(parts: &Parts, accounts: &AccountService) -> Result<Caller, ApiError> {
     if let Some(authorization) = parts.headers.get(header::AUTHORIZATION) {
         let token = authorization
             .to_str()
@@ -143,14 +146,13 @@ async fn resolve_caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiEr
                     "the Authorization header must be `Bearer {TOKEN_PREFIX}...` with an API token"
                 ))
             })?;
-        let user = state.accounts.user_for_token(token).await?;
+        let user = accounts.user_for_token(token).await?;
         return Ok(Caller::User(user));
     }
     let Some(secret) = session_cookie(&parts.headers) else {
         return Ok(Caller::Anonymous);
     };
-    Ok(state
-        .accounts
+    Ok(accounts
         .user_for_session(secret)
         .await?
         .map_or(Caller::Anonymous, Caller::User))
@@ -172,10 +174,14 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
 #[derive(Debug, Clone)]
 pub struct SignedIn(pub User);
 
-impl FromRequestParts<AppState> for SignedIn {
+impl<S> FromRequestParts<S> for SignedIn
+where
+    AccountService: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
             Caller::User(user) => Ok(Self(user)),
             Caller::Anonymous => Err(ApiError::sign_in_required()),
@@ -187,10 +193,14 @@ impl FromRequestParts<AppState> for SignedIn {
 #[derive(Debug, Clone)]
 pub struct Admin(pub User);
 
-impl FromRequestParts<AppState> for Admin {
+impl<S> FromRequestParts<S> for Admin
+where
+    AccountService: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
         if user.is_at_least(Role::Admin) {
             Ok(Self(user))

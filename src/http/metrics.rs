@@ -4,15 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::error::ApiError;
+use crate::datalabs::BuildStatus;
+use crate::storage::Database;
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -87,7 +88,7 @@ fn escape_label(value: &str) -> String {
 
 /// Middleware: times each request, logs it as one structured event and records the latency.
 pub async fn observe_requests(
-    State(state): State<AppState>,
+    State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -102,7 +103,7 @@ pub async fn observe_requests(
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    state.metrics.observe(&method, &route, status, seconds);
+    metrics.observe(&method, &route, status, seconds);
     tracing::info!(
         target: "labforge::access",
         %method,
@@ -116,27 +117,33 @@ pub async fn observe_requests(
 }
 
 /// `GET /metrics` in the Prometheus text format.
-pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn render(
+    State(database): State<Database>,
+    State(metrics): State<Arc<Metrics>>,
+) -> Result<Response, ApiError> {
     let mut out = String::new();
-    let counts = state.database.build_counts_by_status().await?;
+    let counts = database.build_counts_by_status().await?;
     out.push_str("# HELP labforge_builds Builds by status.\n# TYPE labforge_builds gauge\n");
-    for status in crate::storage::builds::BUILD_STATUSES {
-        let count = counts
+    let count_of = |status| {
+        counts
             .iter()
-            .find(|(name, _)| name == status)
-            .map_or(0, |(_, count)| *count);
-        let _ = writeln!(out, "labforge_builds{{status=\"{status}\"}} {count}");
+            .find(|(counted, _)| *counted == status)
+            .map_or(0, |(_, count)| *count)
+    };
+    for &status in BuildStatus::ALL {
+        let _ = writeln!(
+            out,
+            "labforge_builds{{status=\"{status}\"}} {}",
+            count_of(status)
+        );
     }
-    let queued = counts
-        .iter()
-        .find(|(name, _)| name == "queued")
-        .map_or(0, |(_, count)| *count);
+    let queued = count_of(BuildStatus::Queued);
     let _ = writeln!(
         out,
         "# HELP labforge_build_queue_length Builds waiting for a worker.\n\
          # TYPE labforge_build_queue_length gauge\nlabforge_build_queue_length {queued}"
     );
-    state.metrics.render_requests(&mut out);
+    metrics.render_requests(&mut out);
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -24,14 +24,12 @@ mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::datalabs::BuildEvents;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::storage::{Database, StorageError};
 
 /// How long to wait before trying the build engine again when it cannot be reached at start.
@@ -80,6 +78,13 @@ impl BuildQueueConfig {
     }
 }
 
+/// What the workers of one process need of the configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub queue: BuildQueueConfig,
+    pub pipeline: PipelineSettings,
+}
+
 /// Fails every running build whose lease ran out before now, with the reason as its failure and
 /// as the last line of its log. Returns the ids of the builds it failed.
 pub async fn fail_abandoned_builds(
@@ -109,20 +114,21 @@ pub async fn fail_abandoned_builds(
     Ok(failed)
 }
 
-/// Fails abandoned builds, then runs `config.build_queue.concurrency` workers until `shutdown`
-/// is cancelled; returns once every worker has recorded its last build.
+/// Fails abandoned builds, then runs `settings.queue.concurrency` workers until `shutdown` is
+/// cancelled; returns once every worker has recorded its last build.
 pub async fn run_workers(
-    config: Arc<Config>,
+    settings: WorkerSettings,
     database: Database,
     events: BuildEvents,
     shutdown: CancellationToken,
 ) -> Result<(), StorageError> {
     fail_abandoned_builds(&database, &events).await?;
-    let concurrency = config.build_queue.concurrency;
+    let concurrency = settings.queue.concurrency;
     if concurrency == 0 {
         return Ok(());
     }
-    let Some(pipeline) = connect_pipeline(&config, &shutdown).await else {
+    let data_dir = settings.pipeline.data_dir.clone();
+    let Some(pipeline) = connect_pipeline(settings.pipeline, &shutdown).await else {
         return Ok(());
     };
     let process = format!("{}-{}", host_name(), std::process::id());
@@ -133,8 +139,8 @@ pub async fn run_workers(
                 database: database.clone(),
                 events: events.clone(),
                 pipeline: Arc::clone(&pipeline),
-                queue: config.build_queue.clone(),
-                data_dir: config.data_dir.clone(),
+                queue: settings.queue.clone(),
+                data_dir: data_dir.clone(),
                 shutdown: shutdown.clone(),
             };
             tokio::spawn(worker.run())
@@ -149,37 +155,13 @@ pub async fn run_workers(
     Ok(())
 }
 
-/// `labforge worker`: build workers without the API, until Ctrl-C or SIGTERM.
-pub async fn serve_workers(config: Config) -> anyhow::Result<()> {
-    if config.build_queue.concurrency == 0 {
-        anyhow::bail!(
-            "LABFORGE_BUILD_CONCURRENCY is 0: a worker process needs at least one worker"
-        );
-    }
-    let database = Database::open(&config.database, &config.data_dir)
-        .await
-        .context("opening the database")?;
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        crate::http::shutdown_signal().await;
-        on_signal.cancel();
-    });
-    run_workers(
-        Arc::new(config),
-        database.clone(),
-        BuildEvents::new(),
-        shutdown,
-    )
-    .await?;
-    database.close().await;
-    Ok(())
-}
-
 /// The pipeline, once its build engine answers; `None` when stopped before that.
-async fn connect_pipeline(config: &Config, shutdown: &CancellationToken) -> Option<Arc<Pipeline>> {
+async fn connect_pipeline(
+    settings: PipelineSettings,
+    shutdown: &CancellationToken,
+) -> Option<Arc<Pipeline>> {
     loop {
-        match Pipeline::new(config.clone()).await {
+        match Pipeline::new(settings.clone()).await {
             Ok(pipeline) => return Some(Arc::new(pipeline)),
             Err(error) => {
                 tracing::error!(%error, retry_seconds = ENGINE_RETRY.as_secs(), "the build workers cannot reach their build engine; builds stay queued");

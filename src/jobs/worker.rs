@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::BuildQueueConfig;
 use super::log_writer::LogWriter;
 use crate::build_log::{BuildLog, Phase};
-use crate::datalabs::{BuildEvents, build_source};
+use crate::datalabs::{BuildEvents, BuildStatus, build_source};
 use crate::metadata::policy::{
     ApplicationStamp, Writer, carry_over_fields_not_writable, stamp_application_fields,
 };
@@ -270,7 +270,7 @@ impl Worker {
     ) -> BuildResult {
         match outcome {
             Ok((outcome, metadata)) => BuildResult {
-                status: "succeeded",
+                status: BuildStatus::Succeeded,
                 environment_hash: Some(outcome.record.environment_hash),
                 content_hash: Some(outcome.record.content_hash),
                 image: Some(outcome.record.image),
@@ -283,10 +283,9 @@ impl Worker {
                 lint_findings: serde_json::to_value(&outcome.lint).ok(),
                 phase_timings: serde_json::to_value(outcome.timings).ok(),
                 version_metadata: Some(metadata),
-                ..BuildResult::default()
+                failure: None,
             },
             Err(Failure::Pipeline(error)) if error.is_cancelled() => BuildResult {
-                status: "cancelled",
                 failure: Some(match cancelled_for {
                     Some(CancelReason::Shutdown) => format!(
                         "labforge stopped while building (worker {} was shut down); queue the \
@@ -295,21 +294,19 @@ impl Worker {
                     ),
                     _ => "cancelled while running, as requested".to_owned(),
                 }),
-                ..BuildResult::default()
+                ..BuildResult::ended(BuildStatus::Cancelled)
             },
             Err(Failure::Pipeline(error)) => BuildResult {
-                status: "failed",
                 lint_findings: match &error {
                     PipelineError::LintFailed { findings } => serde_json::to_value(findings).ok(),
                     _ => None,
                 },
                 failure: Some(error.to_string()),
-                ..BuildResult::default()
+                ..BuildResult::ended(BuildStatus::Failed)
             },
             Err(Failure::Preparation(message)) => BuildResult {
-                status: "failed",
                 failure: Some(format!("the build could not start: {message}")),
-                ..BuildResult::default()
+                ..BuildResult::ended(BuildStatus::Failed)
             },
         }
     }

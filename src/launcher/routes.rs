@@ -2,16 +2,22 @@
 //! keep them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{DataVolume, DataVolumeSpec, Datazone, DatazoneSpec};
+use super::{DataVolume, DataVolumeSpec, Datazone, DatazoneSpec, LauncherService};
+use crate::accounts::AccountService;
 use crate::http::error::ErrorEnvelope;
-use crate::http::{Admin, ApiError, ApiJson, AppState, SignedIn};
+use crate::http::{Admin, ApiError, ApiJson, SignedIn};
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AccountService: FromRef<S>,
+    LauncherService: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list_data_volumes, create_data_volume))
         .routes(routes!(update_data_volume, delete_data_volume))
@@ -23,10 +29,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/data-volumes", tag = "launcher",
     responses((status = 200, body = Vec<DataVolume>), (status = 401, body = ErrorEnvelope)))]
 async fn list_data_volumes(
-    State(state): State<AppState>,
+    State(launcher): State<LauncherService>,
     _user: SignedIn,
 ) -> Result<Json<Vec<DataVolume>>, ApiError> {
-    Ok(Json(state.launcher.data_volumes().await?))
+    Ok(Json(launcher.data_volumes().await?))
 }
 
 /// Adds a data volume (administrators only).
@@ -34,11 +40,11 @@ async fn list_data_volumes(
     responses((status = 201, body = DataVolume), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_data_volume(
-    State(state): State<AppState>,
+    State(launcher): State<LauncherService>,
     _admin: Admin,
     ApiJson(spec): ApiJson<DataVolumeSpec>,
 ) -> Result<(StatusCode, Json<DataVolume>), ApiError> {
-    let volume = state.launcher.create_data_volume(spec).await?;
+    let volume = launcher.create_data_volume(spec).await?;
     Ok((StatusCode::CREATED, Json(volume)))
 }
 
@@ -50,12 +56,12 @@ async fn create_data_volume(
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope)))]
 async fn update_data_volume(
-    State(state): State<AppState>,
+    State(launcher): State<LauncherService>,
     _admin: Admin,
     Path(name): Path<String>,
     ApiJson(spec): ApiJson<DataVolumeSpec>,
 ) -> Result<Json<DataVolume>, ApiError> {
-    Ok(Json(state.launcher.update_data_volume(&name, spec).await?))
+    Ok(Json(launcher.update_data_volume(&name, spec).await?))
 }
 
 /// Removes a data volume (administrators only).
@@ -64,11 +70,11 @@ async fn update_data_volume(
     responses((status = 204), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]
 async fn delete_data_volume(
-    State(state): State<AppState>,
+    State(launcher): State<LauncherService>,
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.launcher.delete_data_volume(&name).await?;
+    launcher.delete_data_volume(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -76,10 +82,10 @@ async fn delete_data_volume(
 #[utoipa::path(get, path = "/api/datazones", tag = "launcher",
     responses((status = 200, body = Vec<Datazone>), (status = 401, body = ErrorEnvelope)))]
 async fn list_datazones(
-    State(state): State<AppState>,
+    State(launcher): State<LauncherService>,
     _user: SignedIn,
 ) -> Result<Json<Vec<Datazone>>, ApiError> {
-    Ok(Json(state.launcher.datazones().await?))
+    Ok(Json(launcher.datazones().await?))
 }
 
 /// Adds a datazone (administrators only).
@@ -87,11 +93,11 @@ async fn list_datazones(
     responses((status = 201, body = Datazone), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_datazone(
-    State(state): State<AppState>,
+    State(launcher): State<LauncherService>,
     _admin: Admin,
     ApiJson(spec): ApiJson<DatazoneSpec>,
 ) -> Result<(StatusCode, Json<Datazone>), ApiError> {
-    let datazone = state.launcher.create_datazone(spec).await?;
+    let datazone = launcher.create_datazone(spec).await?;
     Ok((StatusCode::CREATED, Json(datazone)))
 }
 
@@ -102,12 +108,12 @@ async fn create_datazone(
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope)))]
 async fn update_datazone(
-    State(state): State<AppState>,
+    State(launcher): State<LauncherService>,
     _admin: Admin,
     Path(name): Path<String>,
     ApiJson(spec): ApiJson<DatazoneSpec>,
 ) -> Result<Json<Datazone>, ApiError> {
-    Ok(Json(state.launcher.update_datazone(&name, spec).await?))
+    Ok(Json(launcher.update_datazone(&name, spec).await?))
 }
 
 /// Removes a datazone (administrators only).
@@ -116,10 +122,10 @@ async fn update_datazone(
     responses((status = 204), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]
 async fn delete_datazone(
-    State(state): State<AppState>,
+    State(launcher): State<LauncherService>,
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.launcher.delete_datazone(&name).await?;
+    launcher.delete_datazone(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

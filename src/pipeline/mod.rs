@@ -27,10 +27,12 @@ pub use self::error::PipelineError;
 use self::index::{BuildIndex, BuildRecord};
 use self::smoke::SmokeTestResult;
 use crate::build_log::{BuildLog, Phase};
+use crate::buildkit::EngineConfig;
 use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
-use crate::config::Config;
+use crate::config::RegistryTarget;
 use crate::images::{ImageReference, RegistryClient};
 use crate::metadata::{DatalabKind, Metadata, parse_metadata, policy};
+use crate::recipe::PackagingConfig;
 use crate::recipe::base::BaseImage;
 use crate::recipe::generate::{
     CA_BUNDLE_IN_CONTEXT, CONTENT_DIR, RECIPE_VERSION, RecipeInput, ServiceCommand, generate,
@@ -38,7 +40,7 @@ use crate::recipe::generate::{
 use crate::recipe::lint::{LintFinding, LintLevel, lint_dockerfile};
 use crate::recipe::requirements::{Requirement, Requirements, parse_requirements};
 use crate::recipe::user_dockerfile::check_user_dockerfile;
-use crate::sources::{Source, StagedSource, stage};
+use crate::sources::{Source, SourcesConfig, StagedSource, stage};
 
 const SMOKE_TEST_TIMEOUT: Duration = Duration::from_mins(2);
 
@@ -98,8 +100,21 @@ pub struct BuildOutcome {
     pub metadata: Metadata,
 }
 
+/// What the pipeline needs of the configuration.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// Staging folders, the command line's build index, the root filesystem.
+    pub data_dir: PathBuf,
+    /// Version of the base images datalabs build on.
+    pub base_version: String,
+    pub registry: RegistryTarget,
+    pub engine: EngineConfig,
+    pub sources: SourcesConfig,
+    pub packaging: PackagingConfig,
+}
+
 pub struct Pipeline {
-    config: Config,
+    settings: PipelineSettings,
     engine: BuildEngine,
     index: BuildIndex,
     registry: RegistryClient,
@@ -140,12 +155,12 @@ struct Plan {
 }
 
 impl Pipeline {
-    pub async fn new(config: Config) -> Result<Self, PipelineError> {
-        let engine = BuildEngine::connect(&config.engine, &config.registry).await?;
-        let index = BuildIndex::new(&config.data_dir);
-        let registry = RegistryClient::with_credentials(config.registry.credentials());
+    pub async fn new(settings: PipelineSettings) -> Result<Self, PipelineError> {
+        let engine = BuildEngine::connect(&settings.engine, &settings.registry).await?;
+        let index = BuildIndex::new(&settings.data_dir);
+        let registry = RegistryClient::with_credentials(settings.registry.credentials());
         Ok(Self {
-            config,
+            settings,
             engine,
             index,
             registry,
@@ -207,7 +222,7 @@ impl Pipeline {
             BuildHistory::Recorded { number, .. } => *number,
         };
         let image = ImageReference::new(
-            self.config.registry.repository(&package.name),
+            self.settings.registry.repository(&package.name),
             format!("{version}-{number}"),
         );
         let request = BuildRequest {
@@ -306,7 +321,7 @@ impl Pipeline {
         spec: &BuildSpec,
         log: &BuildLog,
     ) -> Result<(StagingFolder, StagedSource), PipelineError> {
-        let staging_root = self.config.data_dir.join("staging");
+        let staging_root = self.settings.data_dir.join("staging");
         std::fs::create_dir_all(&staging_root).map_err(|source| PipelineError::Storage {
             action: "cannot create the staging folder",
             path: staging_root.clone(),
@@ -314,7 +329,7 @@ impl Pipeline {
         })?;
         let staging = StagingFolder(staging_root.join(format!("build-{}", uuid::Uuid::new_v4())));
         log.write(Phase::Fetch, format!("staging {}", describe(&spec.source)));
-        let staged = stage(&spec.source, &staging.0, &self.config.sources).await?;
+        let staged = stage(&spec.source, &staging.0, &self.settings.sources).await?;
         log.write(
             Phase::Fetch,
             format!(
@@ -358,8 +373,8 @@ impl Pipeline {
             ),
         );
         let base_image = ImageReference::new(
-            self.config.registry.repository(package.base.image_name()),
-            &self.config.base_version,
+            self.settings.registry.repository(package.base.image_name()),
+            &self.settings.base_version,
         );
         let base_digest = self
             .registry
@@ -420,7 +435,7 @@ impl Pipeline {
     /// hadolint's findings; error-level ones stop the build (for an author's own Dockerfile,
     /// unless the operator lets them through).
     async fn lint(&self, plan: &Plan, log: &BuildLog) -> Result<Vec<LintFinding>, PipelineError> {
-        let findings = lint_dockerfile(&self.config.packaging.hadolint, &plan.dockerfile).await?;
+        let findings = lint_dockerfile(&self.settings.packaging.hadolint, &plan.dockerfile).await?;
         for finding in &findings {
             log.write(Phase::Lint, finding.to_string());
         }
@@ -434,7 +449,8 @@ impl Pipeline {
             .cloned()
             .collect();
         let own_dockerfile = plan.package.user_dockerfile.is_some();
-        if !errors.is_empty() && (!own_dockerfile || self.config.packaging.lint_errors_fail_build) {
+        if !errors.is_empty() && (!own_dockerfile || self.settings.packaging.lint_errors_fail_build)
+        {
             return Err(PipelineError::LintFailed { findings: errors });
         }
         Ok(findings)
@@ -510,7 +526,7 @@ impl Pipeline {
         let requirements_path = root.join("requirements.txt");
         let requirements = requirements_path
             .is_file()
-            .then(|| parse_requirements(root, &requirements_path, &self.config.packaging))
+            .then(|| parse_requirements(root, &requirements_path, &self.settings.packaging))
             .transpose()?;
         let user_dockerfile = match std::fs::read_to_string(root.join("Dockerfile")) {
             Ok(text) => Some(text),
@@ -571,7 +587,7 @@ impl Pipeline {
         root: &Path,
         plan: &Plan,
     ) -> Result<crate::buildkit::BuildContext, PipelineError> {
-        let ca_bundle = &self.config.engine.ca_bundle;
+        let ca_bundle = &self.settings.engine.ca_bundle;
         let bundle = std::fs::read(ca_bundle).map_err(|source| PipelineError::Storage {
             action: "cannot read the CA bundle (set LABFORGE_CA_BUNDLE)",
             path: ca_bundle.clone(),
@@ -592,12 +608,14 @@ impl Pipeline {
     }
 
     fn build_args(&self) -> BTreeMap<String, String> {
-        let mut arguments =
-            BTreeMap::from([("REGISTRY".to_owned(), self.config.registry.address.clone())]);
+        let mut arguments = BTreeMap::from([(
+            "REGISTRY".to_owned(),
+            self.settings.registry.address.clone(),
+        )]);
         for base in BaseImage::ALL {
             arguments.insert(
                 base.version_arg().to_owned(),
-                self.config.base_version.clone(),
+                self.settings.base_version.clone(),
             );
         }
         arguments
@@ -652,7 +670,7 @@ impl Pipeline {
     fn index_error(&self, source: std::io::Error) -> PipelineError {
         PipelineError::Storage {
             action: "cannot use the build index",
-            path: self.config.data_dir.join("builds.json"),
+            path: self.settings.data_dir.join("builds.json"),
             source,
         }
     }

@@ -136,13 +136,16 @@ impl RegistryServerConfig {
     }
 }
 
-/// The grants `labforge registry` runs with: the grants file, plus the build service's account of
-/// `config.registry` as a builder and the base images public and published, each unless the file
-/// names it.
-pub fn standalone_grants(config: &crate::config::Config) -> Result<Grants, GrantsError> {
-    let mut grants = config.registry_server.load_grants(&config.data_dir)?;
-    if let Some(credentials) = config.registry.credentials() {
-        grants.add_builder(&credentials);
+/// The grants the registry runs with: the grants file, plus the build service's account as a
+/// builder and the base images public and published, each unless the file names it.
+pub fn standalone_grants(
+    config: &RegistryServerConfig,
+    data_dir: &Path,
+    build_account: Option<&crate::images::Credentials>,
+) -> Result<Grants, GrantsError> {
+    let mut grants = config.load_grants(data_dir)?;
+    if let Some(credentials) = build_account {
+        grants.add_builder(credentials);
     }
     grants.add_public_repositories(crate::base_images::base_repositories());
     Ok(grants)
@@ -232,18 +235,6 @@ impl RegistryState {
     }
 }
 
-/// Runs the registry alone (`labforge registry`) on `config.registry_server.listen`.
-pub async fn serve(config: &crate::config::Config) -> anyhow::Result<()> {
-    crate::install_crypto_provider();
-    let settings = &config.registry_server;
-    let state = RegistryState::open(settings, &config.data_dir, standalone_grants(config)?).await?;
-    tokio::spawn(state.clone().run_maintenance());
-    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
-    tracing::info!(address = %settings.listen, "registry listening");
-    axum::serve(listener, router(state)).await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -251,18 +242,21 @@ mod tests {
     use super::access::{Action, Role};
     use super::*;
     use crate::base_images::base_repositories;
-    use crate::config::{Config, RegistryTarget};
+    use crate::config::RegistryTarget;
+    use crate::images::Credentials;
     use crate::recipe::base::BaseImage;
 
-    /// A configuration whose data folder is `folder` and whose build account is `ci` / `secret`.
-    fn config_with_build_account(folder: &Path) -> Config {
-        let mut config = Config {
-            data_dir: folder.to_owned(),
-            ..Config::default()
+    /// The grants of a registry whose data folder is `folder` and whose build account is `ci` /
+    /// `secret`.
+    fn grants_with_build_account(
+        settings: &RegistryServerConfig,
+        folder: &Path,
+    ) -> Result<Grants, GrantsError> {
+        let build_account = Credentials {
+            username: "ci".to_owned(),
+            password: "secret".to_owned(),
         };
-        config.registry.username = Some("ci".to_owned());
-        config.registry.password = Some("secret".to_owned());
-        config
+        standalone_grants(settings, folder, Some(&build_account))
     }
 
     #[tokio::test]
@@ -270,7 +264,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let folder = tempfile::tempdir().unwrap();
         let settings = RegistryServerConfig::default();
-        let grants = || standalone_grants(&config_with_build_account(folder.path())).unwrap();
+        let grants = || grants_with_build_account(&settings, folder.path()).unwrap();
         let first = RegistryState::open(&settings, folder.path(), grants())
             .await
             .unwrap();
@@ -373,8 +367,8 @@ mod tests {
     #[tokio::test]
     async fn without_a_grants_file_the_build_account_pushes_and_anyone_pulls_the_bases() {
         let folder = tempfile::tempdir().unwrap();
-        let access =
-            access_control(standalone_grants(&config_with_build_account(folder.path())).unwrap());
+        let settings = RegistryServerConfig::default();
+        let access = access_control(grants_with_build_account(&settings, folder.path()).unwrap());
         let builder = access
             .authenticate("ci", "secret")
             .await
@@ -415,8 +409,8 @@ mod tests {
             ),
         )
         .unwrap();
-        let access =
-            access_control(standalone_grants(&config_with_build_account(folder.path())).unwrap());
+        let settings = RegistryServerConfig::default();
+        let access = access_control(grants_with_build_account(&settings, folder.path()).unwrap());
         assert!(access.authenticate("ci", "secret").await.is_none());
         assert_eq!(
             access
@@ -433,31 +427,26 @@ mod tests {
     #[test]
     fn a_grants_file_named_in_the_configuration_must_exist() {
         let folder = tempfile::tempdir().unwrap();
-        let mut config = config_with_build_account(folder.path());
-        config.registry_server.grants_file = Some(folder.path().join("mistyped.toml"));
-        let error = standalone_grants(&config).unwrap_err();
+        let settings = RegistryServerConfig {
+            grants_file: Some(folder.path().join("mistyped.toml")),
+            ..RegistryServerConfig::default()
+        };
+        let error = grants_with_build_account(&settings, folder.path()).unwrap_err();
         assert!(error.to_string().contains("mistyped.toml"), "{error}");
     }
 
     #[test]
     fn settings_come_from_the_configuration_file() {
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join("labforge.toml");
-        std::fs::write(
-            &path,
-            "[registry_server]\nlisten = \"127.0.0.1:6001\"\ngrants_file = \"/etc/labforge/grants.toml\"\n\
-             [[registry_server.push_on]]\nname = \"harbor\"\nregistry = \"harbor.example:443\"\nusername = \"robot\"\n",
+        let settings: RegistryServerConfig = toml::from_str(
+            "listen = \"127.0.0.1:6001\"\ngrants_file = \"/etc/labforge/grants.toml\"\n\
+             [[push_on]]\nname = \"harbor\"\nregistry = \"harbor.example:443\"\nusername = \"robot\"\n",
         )
         .unwrap();
-        let config = Config::default().merge_file(&path).unwrap();
-        let settings = &config.registry_server;
+        let data_dir = Path::new("/var/lib/labforge");
         assert_eq!(settings.listen.port(), 6001);
+        assert_eq!(settings.storage_root(data_dir), data_dir.join("registry"));
         assert_eq!(
-            settings.storage_root(&config.data_dir),
-            config.data_dir.join("registry")
-        );
-        assert_eq!(
-            settings.grants_file(&config.data_dir),
+            settings.grants_file(data_dir),
             std::path::Path::new("/etc/labforge/grants.toml")
         );
         assert_eq!(settings.push_on[0].username.as_deref(), Some("robot"));

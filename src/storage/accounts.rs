@@ -213,6 +213,7 @@ impl Database {
         Ok(())
     }
 
+    /// Removes the sessions that expired at or before `now`; returns how many.
     pub async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
         Ok(with_pool!(self, write, |pool| {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")

@@ -11,9 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::{Database, StorageError, with_pool};
-
-/// Every status a build can have, in the order a build goes through them.
-pub const BUILD_STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
+use crate::datalabs::states::BuildStatus;
 
 /// How often a build number is tried again when a concurrent request took it (PostgreSQL).
 const NUMBER_ATTEMPTS: usize = 5;
@@ -25,7 +23,7 @@ pub struct BuildRow {
     pub datalab_id: String,
     pub version_id: String,
     pub number: i64,
-    pub status: String,
+    pub status: BuildStatus,
     pub requested_by: Option<String>,
     pub queued_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -57,10 +55,10 @@ macro_rules! build_columns {
 }
 
 /// What a finished build leaves behind. `None` fields are stored as NULL.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BuildResult {
-    /// `succeeded`, `failed` or `cancelled`.
-    pub status: &'static str,
+    /// Succeeded, failed or cancelled.
+    pub status: BuildStatus,
     pub failure: Option<String>,
     pub environment_hash: Option<String>,
     pub content_hash: Option<String>,
@@ -72,6 +70,25 @@ pub struct BuildResult {
     pub phase_timings: Option<serde_json::Value>,
     /// The validated metadata of a succeeded build, stored on its version.
     pub version_metadata: Option<serde_json::Value>,
+}
+
+impl BuildResult {
+    /// A build that ended with `status` and nothing else to record yet.
+    pub fn ended(status: BuildStatus) -> Self {
+        Self {
+            status,
+            failure: None,
+            environment_hash: None,
+            content_hash: None,
+            image: None,
+            digest: None,
+            reused: false,
+            smoke_test: None,
+            lint_findings: None,
+            phase_timings: None,
+            version_metadata: None,
+        }
+    }
 }
 
 /// A `build_log_lines` row.
@@ -93,7 +110,7 @@ pub struct AbandonedBuild {
 
 impl Database {
     /// How many builds have each status (statuses without builds are absent).
-    pub async fn build_counts_by_status(&self) -> Result<Vec<(String, i64)>, StorageError> {
+    pub async fn build_counts_by_status(&self) -> Result<Vec<(BuildStatus, i64)>, StorageError> {
         Ok(with_pool!(self, read, |pool| {
             sqlx::query_as("SELECT status, COUNT(*) FROM builds GROUP BY status")
                 .fetch_all(pool)

@@ -23,6 +23,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use super::{Backend, Database, StorageError, with_pool};
+use crate::datalabs::states::{DatalabState, Visibility};
 
 /// A property of datalabs that listings can be filtered by and that search results count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -180,8 +181,8 @@ impl TryFrom<HitRow> for MarketplaceHit {
 pub struct CatalogDatalabRow {
     pub id: String,
     pub owner_id: String,
-    pub visibility: String,
-    pub state: String,
+    pub visibility: Visibility,
+    pub state: DatalabState,
     pub viewer_is_member: bool,
 }
 

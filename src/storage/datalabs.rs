@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::{Database, StorageError, with_pool};
+use crate::datalabs::states::{DatalabState, VersionState, Visibility};
 
 /// A `datalabs` row with its owner's name.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -14,8 +15,8 @@ pub struct DatalabRow {
     pub kind: String,
     pub owner_id: String,
     pub owner_name: String,
-    pub visibility: String,
-    pub state: String,
+    pub visibility: Visibility,
+    pub state: DatalabState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -38,7 +39,7 @@ pub struct VersionRow {
     pub source_location: String,
     pub source_reference: Option<String>,
     pub metadata: Option<Json<serde_json::Value>>,
-    pub state: String,
+    pub state: VersionState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -72,8 +73,8 @@ impl Database {
             .bind(&datalab.name)
             .bind(&datalab.kind)
             .bind(&datalab.owner_id)
-            .bind(&datalab.visibility)
-            .bind(&datalab.state)
+            .bind(datalab.visibility)
+            .bind(datalab.state)
             .bind(datalab.created_at)
             .bind(datalab.updated_at)
             .execute(pool)
@@ -228,7 +229,7 @@ impl Database {
             .bind(&version.source_location)
             .bind(&version.source_reference)
             .bind(&version.metadata)
-            .bind(&version.state)
+            .bind(version.state)
             .bind(version.created_at)
             .bind(version.updated_at)
             .execute(pool)

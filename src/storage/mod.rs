@@ -121,6 +121,58 @@ macro_rules! with_pool {
 }
 pub use with_pool;
 
+/// Stores each listed state enum as its text (`as_str` / `FromStr`), on either backend: the
+/// columns stay TEXT with a CHECK where the schema has one, and a row that holds an unknown value
+/// fails to decode instead of reaching a service.
+macro_rules! stored_as_text {
+    ($($state:ty),* $(,)?) => {
+        $(
+            impl<DB: sqlx::Database> sqlx::Type<DB> for $state
+            where
+                str: sqlx::Type<DB>,
+            {
+                fn type_info() -> DB::TypeInfo {
+                    <str as sqlx::Type<DB>>::type_info()
+                }
+
+                fn compatible(type_info: &DB::TypeInfo) -> bool {
+                    <str as sqlx::Type<DB>>::compatible(type_info)
+                }
+            }
+
+            impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $state
+            where
+                &'q str: sqlx::Encode<'q, DB>,
+            {
+                fn encode_by_ref(
+                    &self,
+                    buffer: &mut <DB as sqlx::Database>::ArgumentBuffer,
+                ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                    <&'q str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buffer)
+                }
+            }
+
+            impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $state
+            where
+                &'r str: sqlx::Decode<'r, DB>,
+            {
+                fn decode(
+                    value: <DB as sqlx::Database>::ValueRef<'r>,
+                ) -> Result<Self, sqlx::error::BoxDynError> {
+                    Ok(<&'r str as sqlx::Decode<'r, DB>>::decode(value)?.parse()?)
+                }
+            }
+        )*
+    };
+}
+
+stored_as_text!(
+    crate::datalabs::states::Visibility,
+    crate::datalabs::states::DatalabState,
+    crate::datalabs::states::VersionState,
+    crate::datalabs::states::BuildStatus,
+);
+
 impl Database {
     /// Opens the database named by `config` (SQLite under `data_dir` by default) and brings its
     /// schema up to date.

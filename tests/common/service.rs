@@ -7,7 +7,6 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -15,8 +14,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use labforge::accounts::{NewUser, Role};
+use labforge::app::AppState;
 use labforge::config::Config;
-use labforge::http::AppState;
 use labforge::storage::{Backend, Database, StorageError};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -106,6 +105,8 @@ pub enum As<'a> {
 }
 
 pub struct TestApp {
+    /// The configuration the app was made from (the root reads it, tests may too).
+    pub config: Config,
     pub state: AppState,
     pub router: Router,
     pub folder: tempfile::TempDir,
@@ -114,7 +115,7 @@ pub struct TestApp {
 impl TestApp {
     /// The workspace root of the test app's configuration.
     pub fn workspace(&self) -> std::path::PathBuf {
-        self.state.config.sources.workspace_root.clone()
+        self.config.sources.workspace_root.clone()
     }
 
     pub async fn new(backend: Backend) -> Self {
@@ -139,9 +140,10 @@ impl TestApp {
         let database = Database::open(&config.database, &config.data_dir)
             .await
             .expect("the test database opens and migrates");
-        let state = AppState::new(config, database);
-        let (router, _) = labforge::http::api(state.clone());
+        let state = AppState::new(&config, database);
+        let (router, _) = labforge::app::api(state.clone());
         Self {
+            config,
             state,
             router,
             folder,
@@ -215,7 +217,7 @@ impl TestApp {
     pub fn start_workers(&self) -> RunningWorkers {
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(labforge::jobs::run_workers(
-            Arc::clone(&self.state.config),
+            self.config.worker_settings(),
             self.state.database.clone(),
             self.state.datalabs.events().clone(),
             shutdown.clone(),

@@ -1,0 +1,75 @@
+//! What can go wrong with datalabs, versions, uploads and builds, each variant saying what the
+//! caller can do about it. `http::error` maps them to statuses.
+
+use std::path::PathBuf;
+
+use super::BuildStatus;
+use super::names::MAX_VERSION_CHARACTERS;
+use super::states::DatalabState;
+use crate::sources::SourceError;
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatalabError {
+    #[error(
+        "datalab name {name:?} is not valid: {reason}. Use 2 to 63 lowercase letters, digits and \
+         hyphens, starting and ending with a letter or digit, like jl-euclid-tools"
+    )]
+    InvalidName { name: String, reason: &'static str },
+    #[error(
+        "version {version:?} is not a semantic version like 1.2.3 or 1.2.3-rc.1 (at most \
+         {MAX_VERSION_CHARACTERS} characters)"
+    )]
+    InvalidVersion { version: String },
+    #[error("creating datalabs needs the author role; ask an administrator for it")]
+    AuthorRequired,
+    /// Also the answer for datalabs the caller may not see.
+    #[error("datalab {name:?}")]
+    UnknownDatalab { name: String },
+    #[error("version {version} of datalab {name:?}")]
+    UnknownVersion { name: String, version: String },
+    #[error("build {version}-{number} of datalab {name:?}")]
+    UnknownBuild {
+        name: String,
+        version: String,
+        number: i64,
+    },
+    #[error("there is no user {0:?}")]
+    UnknownUser(String),
+    #[error("only the owner of {name:?} or an administrator may change it")]
+    EditForbidden { name: String },
+    #[error(
+        "{name:?} is {state}, not a draft: only drafts can be deleted. Deprecate or archive it \
+         instead"
+    )]
+    NotDraft { name: String, state: DatalabState },
+    #[error(transparent)]
+    InvalidSource(#[from] SourceError),
+    #[error(
+        "there is no upload {id:?} of yours; upload the zip first with POST /api/uploads and use \
+         the id it returns"
+    )]
+    UnknownUpload { id: String },
+    #[error(
+        "the upload is larger than the limit of {limit} bytes; leave data sets out of the source \
+         and mount them as data volumes"
+    )]
+    UploadTooLarge { limit: u64 },
+    #[error("the upload is not a zip archive: {detail}")]
+    NotZip { detail: String },
+    #[error("the upload could not be read: {0}")]
+    UploadInterrupted(String),
+    #[error("cannot store the upload at {path}: {source}")]
+    UploadStorage {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("build {version}-{number} already ended ({status}); there is nothing to cancel")]
+    BuildEnded {
+        version: String,
+        number: i64,
+        status: BuildStatus,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
