@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian machine: install what is missing, start dockerd and
-# labforge's own registry on loopback (the registry the pipeline tests push to), build the base
-# images into it, run every test, and stop what was started.
+# The whole test suite on a fresh Debian machine: install what is missing, check formatting and
+# clippy, start dockerd and labforge's own registry on loopback (the registry the pipeline tests
+# push to), build the base images into it, run every test, and stop what was started.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$LABFORGE_ROOT"
 trap stop_started EXIT
@@ -14,6 +14,12 @@ export LABFORGE_REGISTRY=$LABFORGE_TEST_REGISTRY
 PASSWORD_FILE=$LABFORGE_DATA_DIR/registry-builder-password
 
 install_missing
+say "checking formatting and clippy"
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
+cargo fmt --all -- --check
+cargo clippy --quiet --all-targets -- -D warnings
 start_dockerd
 say "building labforge"
 cargo build --quiet --bin labforge

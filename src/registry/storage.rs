@@ -693,11 +693,6 @@ impl Storage {
         remove_file_if_present(&self.link_path(repository, digest)).await
     }
 
-    /// Bytes used by blobs, for reports and the benchmark.
-    pub async fn blob_bytes(&self) -> Result<u64, StorageError> {
-        Ok(self.list_blobs().await?.iter().map(|blob| blob.size).sum())
-    }
-
     // ---- primitives ----
 
     /// Write to `tmp/`, sync, rename over `path`, sync `path`'s folder.

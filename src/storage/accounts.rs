@@ -104,13 +104,6 @@ impl Database {
         }))
     }
 
-    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StorageError> {
-        let query = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-        Ok(with_pool!(self, read, |pool| {
-            sqlx::query_as(query).bind(id).fetch_optional(pool).await?
-        }))
-    }
-
     pub async fn list_users(&self) -> Result<Vec<UserRow>, StorageError> {
         let query = concat!("SELECT ", user_columns!(), " FROM users ORDER BY name");
         Ok(with_pool!(self, read, |pool| {
