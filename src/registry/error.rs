@@ -49,7 +49,8 @@ pub enum RegistryError {
     ChunkOutOfOrder {
         start: u64,
         size: u64,
-        location: String,
+        repository: String,
+        id: String,
     },
     #[error("range {range:?} cannot be served from a blob of {size} bytes")]
     RangeNotSatisfiable { range: String, size: u64 },
@@ -153,8 +154,15 @@ impl IntoResponse for RegistryError {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            Self::ChunkOutOfOrder { size, location, .. } => {
-                if let Ok(value) = HeaderValue::from_str(location) {
+            Self::ChunkOutOfOrder {
+                size,
+                repository,
+                id,
+                ..
+            } => {
+                if let Ok(value) =
+                    HeaderValue::from_str(&super::routes::upload_location(repository, id))
+                {
                     headers.insert(header::LOCATION, value);
                 }
                 headers.insert(header::RANGE, super::routes::upload_range(*size));

@@ -315,7 +315,7 @@ mod tests {
         let upload = first.service.start_upload(&repository).await.unwrap();
         first
             .service
-            .append_upload(&repository, &upload.id, Some("0-5"), chunk(b"first "))
+            .append_upload(&repository, &upload.id, Some(0), chunk(b"first "))
             .await
             .unwrap();
         drop(first);
@@ -337,7 +337,7 @@ mod tests {
                     &repository,
                     &upload.id,
                     &wrong,
-                    Some("6-16"),
+                    Some(6),
                     chunk(b"second half")
                 )
                 .await

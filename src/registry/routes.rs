@@ -19,7 +19,9 @@ use super::access::{Action, Subject};
 use super::digest::Digest;
 use super::error::RegistryError;
 use super::name::RepositoryName;
-use super::service::{BlobContent, ManifestReference, OCI_INDEX, Page, PutManifestOutcome};
+use super::service::{
+    BlobContent, ByteRange, ManifestReference, OCI_INDEX, Page, PutManifestOutcome,
+};
 
 const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
@@ -152,6 +154,52 @@ fn value(text: &str) -> HeaderValue {
 /// `Range` of an upload holding `size` bytes.
 pub(crate) fn upload_range(size: u64) -> HeaderValue {
     value(&format!("0-{}", size.saturating_sub(1)))
+}
+
+/// `Location` of an upload session, where the client sends its next chunk.
+pub(crate) fn upload_location(repository: &str, id: &str) -> String {
+    format!("/v2/{repository}/blobs/uploads/{id}")
+}
+
+/// A `Range: bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<length>` header.
+fn byte_range(header: &str) -> ByteRange {
+    let number = |text: &str| text.parse::<u64>().ok();
+    let range = header
+        .strip_prefix("bytes=")
+        .and_then(|spec| spec.split_once('-'))
+        .and_then(|(first, last)| match (first.trim(), last.trim()) {
+            ("", length) => number(length).map(|length| ByteRange::Suffix { length }),
+            (first, "") => number(first).map(|first| ByteRange::Span { first, last: None }),
+            (first, last) => number(first)
+                .zip(number(last))
+                .map(|(first, last)| ByteRange::Span {
+                    first,
+                    last: Some(last),
+                }),
+        });
+    range.unwrap_or_else(|| ByteRange::Unreadable {
+        header: header.to_owned(),
+    })
+}
+
+/// The start offset of a chunk's `Content-Range: <start>-<end>` header.
+fn content_range_start(header: &str) -> Result<u64, RegistryError> {
+    let spec = header
+        .trim()
+        .trim_start_matches("bytes")
+        .trim_start_matches(['=', ' ']);
+    spec.split_once('-')
+        .and_then(|(start, _)| start.trim().parse().ok())
+        .ok_or_else(|| RegistryError::BlobUploadInvalid {
+            reason: format!("Content-Range {header:?} is not <start>-<end>"),
+        })
+}
+
+/// The start offset of the chunk a request carries, when it says.
+fn chunk_start(headers: &HeaderMap) -> Result<Option<u64>, RegistryError> {
+    header_str(headers, &header::CONTENT_RANGE)
+        .map(content_range_start)
+        .transpose()
 }
 
 async fn base(
@@ -302,9 +350,8 @@ async fn blobs(
                 .into_response())
         }
         (Endpoint::Blob(name, digest), Method::GET) => {
-            let content = service
-                .read_blob(&name, &digest, header_str(headers, &header::RANGE))
-                .await?;
+            let range = header_str(headers, &header::RANGE).map(byte_range);
+            let content = service.read_blob(&name, &digest, range.as_ref()).await?;
             Ok(blob_response(&digest, content))
         }
         (Endpoint::Blob(name, digest), Method::DELETE) => {
@@ -325,12 +372,7 @@ async fn blobs(
         }
         (Endpoint::Upload(name, id), Method::PATCH) => {
             let status = service
-                .append_upload(
-                    &name,
-                    &id,
-                    header_str(headers, &header::CONTENT_RANGE),
-                    body.into_data_stream(),
-                )
+                .append_upload(&name, &id, chunk_start(headers)?, body.into_data_stream())
                 .await?;
             Ok(upload_accepted(
                 &name,
@@ -352,7 +394,7 @@ async fn blobs(
                     &name,
                     &id,
                     &digest,
-                    header_str(headers, &header::CONTENT_RANGE),
+                    chunk_start(headers)?,
                     body.into_data_stream(),
                 )
                 .await?;
@@ -548,10 +590,7 @@ fn upload_accepted(name: &RepositoryName, id: &str, size: u64, status: StatusCod
     (
         status,
         [
-            (
-                header::LOCATION,
-                value(&format!("/v2/{name}/blobs/uploads/{id}")),
-            ),
+            (header::LOCATION, value(&upload_location(name.as_str(), id))),
             (header::RANGE, upload_range(size)),
             (DOCKER_UPLOAD_UUID, value(id)),
             (header::CONTENT_LENGTH, HeaderValue::from_static("0")),
@@ -584,6 +623,30 @@ fn listing(path: &str, field: &str, name: Option<&RepositoryName>, page: &Page) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_ranges() {
+        let within = |header: &str, size| byte_range(header).within(size);
+        assert_eq!(within("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(within("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(within("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(within("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(within("bytes=100-", 100), None);
+        assert_eq!(
+            byte_range("items=0-1"),
+            ByteRange::Unreadable {
+                header: "items=0-1".to_owned()
+            }
+        );
+        assert_eq!(within("items=0-1", 100), None);
+    }
+
+    #[test]
+    fn content_range_starts() {
+        assert_eq!(content_range_start("0-99").unwrap(), 0);
+        assert_eq!(content_range_start("bytes 100-199").unwrap(), 100);
+        assert!(content_range_start("x").is_err());
+    }
 
     #[test]
     fn endpoints_split_names_with_slashes_and_refuse_dot_dot() {

@@ -8,6 +8,48 @@ use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::name::RepositoryName;
 
+/// The part of a blob a `Range` request asks for, before the blob's size is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ByteRange {
+    /// From `first` to `last` inclusive, or to the end when `last` is absent; a `last` past the
+    /// end stops at the end.
+    Span { first: u64, last: Option<u64> },
+    /// The last `length` bytes.
+    Suffix { length: u64 },
+    /// A header that names no range the registry reads: answered 416 with the blob's size, so the
+    /// client learns what it may ask for.
+    Unreadable { header: String },
+}
+
+impl ByteRange {
+    /// Inclusive offsets of the range in a blob of `size` bytes; None when it has no byte there.
+    pub fn within(&self, size: u64) -> Option<(u64, u64)> {
+        let last_byte = size.checked_sub(1)?;
+        let (first, last) = match *self {
+            Self::Span { first, last } => {
+                (first, last.map_or(last_byte, |last| last.min(last_byte)))
+            }
+            Self::Suffix { length } => (size.saturating_sub(length), last_byte),
+            Self::Unreadable { .. } => return None,
+        };
+        (first <= last && first < size).then_some((first, last))
+    }
+}
+
+impl std::fmt::Display for ByteRange {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Span { first, last: None } => write!(formatter, "bytes={first}-"),
+            Self::Span {
+                first,
+                last: Some(last),
+            } => write!(formatter, "bytes={first}-{last}"),
+            Self::Suffix { length } => write!(formatter, "bytes=-{length}"),
+            Self::Unreadable { header } => formatter.write_str(header),
+        }
+    }
+}
+
 /// The bytes of a blob to send: the whole blob or one range of it.
 pub struct BlobContent {
     pub file: File,
@@ -36,12 +78,12 @@ impl RegistryService {
         self.storage.blob_size(digest).await?.ok_or_else(unknown)
     }
 
-    /// Opens a blob for reading, honouring a `Range: bytes=...` header.
+    /// Opens a blob for reading, whole or the requested `range` of it.
     pub async fn read_blob(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
-        range: Option<&str>,
+        range: Option<&ByteRange>,
     ) -> Result<BlobContent, RegistryError> {
         let unknown = || RegistryError::BlobUnknown {
             digest: digest.to_string(),
@@ -53,7 +95,13 @@ impl RegistryService {
         let (start, length, partial) = match range {
             None => (0, total_size, false),
             Some(range) => {
-                let (start, end) = parse_byte_range(range, total_size)?;
+                let (start, end) =
+                    range
+                        .within(total_size)
+                        .ok_or_else(|| RegistryError::RangeNotSatisfiable {
+                            range: range.to_string(),
+                            size: total_size,
+                        })?;
                 (start, end - start + 1, true)
             }
         };
@@ -101,54 +149,5 @@ impl RegistryService {
         }
         self.storage.unlink_blob(repository, digest).await?;
         Ok(())
-    }
-}
-
-/// `bytes=start-end`, `bytes=start-` or `bytes=-suffix`, as inclusive offsets.
-fn parse_byte_range(range: &str, size: u64) -> Result<(u64, u64), RegistryError> {
-    let unsatisfiable = || RegistryError::RangeNotSatisfiable {
-        range: range.to_owned(),
-        size,
-    };
-    let spec = range.strip_prefix("bytes=").ok_or_else(unsatisfiable)?;
-    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
-    let (start, end) = match (start.trim(), end.trim()) {
-        ("", suffix) => {
-            let suffix: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
-            (
-                size.saturating_sub(suffix),
-                size.checked_sub(1).ok_or_else(unsatisfiable)?,
-            )
-        }
-        (start, "") => (
-            start.parse().map_err(|_| unsatisfiable())?,
-            size.checked_sub(1).ok_or_else(unsatisfiable)?,
-        ),
-        (start, end) => {
-            let end: u64 = end.parse().map_err(|_| unsatisfiable())?;
-            (
-                start.parse().map_err(|_| unsatisfiable())?,
-                end.min(size.saturating_sub(1)),
-            )
-        }
-    };
-    if start > end || start >= size {
-        return Err(unsatisfiable());
-    }
-    Ok((start, end))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_ranges() {
-        assert_eq!(parse_byte_range("bytes=0-9", 100).unwrap(), (0, 9));
-        assert_eq!(parse_byte_range("bytes=90-", 100).unwrap(), (90, 99));
-        assert_eq!(parse_byte_range("bytes=-10", 100).unwrap(), (90, 99));
-        assert_eq!(parse_byte_range("bytes=50-500", 100).unwrap(), (50, 99));
-        assert!(parse_byte_range("bytes=100-", 100).is_err());
-        assert!(parse_byte_range("items=0-1", 100).is_err());
     }
 }

@@ -16,7 +16,7 @@ mod uploads;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-pub use blobs::BlobContent;
+pub use blobs::{BlobContent, ByteRange};
 pub use garbage_collection::GarbageReport;
 pub use manifests::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ManifestReference, OCI_INDEX, OCI_MANIFEST, Page,
