@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use base64::Engine as _;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
@@ -218,68 +217,26 @@ async fn base(
         .into_response())
 }
 
+/// `GET /auth/token`: a token for the requested scopes, for the Basic credentials' user or anonymous.
 async fn token(
     State(state): State<RegistryState>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RegistryError> {
-    let query = Query::of(&uri);
-    let user = match header_str(&headers, &header::AUTHORIZATION)
-        .and_then(|value| value.strip_prefix("Basic "))
-    {
-        None => None,
-        Some(encoded) => {
-            let refused = || RegistryError::Unauthorized {
-                challenge: format!("Basic realm=\"{}\"", state.access.service()),
-            };
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(refused)?;
-            let (user, password) = decoded.split_once(':').ok_or_else(refused)?;
-            // A name in the grants file is that file's user alone: a service account of the same
-            // name must not inherit its grants (the build account may push everywhere).
-            let known = if state.access.has_user(user) {
-                state.access.authenticate(user, password).await.is_some()
-            } else {
-                match &state.directory {
-                    Some(directory) => directory.authenticate(user, password).await,
-                    None => false,
-                }
-            };
-            if !known {
-                return Err(refused());
-            }
-            Some(user.to_owned())
-        }
-    };
-    let scopes: Vec<String> = query
+    let scopes: Vec<String> = Query::of(&uri)
         .all("scope")
         .flat_map(|scope| scope.split(' '))
         .filter(|scope| !scope.is_empty())
         .map(str::to_owned)
         .collect();
-    let mut directory_allows = std::collections::HashMap::new();
-    let directory = state.directory.as_ref().filter(|_| {
-        user.as_deref()
-            .is_none_or(|user| !state.access.has_user(user))
-    });
-    if let Some(directory) = directory {
-        for scope in &scopes {
-            let Some((name, _)) = scope
-                .strip_prefix("repository:")
-                .and_then(|rest| rest.rsplit_once(':'))
-            else {
-                continue;
-            };
-            let actions = directory.allowed_actions(user.as_deref(), name).await;
-            directory_allows.insert(name.to_owned(), actions);
-        }
-    }
-    let token = state.access.issue_with(user.as_deref(), &scopes, |name| {
-        directory_allows.get(name).cloned().unwrap_or_default()
-    });
+    let token = state
+        .access
+        .issue_token(
+            state.directory.as_deref(),
+            header_str(&headers, &header::AUTHORIZATION),
+            &scopes,
+        )
+        .await?;
     Ok(axum::Json(token).into_response())
 }
 
