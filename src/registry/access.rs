@@ -37,7 +37,7 @@ use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 
-use super::error::{GrantsError, RegistryError};
+use super::error::{DirectoryUnavailable, GrantsError, RegistryError};
 use super::name::RepositoryName;
 use crate::images::Credentials;
 
@@ -234,17 +234,23 @@ pub struct IssuedToken {
 
 /// Users and repositories known outside the grants file: in `labforge serve`, the service's
 /// accounts and each datalab's visibility, so that the registry and the app store agree on who
-/// may see what. Its answers add to the grants file's, never remove from them.
+/// may see what. Its answers add to the grants file's, never remove from them. When it cannot
+/// answer it says so with [`DirectoryUnavailable`] rather than "no": an outage must not look like a
+/// wrong password or a hidden repository.
 pub trait Directory: Send + Sync {
-    /// The user that `password` (a password or an API token) proves `user` to be.
-    fn authenticate<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, bool>;
+    /// Whether `password` (a password or an API token) proves `user`.
+    fn authenticate<'a>(
+        &'a self,
+        user: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<bool, DirectoryUnavailable>>;
 
     /// What `user` (None: anonymous) may do with `repository`.
     fn allowed_actions<'a>(
         &'a self,
         user: Option<&'a str>,
         repository: &'a str,
-    ) -> BoxFuture<'a, Vec<Action>>;
+    ) -> BoxFuture<'a, Result<Vec<Action>, DirectoryUnavailable>>;
 }
 
 pub struct AccessControl {
@@ -331,7 +337,8 @@ impl AccessControl {
     /// credentials name the token's user; without them the token is anonymous. A name in the grants
     /// file is that file's user alone: a directory account of the same name neither signs in as it
     /// nor inherits its grants (the build account may push everywhere), and the directory is not
-    /// asked about what that user may do.
+    /// asked about what that user may do. A directory that cannot answer fails the request
+    /// ([`RegistryError::DirectoryUnavailable`]) rather than narrowing the token.
     pub async fn issue_token(
         &self,
         directory: Option<&dyn Directory>,
@@ -353,7 +360,7 @@ impl AccessControl {
                 else {
                     continue;
                 };
-                let actions = directory.allowed_actions(user.as_deref(), name).await;
+                let actions = directory.allowed_actions(user.as_deref(), name).await?;
                 directory_allows.insert(name.to_owned(), actions);
             }
         }
@@ -382,7 +389,7 @@ impl AccessControl {
             self.authenticate(user, password).await.is_some()
         } else {
             match directory {
-                Some(directory) => directory.authenticate(user, password).await,
+                Some(directory) => directory.authenticate(user, password).await?,
                 None => false,
             }
         };
@@ -545,7 +552,7 @@ impl AccessControl {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn access() -> AccessControl {
@@ -627,16 +634,41 @@ mod tests {
     struct GenerousDirectory;
 
     impl Directory for GenerousDirectory {
-        fn authenticate<'a>(&'a self, _user: &'a str, password: &'a str) -> BoxFuture<'a, bool> {
-            Box::pin(async move { password == "directory-pw" })
+        fn authenticate<'a>(
+            &'a self,
+            _user: &'a str,
+            password: &'a str,
+        ) -> BoxFuture<'a, Result<bool, DirectoryUnavailable>> {
+            Box::pin(async move { Ok(password == "directory-pw") })
         }
 
         fn allowed_actions<'a>(
             &'a self,
             _user: Option<&'a str>,
             _repository: &'a str,
-        ) -> BoxFuture<'a, Vec<Action>> {
-            Box::pin(async { vec![Action::Pull, Action::Push, Action::Delete] })
+        ) -> BoxFuture<'a, Result<Vec<Action>, DirectoryUnavailable>> {
+            Box::pin(async { Ok(vec![Action::Pull, Action::Push, Action::Delete]) })
+        }
+    }
+
+    /// A directory whose database is down.
+    pub(in crate::registry) struct UnavailableDirectory;
+
+    impl Directory for UnavailableDirectory {
+        fn authenticate<'a>(
+            &'a self,
+            _user: &'a str,
+            _password: &'a str,
+        ) -> BoxFuture<'a, Result<bool, DirectoryUnavailable>> {
+            Box::pin(async { Err(DirectoryUnavailable) })
+        }
+
+        fn allowed_actions<'a>(
+            &'a self,
+            _user: Option<&'a str>,
+            _repository: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<Action>, DirectoryUnavailable>> {
+            Box::pin(async { Err(DirectoryUnavailable) })
         }
     }
 
@@ -699,5 +731,40 @@ mod tests {
         let carol = access.verify(&carol.token).unwrap();
         assert_eq!(carol.user.as_deref(), Some("carol"));
         assert!(carol.may(&secret, Action::Push));
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_directory_fails_the_token_request_instead_of_denying() {
+        let access = access();
+        let scope = ["repository:datalabs/lab:pull".to_owned()];
+        let sign_in = access
+            .issue_token(
+                Some(&UnavailableDirectory),
+                Some(&basic("carol:secret")),
+                &scope,
+            )
+            .await;
+        assert!(
+            matches!(sign_in, Err(RegistryError::DirectoryUnavailable(_))),
+            "{sign_in:?}"
+        );
+        let anonymous = access
+            .issue_token(Some(&UnavailableDirectory), None, &scope)
+            .await;
+        assert!(
+            matches!(anonymous, Err(RegistryError::DirectoryUnavailable(_))),
+            "{anonymous:?}"
+        );
+        let grants_user = access
+            .issue_token(
+                Some(&UnavailableDirectory),
+                Some(&basic("alice:pw")),
+                &scope,
+            )
+            .await;
+        assert!(
+            grants_user.is_ok(),
+            "grants-file users do not depend on the directory"
+        );
     }
 }

@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 
 pub use access::{AccessControl, Grants, hash_password};
 pub use digest::Digest;
-pub use error::{GrantsError, PushOnError, RegistryError, StorageError};
+pub use error::{DirectoryUnavailable, GrantsError, PushOnError, RegistryError, StorageError};
 pub use name::{RepositoryName, Tag};
 pub use push_on::{PushOnTarget, push_on};
 pub use routes::router;

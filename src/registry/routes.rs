@@ -629,4 +629,39 @@ mod tests {
             Err(RegistryError::NameInvalid { .. })
         ));
     }
+
+    #[tokio::test]
+    async fn a_token_request_while_the_directory_is_unavailable_is_answered_503() {
+        use std::sync::Arc;
+
+        use tower::ServiceExt as _;
+
+        use super::super::access::tests::UnavailableDirectory;
+        use super::super::{Grants, RegistryServerConfig};
+
+        let folder = tempfile::tempdir().unwrap();
+        let state = RegistryState::open(
+            &RegistryServerConfig::default(),
+            folder.path(),
+            Grants::default(),
+        )
+        .await
+        .unwrap()
+        .with_directory(Arc::new(UnavailableDirectory));
+        let request = axum::http::Request::get("/auth/token?scope=repository:datalabs/lab:pull")
+            .header(header::AUTHORIZATION, "Basic Y2Fyb2w6c2VjcmV0")
+            .body(Body::empty())
+            .unwrap();
+        let response = router(state).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
+        assert_eq!(
+            body["errors"][0]["message"],
+            "the account directory is unavailable; try again in a moment"
+        );
+    }
 }
