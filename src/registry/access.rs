@@ -32,12 +32,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::PasswordHash;
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 
-use super::error::{GrantsError, RegistryError};
+use super::error::{DirectoryUnavailable, GrantsError, RegistryError};
 use super::name::RepositoryName;
 use crate::images::Credentials;
 
@@ -234,17 +234,23 @@ pub struct IssuedToken {
 
 /// Users and repositories known outside the grants file: in `labforge serve`, the service's
 /// accounts and each datalab's visibility, so that the registry and the app store agree on who
-/// may see what. Its answers add to the grants file's, never remove from them.
+/// may see what. Its answers add to the grants file's, never remove from them. When it cannot
+/// answer it says so with [`DirectoryUnavailable`] rather than "no": an outage must not look like a
+/// wrong password or a hidden repository.
 pub trait Directory: Send + Sync {
-    /// The user that `password` (a password or an API token) proves `user` to be.
-    fn authenticate<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, bool>;
+    /// Whether `password` (a password or an API token) proves `user`.
+    fn authenticate<'a>(
+        &'a self,
+        user: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<bool, DirectoryUnavailable>>;
 
     /// What `user` (None: anonymous) may do with `repository`.
     fn allowed_actions<'a>(
         &'a self,
         user: Option<&'a str>,
         repository: &'a str,
-    ) -> BoxFuture<'a, Vec<Action>>;
+    ) -> BoxFuture<'a, Result<Vec<Action>, DirectoryUnavailable>>;
 }
 
 pub struct AccessControl {
@@ -288,7 +294,7 @@ impl AccessControl {
     }
 
     /// Whether the grants file (or the build account added to it) names `user`.
-    pub fn has_user(&self, user: &str) -> bool {
+    fn has_user(&self, user: &str) -> bool {
         self.users.contains_key(user)
     }
 
@@ -327,8 +333,75 @@ impl AccessControl {
         self.issue_with(user, scopes, |_| Vec::new())
     }
 
+    /// Answers a token request. `authorization` is the request's `Authorization` header: Basic
+    /// credentials name the token's user; without them the token is anonymous. A name in the grants
+    /// file is that file's user alone: a directory account of the same name neither signs in as it
+    /// nor inherits its grants (the build account may push everywhere), and the directory is not
+    /// asked about what that user may do. A directory that cannot answer fails the request
+    /// ([`RegistryError::DirectoryUnavailable`]) rather than narrowing the token.
+    pub async fn issue_token(
+        &self,
+        directory: Option<&dyn Directory>,
+        authorization: Option<&str>,
+        scopes: &[String],
+    ) -> Result<IssuedToken, RegistryError> {
+        let user = match authorization.and_then(|value| value.strip_prefix("Basic ")) {
+            None => None,
+            Some(encoded) => Some(self.basic_user(directory, encoded).await?),
+        };
+        let directory =
+            directory.filter(|_| user.as_deref().is_none_or(|user| !self.has_user(user)));
+        let mut directory_allows = HashMap::new();
+        if let Some(directory) = directory {
+            for scope in scopes {
+                let Some((name, _)) = scope
+                    .strip_prefix("repository:")
+                    .and_then(|rest| rest.rsplit_once(':'))
+                else {
+                    continue;
+                };
+                let actions = directory.allowed_actions(user.as_deref(), name).await?;
+                directory_allows.insert(name.to_owned(), actions);
+            }
+        }
+        Ok(self.issue_with(user.as_deref(), scopes, |name| {
+            directory_allows.get(name).cloned().unwrap_or_default()
+        }))
+    }
+
+    /// The user that Basic credentials (`base64(user:password)`) prove: a grants-file user by the
+    /// file's password, any other name by the directory's word.
+    async fn basic_user(
+        &self,
+        directory: Option<&dyn Directory>,
+        encoded: &str,
+    ) -> Result<String, RegistryError> {
+        let refused = || RegistryError::Unauthorized {
+            challenge: format!("Basic realm=\"{}\"", self.service),
+        };
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(refused)?;
+        let (user, password) = decoded.split_once(':').ok_or_else(refused)?;
+        let known = if self.has_user(user) {
+            self.authenticate(user, password).await.is_some()
+        } else {
+            match directory {
+                Some(directory) => directory.authenticate(user, password).await?,
+                None => false,
+            }
+        };
+        if known {
+            Ok(user.to_owned())
+        } else {
+            Err(refused())
+        }
+    }
+
     /// [`Self::issue`], where `also_allowed` adds what a [`Directory`] allows on a repository.
-    pub fn issue_with(
+    fn issue_with(
         &self,
         user: Option<&str>,
         scopes: &[String],
@@ -479,7 +552,7 @@ impl AccessControl {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn access() -> AccessControl {
@@ -554,5 +627,144 @@ mod tests {
         let mut forged = payload.to_owned();
         forged.replace_range(..1, if payload.starts_with('e') { "f" } else { "e" });
         assert!(access.verify(&format!("{forged}.{signature}")).is_none());
+    }
+
+    /// A directory that knows every name with the password `directory-pw` and lets everyone do
+    /// everything, to show where its word is not taken.
+    struct GenerousDirectory;
+
+    impl Directory for GenerousDirectory {
+        fn authenticate<'a>(
+            &'a self,
+            _user: &'a str,
+            password: &'a str,
+        ) -> BoxFuture<'a, Result<bool, DirectoryUnavailable>> {
+            Box::pin(async move { Ok(password == "directory-pw") })
+        }
+
+        fn allowed_actions<'a>(
+            &'a self,
+            _user: Option<&'a str>,
+            _repository: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<Action>, DirectoryUnavailable>> {
+            Box::pin(async { Ok(vec![Action::Pull, Action::Push, Action::Delete]) })
+        }
+    }
+
+    /// A directory whose database is down.
+    pub(in crate::registry) struct UnavailableDirectory;
+
+    impl Directory for UnavailableDirectory {
+        fn authenticate<'a>(
+            &'a self,
+            _user: &'a str,
+            _password: &'a str,
+        ) -> BoxFuture<'a, Result<bool, DirectoryUnavailable>> {
+            Box::pin(async { Err(DirectoryUnavailable) })
+        }
+
+        fn allowed_actions<'a>(
+            &'a self,
+            _user: Option<&'a str>,
+            _repository: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<Action>, DirectoryUnavailable>> {
+            Box::pin(async { Err(DirectoryUnavailable) })
+        }
+    }
+
+    fn basic(credentials: &str) -> String {
+        format!("Basic {}", STANDARD.encode(credentials))
+    }
+
+    #[tokio::test]
+    async fn token_requests_with_unreadable_basic_credentials_are_refused() {
+        let access = access();
+        let no_colon = basic("no colon");
+        for authorization in ["Basic %%% not base64", no_colon.as_str(), "Basic /w=="] {
+            let refused = access
+                .issue_token(Some(&GenerousDirectory), Some(authorization), &[])
+                .await;
+            assert!(
+                matches!(refused, Err(RegistryError::Unauthorized { .. })),
+                "{authorization}: {refused:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_grants_file_name_belongs_to_the_grants_file_alone() {
+        let access = access();
+        let scope = ["repository:datalabs/secret:pull,push".to_owned()];
+        let secret: RepositoryName = "datalabs/secret".parse().unwrap();
+
+        let borrowed = access
+            .issue_token(
+                Some(&GenerousDirectory),
+                Some(&basic("alice:directory-pw")),
+                &scope,
+            )
+            .await;
+        assert!(
+            matches!(borrowed, Err(RegistryError::Unauthorized { .. })),
+            "a directory account cannot sign in as a grants-file user: {borrowed:?}"
+        );
+
+        let alice = access
+            .issue_token(Some(&GenerousDirectory), Some(&basic("alice:pw")), &scope)
+            .await
+            .unwrap();
+        let alice = access.verify(&alice.token).unwrap();
+        assert!(alice.may(&secret, Action::Pull));
+        assert!(
+            !alice.may(&secret, Action::Push),
+            "the directory is not asked about a grants-file user"
+        );
+
+        let carol = access
+            .issue_token(
+                Some(&GenerousDirectory),
+                Some(&basic("carol:directory-pw")),
+                &scope,
+            )
+            .await
+            .unwrap();
+        let carol = access.verify(&carol.token).unwrap();
+        assert_eq!(carol.user.as_deref(), Some("carol"));
+        assert!(carol.may(&secret, Action::Push));
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_directory_fails_the_token_request_instead_of_denying() {
+        let access = access();
+        let scope = ["repository:datalabs/lab:pull".to_owned()];
+        let sign_in = access
+            .issue_token(
+                Some(&UnavailableDirectory),
+                Some(&basic("carol:secret")),
+                &scope,
+            )
+            .await;
+        assert!(
+            matches!(sign_in, Err(RegistryError::DirectoryUnavailable(_))),
+            "{sign_in:?}"
+        );
+        let anonymous = access
+            .issue_token(Some(&UnavailableDirectory), None, &scope)
+            .await;
+        assert!(
+            matches!(anonymous, Err(RegistryError::DirectoryUnavailable(_))),
+            "{anonymous:?}"
+        );
+        let grants_user = access
+            .issue_token(
+                Some(&UnavailableDirectory),
+                Some(&basic("alice:pw")),
+                &scope,
+            )
+            .await;
+        assert!(
+            grants_user.is_ok(),
+            "grants-file users do not depend on the directory"
+        );
     }
 }

@@ -3,8 +3,10 @@
 //! [`RegistryError`] is what the distribution API answers: each variant maps to one error code of
 //! the OCI Distribution Spec (`BLOB_UNKNOWN`, `MANIFEST_INVALID`, ...) and its `IntoResponse`
 //! writes the spec's body `{"errors":[{"code","message","detail"}]}`. [`StorageError`] is what the
-//! filesystem layer reports; it reaches clients only as a logged, generic 500. [`GrantsError`] and
-//! [`PushOnError`] belong to start-up and to push-on, which are not HTTP.
+//! filesystem layer reports; it reaches clients only as a logged, generic 500.
+//! [`DirectoryUnavailable`] is an outage of the account directory, answered 503 so that a client
+//! retries instead of taking it for lost access. [`GrantsError`] and [`PushOnError`] belong to
+//! start-up and to push-on, which are not HTTP.
 
 use std::path::PathBuf;
 
@@ -37,6 +39,13 @@ impl StorageError {
     }
 }
 
+/// The account directory (labforge's accounts and datalabs) could not answer, its database being
+/// unreachable for example. The implementation logs the cause where it meets it; the registry only
+/// needs to know that the answer is neither yes nor no.
+#[derive(Debug, thiserror::Error)]
+#[error("the account directory is unavailable")]
+pub struct DirectoryUnavailable;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("blob unknown to registry: {digest}")]
@@ -49,7 +58,8 @@ pub enum RegistryError {
     ChunkOutOfOrder {
         start: u64,
         size: u64,
-        location: String,
+        repository: String,
+        id: String,
     },
     #[error("range {range:?} cannot be served from a blob of {size} bytes")]
     RangeNotSatisfiable { range: String, size: u64 },
@@ -82,6 +92,8 @@ pub enum RegistryError {
     Denied,
     #[error("the operation is unsupported: {what}")]
     Unsupported { what: String },
+    #[error("the account directory is unavailable; try again in a moment")]
+    DirectoryUnavailable(#[from] DirectoryUnavailable),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -104,6 +116,7 @@ impl RegistryError {
             Self::Unauthorized { .. } => "UNAUTHORIZED",
             Self::Denied => "DENIED",
             Self::Unsupported { .. } => "UNSUPPORTED",
+            Self::DirectoryUnavailable(_) => "UNAVAILABLE",
             Self::Storage(_) => "UNKNOWN",
         }
     }
@@ -121,6 +134,7 @@ impl RegistryError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Denied => StatusCode::FORBIDDEN,
             Self::Unsupported { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::DirectoryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BlobUploadInvalid { .. }
             | Self::DigestInvalid { .. }
@@ -153,8 +167,15 @@ impl IntoResponse for RegistryError {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            Self::ChunkOutOfOrder { size, location, .. } => {
-                if let Ok(value) = HeaderValue::from_str(location) {
+            Self::ChunkOutOfOrder {
+                size,
+                repository,
+                id,
+                ..
+            } => {
+                if let Ok(value) =
+                    HeaderValue::from_str(&super::routes::upload_location(repository, id))
+                {
                     headers.insert(header::LOCATION, value);
                 }
                 headers.insert(header::RANGE, super::routes::upload_range(*size));

@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 
 pub use access::{AccessControl, Grants, hash_password};
 pub use digest::Digest;
-pub use error::{GrantsError, PushOnError, RegistryError, StorageError};
+pub use error::{DirectoryUnavailable, GrantsError, PushOnError, RegistryError, StorageError};
 pub use name::{RepositoryName, Tag};
 pub use push_on::{PushOnTarget, push_on};
 pub use routes::router;
@@ -309,7 +309,7 @@ mod tests {
         let upload = first.service.start_upload(&repository).await.unwrap();
         first
             .service
-            .append_upload(&repository, &upload.id, Some("0-5"), chunk(b"first "))
+            .append_upload(&repository, &upload.id, Some(0), chunk(b"first "))
             .await
             .unwrap();
         drop(first);
@@ -331,7 +331,7 @@ mod tests {
                     &repository,
                     &upload.id,
                     &wrong,
-                    Some("6-16"),
+                    Some(6),
                     chunk(b"second half")
                 )
                 .await

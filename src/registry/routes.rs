@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use base64::Engine as _;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
@@ -19,7 +18,9 @@ use super::access::{Action, Subject};
 use super::digest::Digest;
 use super::error::RegistryError;
 use super::name::RepositoryName;
-use super::service::{BlobContent, ManifestReference, OCI_INDEX, Page, PutManifestOutcome};
+use super::service::{
+    BlobContent, ByteRange, ManifestReference, OCI_INDEX, Page, PutManifestOutcome,
+};
 
 const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
@@ -154,6 +155,52 @@ pub(crate) fn upload_range(size: u64) -> HeaderValue {
     value(&format!("0-{}", size.saturating_sub(1)))
 }
 
+/// `Location` of an upload session, where the client sends its next chunk.
+pub(crate) fn upload_location(repository: &str, id: &str) -> String {
+    format!("/v2/{repository}/blobs/uploads/{id}")
+}
+
+/// A `Range: bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<length>` header.
+fn byte_range(header: &str) -> ByteRange {
+    let number = |text: &str| text.parse::<u64>().ok();
+    let range = header
+        .strip_prefix("bytes=")
+        .and_then(|spec| spec.split_once('-'))
+        .and_then(|(first, last)| match (first.trim(), last.trim()) {
+            ("", length) => number(length).map(|length| ByteRange::Suffix { length }),
+            (first, "") => number(first).map(|first| ByteRange::Span { first, last: None }),
+            (first, last) => number(first)
+                .zip(number(last))
+                .map(|(first, last)| ByteRange::Span {
+                    first,
+                    last: Some(last),
+                }),
+        });
+    range.unwrap_or_else(|| ByteRange::Unreadable {
+        header: header.to_owned(),
+    })
+}
+
+/// The start offset of a chunk's `Content-Range: <start>-<end>` header.
+fn content_range_start(header: &str) -> Result<u64, RegistryError> {
+    let spec = header
+        .trim()
+        .trim_start_matches("bytes")
+        .trim_start_matches(['=', ' ']);
+    spec.split_once('-')
+        .and_then(|(start, _)| start.trim().parse().ok())
+        .ok_or_else(|| RegistryError::BlobUploadInvalid {
+            reason: format!("Content-Range {header:?} is not <start>-<end>"),
+        })
+}
+
+/// The start offset of the chunk a request carries, when it says.
+fn chunk_start(headers: &HeaderMap) -> Result<Option<u64>, RegistryError> {
+    header_str(headers, &header::CONTENT_RANGE)
+        .map(content_range_start)
+        .transpose()
+}
+
 async fn base(
     State(state): State<RegistryState>,
     headers: HeaderMap,
@@ -170,68 +217,26 @@ async fn base(
         .into_response())
 }
 
+/// `GET /auth/token`: a token for the requested scopes, for the Basic credentials' user or anonymous.
 async fn token(
     State(state): State<RegistryState>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RegistryError> {
-    let query = Query::of(&uri);
-    let user = match header_str(&headers, &header::AUTHORIZATION)
-        .and_then(|value| value.strip_prefix("Basic "))
-    {
-        None => None,
-        Some(encoded) => {
-            let refused = || RegistryError::Unauthorized {
-                challenge: format!("Basic realm=\"{}\"", state.access.service()),
-            };
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(refused)?;
-            let (user, password) = decoded.split_once(':').ok_or_else(refused)?;
-            // A name in the grants file is that file's user alone: a service account of the same
-            // name must not inherit its grants (the build account may push everywhere).
-            let known = if state.access.has_user(user) {
-                state.access.authenticate(user, password).await.is_some()
-            } else {
-                match &state.directory {
-                    Some(directory) => directory.authenticate(user, password).await,
-                    None => false,
-                }
-            };
-            if !known {
-                return Err(refused());
-            }
-            Some(user.to_owned())
-        }
-    };
-    let scopes: Vec<String> = query
+    let scopes: Vec<String> = Query::of(&uri)
         .all("scope")
         .flat_map(|scope| scope.split(' '))
         .filter(|scope| !scope.is_empty())
         .map(str::to_owned)
         .collect();
-    let mut directory_allows = std::collections::HashMap::new();
-    let directory = state.directory.as_ref().filter(|_| {
-        user.as_deref()
-            .is_none_or(|user| !state.access.has_user(user))
-    });
-    if let Some(directory) = directory {
-        for scope in &scopes {
-            let Some((name, _)) = scope
-                .strip_prefix("repository:")
-                .and_then(|rest| rest.rsplit_once(':'))
-            else {
-                continue;
-            };
-            let actions = directory.allowed_actions(user.as_deref(), name).await;
-            directory_allows.insert(name.to_owned(), actions);
-        }
-    }
-    let token = state.access.issue_with(user.as_deref(), &scopes, |name| {
-        directory_allows.get(name).cloned().unwrap_or_default()
-    });
+    let token = state
+        .access
+        .issue_token(
+            state.directory.as_deref(),
+            header_str(&headers, &header::AUTHORIZATION),
+            &scopes,
+        )
+        .await?;
     Ok(axum::Json(token).into_response())
 }
 
@@ -302,9 +307,8 @@ async fn blobs(
                 .into_response())
         }
         (Endpoint::Blob(name, digest), Method::GET) => {
-            let content = service
-                .read_blob(&name, &digest, header_str(headers, &header::RANGE))
-                .await?;
+            let range = header_str(headers, &header::RANGE).map(byte_range);
+            let content = service.read_blob(&name, &digest, range.as_ref()).await?;
             Ok(blob_response(&digest, content))
         }
         (Endpoint::Blob(name, digest), Method::DELETE) => {
@@ -325,12 +329,7 @@ async fn blobs(
         }
         (Endpoint::Upload(name, id), Method::PATCH) => {
             let status = service
-                .append_upload(
-                    &name,
-                    &id,
-                    header_str(headers, &header::CONTENT_RANGE),
-                    body.into_data_stream(),
-                )
+                .append_upload(&name, &id, chunk_start(headers)?, body.into_data_stream())
                 .await?;
             Ok(upload_accepted(
                 &name,
@@ -352,7 +351,7 @@ async fn blobs(
                     &name,
                     &id,
                     &digest,
-                    header_str(headers, &header::CONTENT_RANGE),
+                    chunk_start(headers)?,
                     body.into_data_stream(),
                 )
                 .await?;
@@ -548,10 +547,7 @@ fn upload_accepted(name: &RepositoryName, id: &str, size: u64, status: StatusCod
     (
         status,
         [
-            (
-                header::LOCATION,
-                value(&format!("/v2/{name}/blobs/uploads/{id}")),
-            ),
+            (header::LOCATION, value(&upload_location(name.as_str(), id))),
             (header::RANGE, upload_range(size)),
             (DOCKER_UPLOAD_UUID, value(id)),
             (header::CONTENT_LENGTH, HeaderValue::from_static("0")),
@@ -586,6 +582,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn byte_ranges() {
+        let within = |header: &str, size| byte_range(header).within(size);
+        assert_eq!(within("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(within("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(within("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(within("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(within("bytes=100-", 100), None);
+        assert_eq!(
+            byte_range("items=0-1"),
+            ByteRange::Unreadable {
+                header: "items=0-1".to_owned()
+            }
+        );
+        assert_eq!(within("items=0-1", 100), None);
+    }
+
+    #[test]
+    fn content_range_starts() {
+        assert_eq!(content_range_start("0-99").unwrap(), 0);
+        assert_eq!(content_range_start("bytes 100-199").unwrap(), 100);
+        assert!(content_range_start("x").is_err());
+    }
+
+    #[test]
     fn endpoints_split_names_with_slashes_and_refuse_dot_dot() {
         let digest = format!("sha256:{}", "a".repeat(64));
         assert!(matches!(
@@ -608,5 +628,40 @@ mod tests {
             Endpoint::parse("/v2/a/../b/manifests/latest"),
             Err(RegistryError::NameInvalid { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_token_request_while_the_directory_is_unavailable_is_answered_503() {
+        use std::sync::Arc;
+
+        use tower::ServiceExt as _;
+
+        use super::super::access::tests::UnavailableDirectory;
+        use super::super::{Grants, RegistryServerConfig};
+
+        let folder = tempfile::tempdir().unwrap();
+        let state = RegistryState::open(
+            &RegistryServerConfig::default(),
+            folder.path(),
+            Grants::default(),
+        )
+        .await
+        .unwrap()
+        .with_directory(Arc::new(UnavailableDirectory));
+        let request = axum::http::Request::get("/auth/token?scope=repository:datalabs/lab:pull")
+            .header(header::AUTHORIZATION, "Basic Y2Fyb2w6c2VjcmV0")
+            .body(Body::empty())
+            .unwrap();
+        let response = router(state).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
+        assert_eq!(
+            body["errors"][0]["message"],
+            "the account directory is unavailable; try again in a moment"
+        );
     }
 }
