@@ -6,6 +6,7 @@
 //! [`Database::refresh_datalab_search`](crate::storage::Database::refresh_datalab_search)
 //! afterwards.
 
+pub mod facet;
 pub mod linked_data;
 pub mod routes;
 pub mod search;
@@ -83,7 +84,7 @@ impl From<LinkedDataError> for CatalogError {
 
 /// Whether `viewer` (`None` when anonymous) may see the datalab, by the one rule of
 /// [`crate::datalabs::visibility`]; marketplace listings apply the same rule in SQL
-/// (`storage::catalog`), and the tests of both hold them together.
+/// (`storage::catalog`'s search), and the tests of both hold them together.
 pub fn may_see(viewer: Option<&User>, datalab: &CatalogDatalabRow) -> bool {
     let caller = viewer.map_or(Caller::Anonymous, |user| Caller::User(user.clone()));
     let exposure = Exposure {
