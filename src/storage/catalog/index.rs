@@ -4,39 +4,22 @@
 //! and by a weighted tsvector in PostgreSQL) and its facet values (`marketplace_facet_values`,
 //! `marketplace_facets`). Only [`Database::refresh_datalab_search`] writes it, from the datalab row
 //! and the metadata the marketplace shows, so the index can always be rebuilt from the tables it
-//! summarises.
+//! summarises. What an entry holds is catalog policy, [`crate::catalog::search_entry`]: this file
+//! reads its source and writes its result, in one transaction.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::catalog::facet::Facet;
+use crate::catalog::search_entry::{SearchEntrySource, search_entry};
 use crate::storage::{Database, StorageError, with_pool};
 
 const FACET_CODE: &str =
     "SELECT code FROM marketplace_facet_values WHERE facet = $1 AND value = $2";
 
-/// The metadata fields the index is built from, read leniently: the metadata was validated when it
-/// was stored, and a field missing here only leaves the entry without it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct IndexedMetadata {
-    title: String,
-    alternate_name: String,
-    r#abstract: String,
-    keywords: Vec<String>,
-    domain: Vec<String>,
-    mission: Vec<String>,
-    instrument: Vec<String>,
-    audience_type: Vec<String>,
-    license: Option<String>,
-    #[serde(rename = "ESAOfficial")]
-    esa_official: Option<bool>,
-}
-
+/// The datalab and its shown version, as [`search_entry`] takes them.
 #[derive(sqlx::FromRow)]
-struct IndexSource {
+struct SearchEntrySourceRow {
     name: String,
     kind: String,
     owner_id: String,
@@ -48,86 +31,19 @@ struct IndexSource {
     version_updated_at: Option<DateTime<Utc>>,
 }
 
-/// An entry as [`Database::refresh_datalab_search`] writes it.
-struct IndexedEntry {
-    name: String,
-    kind: String,
-    owner_id: String,
-    public: bool,
-    licence: Option<String>,
-    esa_official: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    title: String,
-    alternate_name: String,
-    summary: String,
-    keywords: String,
-    facet_values: Vec<(Facet, String)>,
-}
-
-impl IndexSource {
-    /// The entry for this datalab, or `None` when the marketplace must not list it: not published,
-    /// or no version with metadata.
-    fn into_entry(self) -> Result<Option<IndexedEntry>, StorageError> {
-        let (Some(Json(metadata)), Some(version_updated_at)) =
-            (self.metadata, self.version_updated_at)
-        else {
-            return Ok(None);
-        };
-        if self.state != "published" {
-            return Ok(None);
+impl From<SearchEntrySourceRow> for SearchEntrySource {
+    fn from(row: SearchEntrySourceRow) -> Self {
+        Self {
+            name: row.name,
+            kind: row.kind,
+            owner_id: row.owner_id,
+            visibility: row.visibility,
+            state: row.state,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            metadata: row.metadata.map(|Json(metadata)| metadata),
+            version_updated_at: row.version_updated_at,
         }
-        let metadata: IndexedMetadata =
-            serde_json::from_value(metadata).map_err(|error| StorageError::Corrupt {
-                what: "datalab metadata",
-                detail: format!("{}: {error}", self.name),
-            })?;
-        let licence = metadata
-            .license
-            .map(|licence| licence.trim().to_owned())
-            .filter(|licence| !licence.is_empty());
-        let esa_official = metadata.esa_official.unwrap_or(false);
-        let mut facet_values = vec![
-            (Facet::Kind, self.kind.clone()),
-            (Facet::EsaOfficial, esa_official.to_string()),
-        ];
-        facet_values.extend(
-            licence
-                .iter()
-                .map(|licence| (Facet::Licence, licence.clone())),
-        );
-        for (facet, values) in [
-            (Facet::Domain, &metadata.domain),
-            (Facet::Mission, &metadata.mission),
-            (Facet::Instrument, &metadata.instrument),
-            (Facet::Audience, &metadata.audience_type),
-        ] {
-            facet_values.extend(
-                values
-                    .iter()
-                    .map(|value| value.trim())
-                    .filter(|value| !value.is_empty())
-                    .map(|value| (facet, value.to_owned())),
-            );
-        }
-        facet_values.sort();
-        facet_values.dedup();
-        Ok(Some(IndexedEntry {
-            name: self.name,
-            kind: self.kind,
-            owner_id: self.owner_id,
-            public: self.visibility == "public",
-            licence,
-            esa_official,
-            created_at: self.created_at,
-            updated_at: self.updated_at.max(version_updated_at),
-            title: metadata.title,
-            alternate_name: metadata.alternate_name,
-            summary: metadata.r#abstract,
-            keywords: serde_json::to_string(&metadata.keywords)
-                .expect("a list of strings serialises"),
-            facet_values,
-        }))
     }
 }
 
@@ -170,12 +86,17 @@ impl Database {
         );
         with_pool!(self, write, |pool| {
             let mut transaction = pool.begin().await?;
-            let source: Option<IndexSource> = sqlx::query_as(source_query)
+            let source: Option<SearchEntrySourceRow> = sqlx::query_as(source_query)
                 .bind(datalab_id)
                 .fetch_optional(&mut *transaction)
                 .await?;
             let entry = match source {
-                Some(source) => source.into_entry()?,
+                Some(source) => {
+                    search_entry(source.into()).map_err(|error| StorageError::Corrupt {
+                        what: "datalab metadata",
+                        detail: error.to_string(),
+                    })?
+                }
                 None => None,
             };
             let Some(entry) = entry else {
@@ -224,6 +145,9 @@ impl Database {
                 .map(i64::to_string)
                 .collect::<Vec<_>>()
                 .join(" ");
+            // The documents keep keywords as a JSON array, which is what search hits decode.
+            let keywords =
+                serde_json::to_string(&entry.keywords).expect("a list of strings serialises");
             let entry_id: i64 = sqlx::query_scalar(
                 "INSERT INTO marketplace_entries (datalab_id, name, kind, owner_id, public, \
                  licence, esa_official, stars, facet_codes, created_at, updated_at) \
@@ -258,8 +182,8 @@ impl Database {
             .bind(entry_id)
             .bind(&entry.title)
             .bind(&entry.alternate_name)
-            .bind(&entry.summary)
-            .bind(&entry.keywords)
+            .bind(&entry.r#abstract)
+            .bind(&keywords)
             .execute(&mut *transaction)
             .await?;
             sqlx::query("DELETE FROM marketplace_facets WHERE entry_id = $1")

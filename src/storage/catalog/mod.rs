@@ -1,14 +1,15 @@
 //! The marketplace in storage: its search index, stars, and the reads behind the catalogue, one
 //! file per concern:
 //!
-//! - `index`: the index's only writer, [`Database::refresh_datalab_search`];
+//! - `index`: the index's only writer, [`Database::refresh_datalab_search`]; what an entry holds
+//!   is decided by [`crate::catalog::search_entry`], a pure function this writer calls;
 //! - `search`: [`Database::search_marketplace`], its text query and its page statement;
 //! - `facets`: the facet values by code and the one-pass facet count of a search;
 //! - `stars`: [`Database::star_datalab`], [`Database::unstar_datalab`];
 //! - `reads`: the datalab rows the catalogue's visibility check and JSON-LD documents are made of.
 //!
-//! Storage depends on the catalog's plain vocabulary ([`Facet`](crate::catalog::facet::Facet)),
-//! never on its service; the catalog service calls storage.
+//! Storage depends on the catalog's plain vocabulary ([`Facet`](crate::catalog::facet::Facet),
+//! the entry policy), never on its service; the catalog service calls storage.
 
 /// The id of the version whose metadata the marketplace shows for the datalab `d`: the newest
 /// published version with metadata, else the newest version with metadata.
