@@ -1,11 +1,11 @@
 //! The marketplace in storage: its search index, stars, and the reads behind the catalogue, one
-//! file per concern:
+//! file per concern, each adding its methods to [`Database`](super::Database):
 //!
-//! - `index`: the index's only writer, [`Database::refresh_datalab_search`]; what an entry holds
-//!   is decided by [`crate::catalog::search_entry`], a pure function this writer calls;
-//! - `search`: [`Database::search_marketplace`], its text query and its page statement;
+//! - `index`: the index's only writer, `refresh_datalab_search`; what an entry holds is decided by
+//!   [`crate::catalog::search_entry`], a pure function this writer calls in its transaction;
+//! - `search`: `search_marketplace`, its text query and its page statement;
 //! - `facets`: the facet values by code and the one-pass facet count of a search;
-//! - `stars`: [`Database::star_datalab`], [`Database::unstar_datalab`];
+//! - `stars`: `star_datalab`, `unstar_datalab`;
 //! - `reads`: the datalab rows the catalogue's visibility check and JSON-LD documents are made of.
 //!
 //! Storage depends on the catalog's plain vocabulary ([`Facet`](crate::catalog::facet::Facet),

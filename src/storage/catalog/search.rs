@@ -1,5 +1,5 @@
 //! Marketplace search: one page of hits, the number of results and the facet counts, read from
-//! the index that [`super::index`] writes. Visibility is applied at query time (members are read
+//! the index that `index` writes. Visibility is applied at query time (members are read
 //! live), so that sharing a datalab needs no index refresh.
 
 use std::fmt::Write as _;
