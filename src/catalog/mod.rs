@@ -1,14 +1,28 @@
 //! The marketplace catalogue: what is published, who may see it, how it is searched and starred,
 //! and how it is described to the outside world (JSON-LD in [`linked_data`]).
 //!
-//! Searching reads the marketplace index that `storage::catalog` keeps; whoever changes what the
-//! marketplace shows (a version's metadata or state, a datalab's state or visibility) calls
+//! Where things live:
+//!
+//! - [`facet`]: the facets listings filter by and searches count (catalog vocabulary);
+//! - [`search_entry`]: what a datalab's search entry holds (which metadata fields are searched
+//!   and counted, how their values are cleaned), a pure function;
+//! - [`search`]: a search as the query string gives it, and its answer;
+//! - [`linked_data`]: the DCAT-AP / schema.org JSON-LD documents;
+//! - [`routes`]: the HTTP handlers; [`CatalogService`] here, which they call.
+//!
+//! The SQL is in `storage::catalog`: the index writer, search, facet counts, stars and the
+//! catalogue's reads. Searching reads the marketplace index; whoever changes what the marketplace
+//! shows (a version's metadata or state, a datalab's state or visibility) calls
 //! [`Database::refresh_datalab_search`](crate::storage::Database::refresh_datalab_search)
-//! afterwards.
+//! afterwards, which builds the entry with [`search_entry::search_entry`]. Storage may use the
+//! plain types and functions of [`facet`] and [`search_entry`], which do no I/O; it never calls
+//! [`CatalogService`].
 
+pub mod facet;
 pub mod linked_data;
 pub mod routes;
 pub mod search;
+pub mod search_entry;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -83,7 +97,7 @@ impl From<LinkedDataError> for CatalogError {
 
 /// Whether `viewer` (`None` when anonymous) may see the datalab, by the one rule of
 /// [`crate::datalabs::visibility`]; marketplace listings apply the same rule in SQL
-/// (`storage::catalog`), and the tests of both hold them together.
+/// (`storage::catalog`'s search), and the tests of both hold them together.
 pub fn may_see(viewer: Option<&User>, datalab: &CatalogDatalabRow) -> bool {
     let caller = viewer.map_or(Caller::Anonymous, |user| Caller::User(user.clone()));
     let exposure = Exposure {

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::CatalogError;
+use super::facet::Facet;
 use crate::metadata::DatalabKind;
-use crate::storage::catalog::{Facet, MarketplacePage, SearchOrder};
+use crate::storage::catalog::{MarketplacePage, SearchOrder};
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 /// Larger pages are refused: a client pages through instead.
@@ -59,7 +60,7 @@ impl MarketplaceRequest {
         let mut filters: BTreeMap<Facet, Vec<String>> = BTreeMap::new();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             let name = name.as_ref();
-            if let Some(facet) = Facet::ALL.into_iter().find(|facet| facet.as_str() == name) {
+            if let Some(facet) = Facet::from_name(name) {
                 let value = value.trim();
                 if value.is_empty() {
                     continue;
