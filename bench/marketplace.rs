@@ -13,6 +13,10 @@
 //! for things that exist.
 
 #[path = "../tests/common/datalabs.rs"]
+#[expect(
+    dead_code,
+    reason = "the benchmark inserts datalabs; the tests' state and member helpers go unused"
+)]
 mod datalabs;
 
 use std::collections::BTreeMap;

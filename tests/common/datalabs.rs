@@ -1,11 +1,6 @@
 //! Datalabs written straight into the database, the way the publishing workflow will leave them: a
 //! datalab row, a version with its metadata, members and stars, then the marketplace index
-//! refreshed. Used by the API tests and by `bench/marketplace.rs`.
-
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
+//! refreshed. Used by the API and registry tests and by `bench/marketplace.rs`.
 
 use chrono::{DateTime, Utc};
 use labforge::storage::Database;

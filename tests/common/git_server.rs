@@ -2,11 +2,6 @@
 //! `git http-backend` (CGI) behind a minimal HTTP/1.1 server, plus a server that accepts
 //! connections and never answers, to test timeouts.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

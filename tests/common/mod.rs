@@ -1,11 +1,19 @@
-//! Shared harness for integration tests: the real parts (dockerd, labforge's registry on loopback
-//! with a build account, the base images) are started once by `scripts/test.sh`; this module checks
-//! they are there and gives each test its own data folder and workspace.
+//! Shared harness for the integration tests, one module of each area binary (`tests/api`,
+//! `tests/build`, `tests/registry`): the real parts (dockerd, labforge's registry on loopback with a
+//! build account, the base images) are started once by `scripts/test.sh`; this module checks they
+//! are there and gives each test its own data folder and workspace. Everything a test starts
+//! itself (a database, a registry, a git server) gets a fresh name or a free port, because the
+//! modules of one binary run their tests side by side in one process.
 
 #![allow(
     dead_code,
-    reason = "each test binary uses a different part of the harness"
+    reason = "each area binary uses its own part of the harness"
 )]
+
+pub mod datalabs;
+pub mod git_server;
+pub mod registry_peers;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 

@@ -1,11 +1,6 @@
 //! Real peers for the registry tests: labforge's registry on a free loopback port with its own
 //! storage and grants, Debian's `docker-registry`, and image layouts built from generated files.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
-
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -2,11 +2,6 @@
 //! database in the PostgreSQL that `scripts/test.sh` starts), the real router, and users with
 //! API tokens. Requests go through the router without a socket.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
-
 use std::time::Duration;
 
 use axum::Router;
@@ -33,7 +28,7 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn sqlite() {
                     super::$name(
-                        $crate::service::TestApp::with_config(
+                        $crate::common::service::TestApp::with_config(
                             labforge::storage::Backend::Sqlite,
                             super::$adjust,
                         )
@@ -45,7 +40,7 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn postgres() {
                     super::$name(
-                        $crate::service::TestApp::with_config(
+                        $crate::common::service::TestApp::with_config(
                             labforge::storage::Backend::Postgres,
                             super::$adjust,
                         )
@@ -62,7 +57,10 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     super::$name(
-                        $crate::service::TestApp::new(labforge::storage::Backend::Sqlite).await,
+                        $crate::common::service::TestApp::new(
+                            labforge::storage::Backend::Sqlite,
+                        )
+                        .await,
                     )
                     .await;
                 }
@@ -70,7 +68,10 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::$name(
-                        $crate::service::TestApp::new(labforge::storage::Backend::Postgres).await,
+                        $crate::common::service::TestApp::new(
+                            labforge::storage::Backend::Postgres,
+                        )
+                        .await,
                     )
                     .await;
                 }
@@ -93,7 +94,6 @@ pub fn postgres_url() -> String {
 #[derive(Debug, Clone)]
 pub struct TestUser {
     pub name: String,
-    pub role: Role,
     pub token: String,
 }
 
@@ -172,7 +172,6 @@ impl TestApp {
             .unwrap();
         TestUser {
             name: name.to_owned(),
-            role,
             token,
         }
     }

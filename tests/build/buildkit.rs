@@ -1,7 +1,5 @@
 //! The BuildKit engine against the real dockerd and a registry on loopback.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,6 +8,8 @@ use labforge::build_log::BuildLog;
 use labforge::buildkit::{BuildRequest, BuildkitError, ContextWriter, DockerdEngine};
 use labforge::images::{ImageReference, RegistryClient};
 use tokio_util::sync::CancellationToken;
+
+use crate::common;
 
 fn request(folder: &Path, dockerfile: &str, tag: &str) -> BuildRequest {
     let mut context = ContextWriter::create(&folder.join("context.tar")).unwrap();

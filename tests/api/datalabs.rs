@@ -1,10 +1,5 @@
 //! Datalabs, versions, uploads, builds and build logs over HTTP, on SQLite and on PostgreSQL.
 
-#[path = "common/datalabs.rs"]
-mod datalabs;
-#[path = "common/service.rs"]
-mod service;
-
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -14,8 +9,11 @@ use http_body_util::BodyExt as _;
 use labforge::accounts::Role;
 use labforge::config::Config;
 use serde_json::{Value, json};
-use service::{As, TestApp, TestUser};
 use sha2::Digest as _;
+
+use crate::common::datalabs;
+use crate::common::service::{As, TestApp, TestUser};
+use crate::on_both_backends;
 
 /// Uploads above this many bytes are refused by the test apps.
 const UPLOAD_LIMIT: u64 = 64 * 1024;

@@ -1,8 +1,8 @@
 //! The `labforge` command line as a user runs it.
 
-mod common;
-
 use std::process::Command;
+
+use crate::common;
 
 fn labforge(folder: &std::path::Path, arguments: &[&str]) -> std::process::Output {
     let config = common::isolated_config(folder);

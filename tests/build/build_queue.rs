@@ -3,11 +3,6 @@
 //! builds whose worker disappeared. Builds run the real pipeline against a git server that never
 //! answers, so they stay running until they are cancelled; no BuildKit work is involved.
 
-#[path = "common/git_server.rs"]
-mod git_server;
-#[path = "common/service.rs"]
-mod service;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +14,10 @@ use labforge::config::Config;
 use labforge::datalabs::BuildStatus;
 use labforge::storage::builds::BuildResult;
 use serde_json::{Value, json};
-use service::{As, TestApp, TestUser};
+
+use crate::common::git_server;
+use crate::common::service::{As, TestApp, TestUser};
+use crate::on_both_backends;
 
 on_both_backends!(
     claims_take_the_oldest_build_of_a_datalab_with_none_running,

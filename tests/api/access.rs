@@ -2,15 +2,13 @@
 //! the datalabs involved, another author, a moderator and an administrator, on SQLite and on
 //! PostgreSQL. Each row names the answer each of them must get.
 
-#[path = "common/datalabs.rs"]
-mod datalabs;
-#[path = "common/service.rs"]
-mod service;
-
 use axum::http::{Method, StatusCode};
 use labforge::accounts::Role;
 use serde_json::{Value, json};
-use service::{As, TestApp, TestUser};
+
+use crate::common::datalabs;
+use crate::common::service::{As, TestApp, TestUser};
+use crate::on_both_backends;
 
 on_both_backends!(
     every_endpoint_answers_each_kind_of_caller_as_the_table_says,

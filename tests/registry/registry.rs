@@ -1,18 +1,16 @@
 //! The registry against real clients: raw HTTP for the distribution API's corners, skopeo, dockerd,
 //! podman and Debian's docker-registry. Each test starts its own registry on a free port.
 
-#[path = "common/registry_peers.rs"]
-mod registry_peers;
-
 use std::time::Duration;
 
 use labforge::registry::{Digest, RepositoryName, push_on};
-use registry_peers::{
-    DockerRegistry, PASSWORD, TestRegistry, layer, noise, run, write_dir_image, write_file,
-};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::registry_peers::{
+    DockerRegistry, PASSWORD, TestRegistry, layer, noise, run, write_dir_image, write_file,
+};
 
 const PUSH: &[&str] = &["repository:datalabs/public:pull,push,delete"];
 

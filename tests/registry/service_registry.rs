@@ -1,22 +1,18 @@
 //! The registry served by `labforge serve` follows the service's accounts and each datalab's
 //! visibility: real skopeo against the real router on a loopback port, on SQLite and PostgreSQL.
 
-#[path = "common/datalabs.rs"]
-mod datalabs;
-#[path = "common/registry_peers.rs"]
-mod registry_peers;
-#[path = "common/service.rs"]
-mod service;
-
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use labforge::accounts::Role;
 use labforge::datalabs::registry_access::DatalabDirectory;
 use labforge::registry::{Grants, RegistryState};
-use registry_peers::{layer, run, write_dir_image};
 use serde_json::json;
-use service::{As, TestApp};
+
+use crate::common::datalabs;
+use crate::common::registry_peers::{layer, run, write_dir_image};
+use crate::common::service::{As, TestApp};
+use crate::on_both_backends;
 
 on_both_backends!(datalab_images_are_pulled_by_whoever_sees_the_datalab);
 

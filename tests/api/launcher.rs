@@ -1,13 +1,12 @@
 //! The launcher's catalogues over HTTP on SQLite and on PostgreSQL: data volumes and datazones,
 //! listed by signed-in users, kept by administrators, validated field by field.
 
-#[path = "common/service.rs"]
-mod service;
-
 use axum::http::{Method, StatusCode};
 use labforge::accounts::Role;
 use serde_json::{Value, json};
-use service::{As, TestApp};
+
+use crate::common::service::{As, TestApp};
+use crate::on_both_backends;
 
 on_both_backends!(
     administrators_keep_data_volumes_and_signed_in_users_list_them,

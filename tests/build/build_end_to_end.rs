@@ -2,10 +2,6 @@
 //! SQLite and on PostgreSQL: queued over the API, built by an in-process worker, its log followed
 //! live over Server-Sent Events, and a second build reusing the first image.
 
-mod common;
-#[path = "common/service.rs"]
-mod service;
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,7 +12,10 @@ use labforge::accounts::Role;
 use labforge::config::Config;
 use labforge::images::{ImageReference, RegistryClient};
 use serde_json::{Value, json};
-use service::{As, TestApp, TestUser};
+
+use crate::common;
+use crate::common::service::{As, TestApp, TestUser};
+use crate::on_both_backends;
 
 on_both_backends!(
     config = real_builds;

@@ -9,11 +9,6 @@
 //! break one thing each in a conforming catalogue and expect exactly that to be found, which shows
 //! the check can fail.
 
-#[path = "common/datalabs.rs"]
-mod datalabs;
-#[path = "common/service.rs"]
-mod service;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
@@ -26,6 +21,9 @@ use labforge::catalog::linked_data::{
 use labforge::metadata::{DatalabKind, parse_metadata};
 use serde_json::{Value, json};
 use url::Url;
+
+use crate::common::{datalabs, service};
+use crate::on_both_backends;
 
 const SHACL: &str = "http://www.w3.org/ns/shacl#";
 const MANDATORY_SHAPES: [&str; 2] = ["shacl_dcat-ap-SHACL.ttl", "shacl_ranges.ttl"];

@@ -2,9 +2,6 @@
 //! written with the zip writer, and workspace folders on disk. Every failure must leave nothing
 //! behind: the staging folder is gone and the folder around it is unchanged.
 
-#[path = "common/git_server.rs"]
-mod git_server;
-
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -15,7 +12,7 @@ use labforge::sources::{Source, SourceError, SourcesConfig, StagedSource, stage}
 use zip::CompressionMethod;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
-use git_server::{FixtureRepository, GitServer, SilentServer};
+use crate::common::git_server::{self, FixtureRepository, GitServer, SilentServer};
 
 /// A parent folder holding a sentinel file, where the staging folder is created.
 struct Sandbox {

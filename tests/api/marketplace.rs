@@ -1,19 +1,16 @@
 //! The marketplace over HTTP on SQLite and on PostgreSQL: search and ranking, facets, filters,
 //! sorting and paging, visibility, stars, and the catalogue's JSON-LD.
 
-#[path = "common/datalabs.rs"]
-mod datalabs;
-#[path = "common/service.rs"]
-mod service;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{Duration, Utc};
-use datalabs::{DatalabFixture, insert_datalab};
 use http_body_util::BodyExt as _;
 use labforge::accounts::Role;
 use serde_json::{Value, json};
-use service::{As, TestApp, TestUser};
+
+use crate::common::datalabs::{self, DatalabFixture, insert_datalab};
+use crate::common::service::{As, TestApp, TestUser};
+use crate::on_both_backends;
 
 on_both_backends!(
     words_match_stemmed_and_as_prefix_and_title_matches_rank_first,

@@ -1,14 +1,13 @@
 //! Accounts over HTTP, and the API's shared behaviour (error envelope, limits, OpenAPI, metrics),
 //! on SQLite and on PostgreSQL.
 
-#[path = "common/service.rs"]
-mod service;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use labforge::accounts::Role;
 use serde_json::{Value, json};
-use service::{As, TestApp};
+
+use crate::common::service::{self, As, TestApp};
+use crate::on_both_backends;
 
 on_both_backends!(
     password_sign_in_sets_a_session_cookie_that_identifies_the_user,

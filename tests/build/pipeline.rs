@@ -1,7 +1,5 @@
 //! The build pipeline end to end, against dockerd's BuildKit and labforge's registry on loopback.
 
-mod common;
-
 use labforge::build_log::BuildLog;
 use labforge::images::{ImageReference, RegistryClient};
 use labforge::pipeline::{BuildHistory, BuildSpec, Pipeline, PipelineError};
@@ -9,6 +7,8 @@ use labforge::recipe::base::BaseImage;
 use labforge::registry::Digest;
 use labforge::sources::Source;
 use tokio_util::sync::CancellationToken;
+
+use crate::common;
 
 async fn build(
     pipeline: &Pipeline,
@@ -18,10 +18,23 @@ async fn build(
     Result<labforge::pipeline::BuildOutcome, PipelineError>,
     BuildLog,
 ) {
+    build_as(pipeline, folder, None, smoke_test).await
+}
+
+/// Like [`build`], into the repository `name` instead of the one `metadata.yaml` names.
+async fn build_as(
+    pipeline: &Pipeline,
+    folder: std::path::PathBuf,
+    name: Option<&str>,
+    smoke_test: bool,
+) -> (
+    Result<labforge::pipeline::BuildOutcome, PipelineError>,
+    BuildLog,
+) {
     let log = BuildLog::new();
     let spec = BuildSpec {
         source: Source::Workspace { path: folder },
-        name: None,
+        name: name.map(str::to_owned),
         kind: None,
         smoke_test,
         history: BuildHistory::Index,
@@ -198,7 +211,9 @@ async fn generic_lab_runs_its_declared_command_and_port() {
     let config = common::isolated_config(folder.path());
     let lab = common::copy_example(&config, "web-catalog-browser");
     let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
-    let (outcome, log) = build(&pipeline, lab, true).await;
+    // Its own repository: `cli` pushes this example under its own name in the same process and
+    // expects its digest to still be there when it builds again.
+    let (outcome, log) = build_as(&pipeline, lab, Some("generic-catalog-browser"), true).await;
     let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
     let smoke = outcome
         .smoke_test

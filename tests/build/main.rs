@@ -1,0 +1,13 @@
+//! Building datalabs with the real parts `scripts/test.sh` starts (dockerd's BuildKit, labforge's
+//! registry on loopback, git over smart HTTP): the engine, the pipeline, sources, the build queue,
+//! a build through the service end to end, and the `labforge` command line.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod build_end_to_end;
+mod build_queue;
+mod buildkit;
+mod cli;
+mod pipeline;
+mod sources;
