@@ -15,14 +15,20 @@
 //! launcher  what a launch can use: data volumes to mount, datazones to run in
 //! ```
 //!
-//! The service around it: `http` assembles the JSON API from the domains' routes; `accounts`
-//! (users, sessions, API tokens); `datalabs` (datalabs, versions and their sources, uploads, the
-//! builds API, build logs, and the visibility rule); `jobs` (the build queue's workers, which run
-//! the pipeline); `storage` holds all SQL. Inside a domain: routes -> service -> storage.
+//! The service around it: `accounts` (users, sessions, API tokens); `datalabs` (datalabs, versions
+//! and their sources, uploads, the builds API, build logs, the typed states and the visibility
+//! rule); `jobs` (the build queue's workers, which run the pipeline); `storage` holds all SQL;
+//! `http` is what every domain's HTTP face shares (the error envelope and its one status mapping,
+//! extractors, metrics). Inside a domain: routes -> service -> storage, never back.
 //!
-//! `config` gathers every module's settings; `cli` is the command line. Errors are one `thiserror`
-//! enum per domain module whose variants carry what a user needs to fix the problem; `anyhow` is used
-//! only at the edges (the binary, start-up).
+//! `app` is the composition root: the only module besides `cli` that reads the whole
+//! [`config::Config`]. It hands each domain its own settings (`DatalabSettings`,
+//! `PipelineSettings`, `WorkerSettings`, ...), builds `AppState` and the router from the domains'
+//! routes (handlers take their one service through axum's `FromRef`, so no domain imports the
+//! state or the router), and runs `serve`, `worker` and `registry` with their shutdown and
+//! periodic sweeps. `config` composes every domain's settings struct; `cli` is the command line.
+//! Errors are one `thiserror` enum per domain module whose variants carry what a user needs to fix
+//! the problem; `anyhow` is used only at the edges (the binary, start-up).
 
 pub mod accounts;
 pub mod app;

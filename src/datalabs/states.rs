@@ -72,10 +72,14 @@ text_states! {
 }
 
 text_states! {
-    /// Where a datalab stands: a draft until one of its versions is published.
+    /// Where a datalab stands: a draft until one of its versions is published; a published
+    /// datalab can be deprecated (still listed to those who use it, no longer in the marketplace)
+    /// and then archived.
     pub enum DatalabState ("datalab state") {
         Draft = "draft",
         Published = "published",
+        Deprecated = "deprecated",
+        Archived = "archived",
     }
 }
 
