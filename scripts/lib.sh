@@ -35,6 +35,12 @@ install_missing() {
     say "installing pyshacl (PyPI pyshacl)"
     python3 -m pip install --quiet --disable-pip-version-check pyshacl
   fi
+  # scripts/contract.sh checks the OpenAPI document against the running service with it.
+  if ! command -v schemathesis >/dev/null 2>&1; then
+    say "installing schemathesis (PyPI schemathesis)"
+    python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
+    hash -r
+  fi
   command -v cargo >/dev/null || { say "cargo is missing: install a Rust toolchain (rustup)"; exit 1; }
 }
 

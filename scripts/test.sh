@@ -33,5 +33,12 @@ export LABFORGE_TEST_POSTGRES_URL=$POSTGRES_URL
 say "building the base images"
 LABFORGE_REGISTRY_USERNAME=$LABFORGE_TEST_REGISTRY_USERNAME \
   LABFORGE_REGISTRY_PASSWORD=$LABFORGE_TEST_REGISTRY_PASSWORD "$LABFORGE" base-images
+say "checking the API against its OpenAPI document"
+contract=0
+bash scripts/contract.sh "$LABFORGE" || contract=$?
 say "running the tests"
 cargo test --no-fail-fast --lib --bins --tests -- --test-threads 2
+if ((contract != 0)); then
+  say "the contract run (schemathesis) failed; its findings are above"
+  exit "$contract"
+fi

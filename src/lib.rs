@@ -48,6 +48,7 @@ pub mod passwords;
 pub mod pipeline;
 pub mod recipe;
 pub mod registry;
+pub mod rules;
 pub mod sources;
 pub mod storage;
 

@@ -14,6 +14,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::http::openapi::FieldRule;
+use crate::rules::{TextRule, text_rule};
 use crate::storage::accounts::{ApiTokenRow, UserChanges, UserRow};
 use crate::storage::{Database, StorageError, new_id};
 
@@ -169,8 +171,14 @@ pub enum AccountError {
     InvalidToken,
     #[error("user name {name:?} is not valid: {reason}")]
     InvalidName { name: String, reason: &'static str },
-    #[error("the password is too short: use at least {MIN_PASSWORD_CHARACTERS} characters")]
+    #[error(
+        "the password must have {MIN_PASSWORD_CHARACTERS} to {MAX_PASSWORD_CHARACTERS} characters"
+    )]
     WeakPassword,
+    #[error(
+        "a token lives 1 to {MAX_TOKEN_LIFETIME_DAYS} days; leave lifetime_days out for one that does not expire"
+    )]
+    InvalidTokenLifetime,
     #[error("unknown role {0:?}: expected researcher, author, moderator or admin")]
     UnknownRole(String),
     #[error("country {0:?} is not an ISO 3166-1 alpha-2 code like \"DE\"")]
@@ -184,6 +192,33 @@ pub enum AccountError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+/// Longest password accepted: hashing is deliberately slow, so it is bounded.
+pub const MAX_PASSWORD_CHARACTERS: usize = 1024;
+/// Longest lifetime of an API token, in days.
+pub const MAX_TOKEN_LIFETIME_DAYS: u32 = 3650;
+
+/// 2 to 64 characters: lowercase letters, digits, `-`, `_` and `.`, starting with a letter.
+pub static USER_NAME: TextRule = text_rule!("^[a-z][a-z0-9._-]*$", 2, 64);
+/// A password being set; any characters, at least [`MIN_PASSWORD_CHARACTERS`].
+pub static NEW_PASSWORD: TextRule =
+    text_rule!("", MIN_PASSWORD_CHARACTERS, MAX_PASSWORD_CHARACTERS);
+/// An ISO 3166-1 alpha-2 country code, in either case.
+pub static COUNTRY: TextRule = text_rule!("^[A-Za-z]{2}$", 2, 2);
+/// A country code, or empty to clear it.
+pub static COUNTRY_OR_NONE: TextRule = text_rule!("^([A-Za-z]{2})?$", 0, 2);
+/// A token's name: 1 to 100 characters, not only blanks.
+pub static TOKEN_NAME: TextRule = text_rule!("[^ \t\r\n]", 1, 100);
+
+/// The rules of the accounts' request bodies, for the OpenAPI document.
+pub static BODY_RULES: [FieldRule; 6] = [
+    FieldRule::new("NewUser", "name", &USER_NAME),
+    FieldRule::new("NewUser", "password", &NEW_PASSWORD),
+    FieldRule::new("NewUser", "affiliation_country", &COUNTRY),
+    FieldRule::new("UserUpdate", "affiliation_country", &COUNTRY_OR_NONE),
+    FieldRule::new("PasswordChange", "new_password", &NEW_PASSWORD),
+    FieldRule::new("TokenRequest", "name", &TOKEN_NAME),
+];
 
 /// A new account as an administrator describes it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -446,11 +481,14 @@ impl AccountService {
         name: String,
         lifetime_days: Option<u32>,
     ) -> Result<(ApiToken, String), AccountError> {
-        if name.trim().is_empty() || name.len() > 100 {
+        if !TOKEN_NAME.allows(&name) {
             return Err(AccountError::InvalidName {
                 name,
-                reason: "a token name has 1 to 100 characters",
+                reason: "a token name has 1 to 100 characters, not only blanks",
             });
+        }
+        if lifetime_days.is_some_and(|days| !(1..=MAX_TOKEN_LIFETIME_DAYS).contains(&days)) {
+            return Err(AccountError::InvalidTokenLifetime);
         }
         let secret = secrets::generate_secret(TOKEN_PREFIX);
         let now = Utc::now();
@@ -513,6 +551,9 @@ impl AccountService {
 }
 
 fn validate_name(name: &str) -> Result<(), AccountError> {
+    if USER_NAME.allows(name) {
+        return Ok(());
+    }
     let invalid = |reason| AccountError::InvalidName {
         name: name.to_owned(),
         reason,
@@ -534,18 +575,15 @@ fn validate_name(name: &str) -> Result<(), AccountError> {
 }
 
 fn check_password_strength(password: &str) -> Result<(), AccountError> {
-    if password.chars().count() < MIN_PASSWORD_CHARACTERS {
-        return Err(AccountError::WeakPassword);
+    if NEW_PASSWORD.allows(password) {
+        Ok(())
+    } else {
+        Err(AccountError::WeakPassword)
     }
-    Ok(())
 }
 
 fn normalise_country(country: &str) -> Result<String, AccountError> {
-    if country.len() == 2
-        && country
-            .chars()
-            .all(|character| character.is_ascii_alphabetic())
-    {
+    if COUNTRY.allows(country) {
         Ok(country.to_ascii_uppercase())
     } else {
         Err(AccountError::InvalidCountry(country.to_owned()))

@@ -92,7 +92,7 @@ async fn sign_out(
 }
 
 /// The signed-in caller's account.
-#[utoipa::path(get, path = "/api/me", tag = "accounts",
+#[utoipa::path(get, path = "/api/me", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])),
     responses((status = 200, body = User), (status = 401, body = ErrorEnvelope)))]
 async fn me(SignedIn(user): SignedIn) -> Json<User> {
     Json(user)
@@ -106,7 +106,7 @@ pub struct PasswordChange {
 }
 
 /// Changes the caller's password; their sessions end.
-#[utoipa::path(put, path = "/api/me/password", tag = "accounts", request_body = PasswordChange,
+#[utoipa::path(put, path = "/api/me/password", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])), request_body = PasswordChange,
     responses((status = 204), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn change_password(
     State(accounts): State<AccountService>,
@@ -120,7 +120,7 @@ async fn change_password(
 }
 
 /// The caller's API tokens (without their secrets).
-#[utoipa::path(get, path = "/api/tokens", tag = "accounts",
+#[utoipa::path(get, path = "/api/tokens", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])),
     responses((status = 200, body = Vec<ApiToken>), (status = 401, body = ErrorEnvelope)))]
 async fn list_tokens(
     State(accounts): State<AccountService>,
@@ -133,8 +133,12 @@ async fn list_tokens(
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub name: String,
-    /// Days until the token expires; never when absent.
-    #[serde(default)]
+    /// Days until the token expires, 1 to 3650; never when absent.
+    #[serde(
+        default,
+        deserialize_with = "crate::http::extract::optional_whole_number"
+    )]
+    #[schema(minimum = 1, maximum = 3650)]
     pub lifetime_days: Option<u32>,
 }
 
@@ -146,7 +150,7 @@ pub struct CreatedToken {
 }
 
 /// Creates an API token for the caller.
-#[utoipa::path(post, path = "/api/tokens", tag = "accounts", request_body = TokenRequest,
+#[utoipa::path(post, path = "/api/tokens", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])), request_body = TokenRequest,
     responses((status = 201, body = CreatedToken), (status = 401, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn create_token(
     State(accounts): State<AccountService>,
@@ -160,7 +164,7 @@ async fn create_token(
 }
 
 /// Revokes one of the caller's API tokens.
-#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "accounts",
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])),
     params(("id" = String, Path, description = "Token id")),
     responses((status = 204), (status = 404, body = ErrorEnvelope)))]
 async fn revoke_token(
@@ -173,7 +177,7 @@ async fn revoke_token(
 }
 
 /// Every account (administrators only).
-#[utoipa::path(get, path = "/api/users", tag = "accounts",
+#[utoipa::path(get, path = "/api/users", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])),
     responses((status = 200, body = Vec<User>), (status = 403, body = ErrorEnvelope)))]
 async fn list_users(
     State(accounts): State<AccountService>,
@@ -191,7 +195,7 @@ pub struct CreatedUser {
 }
 
 /// Creates an account (administrators only).
-#[utoipa::path(post, path = "/api/users", tag = "accounts", request_body = NewUser,
+#[utoipa::path(post, path = "/api/users", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])), request_body = NewUser,
     responses((status = 201, body = CreatedUser), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_user(
@@ -204,7 +208,7 @@ async fn create_user(
 }
 
 /// One account (administrators only).
-#[utoipa::path(get, path = "/api/users/{name}", tag = "accounts",
+#[utoipa::path(get, path = "/api/users/{name}", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "User name")),
     responses((status = 200, body = User), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn get_user(
@@ -216,7 +220,7 @@ async fn get_user(
 }
 
 /// Changes an account's role, e-mail, affiliation or disabled flag (administrators only).
-#[utoipa::path(patch, path = "/api/users/{name}", tag = "accounts", request_body = UserUpdate,
+#[utoipa::path(patch, path = "/api/users/{name}", tag = "accounts", security(("api_token" = []), ("session_cookie" = [])), request_body = UserUpdate,
     params(("name" = String, Path, description = "User name")),
     responses((status = 200, body = User), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn update_user(

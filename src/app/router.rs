@@ -4,11 +4,14 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use utoipa::OpenApi as _;
+use utoipa::{Modify as _, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::AppState;
 use crate::http::metrics;
+use crate::http::openapi::{
+    FieldRule, SecuritySchemes, SharedResponses, operations_mut, rule_keywords, state_field_rules,
+};
 use crate::registry::RegistryState;
 
 #[derive(utoipa::OpenApi)]
@@ -18,6 +21,8 @@ use crate::registry::RegistryState;
         description = "Builds scientists' code into datalabs, publishes them and launches them."
     ),
     modifiers(&SecuritySchemes),
+    // Named by a query parameter only, which utoipa-axum does not collect.
+    components(schemas(crate::storage::catalog::SearchOrder)),
     tags(
         (name = "accounts", description = "Users, sessions and API tokens"),
         (name = "datalabs", description = "Datalabs, their versions and sources, builds and build logs"),
@@ -28,35 +33,228 @@ use crate::registry::RegistryState;
 )]
 struct ApiDocument;
 
-struct SecuritySchemes;
+/// A link from an answer of one operation to an operation that uses what it returned.
+struct OperationLink {
+    from: &'static str,
+    status: &'static str,
+    name: &'static str,
+    to: &'static str,
+    /// `(parameter, runtime expression)`, in the OpenAPI runtime expression syntax.
+    parameters: &'static [(&'static str, &'static str)],
+}
 
-impl utoipa::Modify for SecuritySchemes {
+/// OpenAPI links from each operation that creates something to the operations that use it, so
+/// that clients (and schemathesis' stateful phase) can follow a datalab from its creation to its
+/// versions and builds.
+const LINKS: &[OperationLink] = &[
+    OperationLink {
+        from: "create_datalab",
+        status: "201",
+        name: "GetDatalab",
+        to: "get_datalab",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datalab",
+        status: "201",
+        name: "DeleteDatalab",
+        to: "delete_datalab",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datalab",
+        status: "201",
+        name: "ListVersions",
+        to: "list_versions",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datalab",
+        status: "201",
+        name: "CreateVersion",
+        to: "create_version",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datalab",
+        status: "201",
+        name: "ShareDatalab",
+        to: "share_datalab",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datalab",
+        status: "201",
+        name: "UnshareDatalab",
+        to: "unshare_datalab",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datalab",
+        status: "201",
+        name: "StarDatalab",
+        to: "star",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datalab",
+        status: "201",
+        name: "UnstarDatalab",
+        to: "unstar",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_version",
+        status: "201",
+        name: "GetVersion",
+        to: "get_version",
+        parameters: &[
+            ("name", "$request.path.name"),
+            ("version", "$response.body#/version"),
+        ],
+    },
+    OperationLink {
+        from: "create_version",
+        status: "201",
+        name: "ListBuilds",
+        to: "list_builds",
+        parameters: &[
+            ("name", "$request.path.name"),
+            ("version", "$response.body#/version"),
+        ],
+    },
+    OperationLink {
+        from: "create_version",
+        status: "201",
+        name: "QueueBuild",
+        to: "queue_build",
+        parameters: &[
+            ("name", "$request.path.name"),
+            ("version", "$response.body#/version"),
+        ],
+    },
+    OperationLink {
+        from: "queue_build",
+        status: "202",
+        name: "GetBuild",
+        to: "get_build",
+        parameters: &[
+            ("name", "$request.path.name"),
+            ("version", "$request.path.version"),
+            ("number", "$response.body#/number"),
+        ],
+    },
+    OperationLink {
+        from: "queue_build",
+        status: "202",
+        name: "CancelBuild",
+        to: "cancel_build",
+        parameters: &[
+            ("name", "$request.path.name"),
+            ("version", "$request.path.version"),
+            ("number", "$response.body#/number"),
+        ],
+    },
+    OperationLink {
+        from: "queue_build",
+        status: "202",
+        name: "BuildLog",
+        to: "build_log",
+        parameters: &[
+            ("name", "$request.path.name"),
+            ("version", "$request.path.version"),
+            ("number", "$response.body#/number"),
+        ],
+    },
+    OperationLink {
+        from: "create_user",
+        status: "201",
+        name: "GetUser",
+        to: "get_user",
+        parameters: &[("name", "$response.body#/user/name")],
+    },
+    OperationLink {
+        from: "create_user",
+        status: "201",
+        name: "UpdateUser",
+        to: "update_user",
+        parameters: &[("name", "$response.body#/user/name")],
+    },
+    OperationLink {
+        from: "create_token",
+        status: "201",
+        name: "RevokeToken",
+        to: "revoke_token",
+        parameters: &[("id", "$response.body#/token/id")],
+    },
+    OperationLink {
+        from: "create_data_volume",
+        status: "201",
+        name: "UpdateDataVolume",
+        to: "update_data_volume",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_data_volume",
+        status: "201",
+        name: "DeleteDataVolume",
+        to: "delete_data_volume",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datazone",
+        status: "201",
+        name: "UpdateDatazone",
+        to: "update_datazone",
+        parameters: &[("name", "$response.body#/name")],
+    },
+    OperationLink {
+        from: "create_datazone",
+        status: "201",
+        name: "DeleteDatazone",
+        to: "delete_datazone",
+        parameters: &[("name", "$response.body#/name")],
+    },
+];
+
+/// Adds [`LINKS`] to the document; a link naming an operation or status the document lacks is a
+/// programming error, caught by the OpenAPI tests at start.
+struct Links;
+
+impl utoipa::Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{
-            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
-        };
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        components.add_security_scheme(
-            "session_cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
-                crate::accounts::SESSION_COOKIE,
-            ))),
-        );
+        for &OperationLink {
+            from,
+            status,
+            name,
+            to,
+            parameters,
+        } in LINKS
+        {
+            let operation = openapi
+                .paths
+                .paths
+                .values_mut()
+                .flat_map(operations_mut)
+                .find(|operation| operation.operation_id.as_deref() == Some(from))
+                .unwrap_or_else(|| panic!("link {name}: no operation {from}"));
+            let Some(utoipa::openapi::RefOr::T(response)) =
+                operation.responses.responses.get_mut(status)
+            else {
+                panic!("link {name}: {from} documents no {status} answer");
+            };
+            let link = parameters.iter().fold(
+                utoipa::openapi::link::LinkBuilder::new().operation_id(to),
+                |link, (parameter, expression)| link.parameter(*parameter, *expression),
+            );
+            response.links.insert(name.to_owned(), link.build().into());
+        }
     }
 }
 
 /// The JSON API and its OpenAPI document, gathered from the domains' routes.
-pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, document) = OpenApiRouter::with_openapi(ApiDocument::openapi())
-        .merge(crate::accounts::routes::routes())
-        .merge(crate::datalabs::routes::routes())
-        .merge(crate::catalog::routes::routes())
-        .merge(crate::launcher::routes::routes())
-        .split_for_parts();
+pub fn api(state: AppState) -> (Router, serde_json::Value) {
+    let (router, document) = split(domain_routes());
     // Serialised once: the document is fixed for the life of the process.
     let document_json = axum::body::Bytes::from(
         serde_json::to_vec(&document).expect("the OpenAPI document serialises"),
@@ -84,8 +282,146 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     (router, document)
 }
 
+/// Every domain's routes with the OpenAPI document they describe.
+fn domain_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDocument::openapi())
+        .merge(crate::accounts::routes::routes())
+        .merge(crate::datalabs::routes::routes())
+        .merge(crate::catalog::routes::routes())
+        .merge(crate::launcher::routes::routes())
+}
+
+/// The router and the finished document: the shared error answers and the links are added once
+/// every domain's operations are in it.
+fn split(gathered: OpenApiRouter<AppState>) -> (Router<AppState>, serde_json::Value) {
+    let (router, mut assembled) = gathered.split_for_parts();
+    SharedResponses.modify(&mut assembled);
+    Links.modify(&mut assembled);
+    let mut document = serde_json::to_value(assembled).expect("the OpenAPI document serialises");
+    let rules: Vec<&FieldRule> = crate::accounts::BODY_RULES
+        .iter()
+        .chain(&crate::datalabs::names::BODY_RULES)
+        .chain(&crate::launcher::BODY_RULES)
+        .collect();
+    state_field_rules(&mut document, &rules);
+    state_endpoint_rules(&mut document);
+    (router, document)
+}
+
+/// A datazone's endpoint follows its runtime's rule: the schema says so with one variant per
+/// runtime.
+fn state_endpoint_rules(document: &mut serde_json::Value) {
+    let variants: Vec<serde_json::Value> = crate::launcher::Runtime::ALL
+        .iter()
+        .map(|runtime| {
+            serde_json::json!({
+                "properties": {
+                    "runtime": { "const": runtime.as_str() },
+                    "endpoint": rule_keywords(runtime.endpoint_rule()),
+                }
+            })
+        })
+        .collect();
+    let schema = document
+        .pointer_mut("/components/schemas/DatazoneSpec")
+        .expect("the document describes DatazoneSpec");
+    let plain = schema.take();
+    *schema = serde_json::json!({ "allOf": [plain, { "oneOf": variants }] });
+}
+
 /// The whole service: the API and the registry on one listener.
 pub fn app(state: AppState, registry: RegistryState) -> Router {
     let (api, _) = api(state);
     api.merge(crate::registry::router(registry))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::catalog::search::{
+        MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARACTERS, MAX_VALUES_PER_FACET,
+    };
+
+    fn document() -> Value {
+        split(domain_routes()).1
+    }
+
+    /// The marketplace's limits are written as literals in its `#[utoipa::path]` (the macro takes
+    /// no constants); this holds them to the constants the server checks with.
+    #[test]
+    fn the_marketplace_parameters_state_the_limits_the_server_enforces() {
+        let document = document();
+        let parameters = document["paths"]["/api/marketplace"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let schema = |name: &str| {
+            parameters
+                .iter()
+                .find(|parameter| parameter["name"] == name)
+                .unwrap_or_else(|| panic!("no parameter {name}"))["schema"]
+                .clone()
+        };
+        assert_eq!(schema("q")["maxLength"], MAX_QUERY_CHARACTERS);
+        assert_eq!(schema("page")["minimum"], 1);
+        assert_eq!(schema("page")["maximum"], MAX_PAGE);
+        assert_eq!(schema("per_page")["minimum"], 1);
+        assert_eq!(schema("per_page")["maximum"], MAX_PER_PAGE);
+        for facet in crate::catalog::facet::Facet::ALL {
+            if facet == crate::catalog::facet::Facet::EsaOfficial {
+                continue;
+            }
+            assert_eq!(
+                schema(facet.as_str())["maxItems"],
+                MAX_VALUES_PER_FACET,
+                "{facet:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_json_body_and_every_signed_in_operation_documents_the_shared_errors() {
+        let document = document();
+        let mut checked = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = &operation["responses"];
+                let documents = |status: &str| responses.get(status).is_some();
+                if operation["requestBody"]["content"]
+                    .get("application/json")
+                    .is_some()
+                {
+                    for status in ["400", "413", "415", "422"] {
+                        assert!(documents(status), "{method} {path} lacks {status}");
+                    }
+                    checked += 1;
+                }
+                if operation["security"]
+                    .as_array()
+                    .is_some_and(|requirements| !requirements.is_empty())
+                {
+                    assert!(documents("401"), "{method} {path} lacks 401");
+                }
+            }
+        }
+        assert!(checked > 5, "only {checked} operations take JSON");
+    }
+
+    #[test]
+    fn links_lead_from_a_new_datalab_to_its_versions_and_builds() {
+        let document = document();
+        let created = &document["paths"]["/api/datalabs"]["post"]["responses"]["201"]["links"];
+        assert_eq!(created["GetDatalab"]["operationId"], "get_datalab");
+        assert_eq!(
+            created["GetDatalab"]["parameters"]["name"],
+            "$response.body#/name"
+        );
+        let queued = &document["paths"]["/api/datalabs/{name}/versions/{version}/builds"]["post"]["responses"]
+            ["202"]["links"];
+        assert_eq!(
+            queued["GetBuild"]["parameters"]["number"],
+            "$response.body#/number"
+        );
+    }
 }

@@ -18,6 +18,8 @@ use super::{CatalogService, StarState};
 use crate::accounts::{AccountService, Caller};
 use crate::http::error::ErrorEnvelope;
 use crate::http::{ApiError, SignedIn};
+use crate::metadata::DatalabKind;
+use crate::storage::catalog::SearchOrder;
 
 /// The media type of JSON-LD documents.
 pub const JSON_LD: &str = "application/ld+json";
@@ -46,21 +48,26 @@ impl<S: Send + Sync> FromRequestParts<S> for MarketplaceRequest {
 }
 
 /// Searches the published datalabs the caller may see, with facet counts.
-#[utoipa::path(get, path = "/api/marketplace", tag = "marketplace",
+#[utoipa::path(get, path = "/api/marketplace", tag = "marketplace", security((), ("api_token" = []), ("session_cookie" = [])),
     params(
-        ("q" = Option<String>, Query, description = "Words to find in the title, slug, abstract \
-            and keywords; all must match, stemmed, the last one also as a prefix"),
-        ("kind" = Option<Vec<String>>, Query, description = "jupyterlab, desktop or generic; \
-            repeat for any of several"),
-        ("domain" = Option<Vec<String>>, Query, description = "Repeat for any of several"),
-        ("mission" = Option<Vec<String>>, Query, description = "Repeat for any of several"),
-        ("instrument" = Option<Vec<String>>, Query, description = "Repeat for any of several"),
-        ("audience" = Option<Vec<String>>, Query, description = "Repeat for any of several"),
-        ("licence" = Option<Vec<String>>, Query, description = "SPDX expression as published"),
+        ("q" = Option<String>, Query, max_length = 200, description = "Words to find in the title, \
+            slug, abstract and keywords; all must match, stemmed, the last one also as a prefix"),
+        ("kind" = Option<Vec<DatalabKind>>, Query, max_items = 20, description = "Repeat for any \
+            of several"),
+        ("domain" = Option<Vec<String>>, Query, max_items = 20, description = "Repeat for any of \
+            several"),
+        ("mission" = Option<Vec<String>>, Query, max_items = 20, description = "Repeat for any of \
+            several"),
+        ("instrument" = Option<Vec<String>>, Query, max_items = 20, description = "Repeat for any \
+            of several"),
+        ("audience" = Option<Vec<String>>, Query, max_items = 20, description = "Repeat for any of \
+            several"),
+        ("licence" = Option<Vec<String>>, Query, max_items = 20, description = "SPDX expression as \
+            published; repeat for any of several"),
         ("esa_official" = Option<bool>, Query, description = "true or false"),
-        ("sort" = Option<String>, Query, description = "relevance (default), stars, newest or name"),
-        ("page" = Option<u32>, Query, description = "From 1"),
-        ("per_page" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("sort" = Option<SearchOrder>, Query, description = "Relevance by default"),
+        ("page" = Option<u32>, Query, minimum = 1, maximum = 1_000_000, description = "From 1"),
+        ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 20"),
     ),
     responses((status = 200, body = MarketplaceResults), (status = 422, body = ErrorEnvelope)))]
 async fn marketplace(
@@ -72,7 +79,7 @@ async fn marketplace(
 }
 
 /// Stars a datalab for the caller; starring again changes nothing.
-#[utoipa::path(put, path = "/api/datalabs/{name}/star", tag = "marketplace",
+#[utoipa::path(put, path = "/api/datalabs/{name}/star", tag = "marketplace", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 200, body = StarState), (status = 401, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]
@@ -85,7 +92,7 @@ async fn star(
 }
 
 /// Takes the caller's star back; without one, changes nothing.
-#[utoipa::path(delete, path = "/api/datalabs/{name}/star", tag = "marketplace",
+#[utoipa::path(delete, path = "/api/datalabs/{name}/star", tag = "marketplace", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 200, body = StarState), (status = 401, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]
@@ -99,10 +106,11 @@ async fn unstar(
 
 /// One datalab as JSON-LD (`dcat:DataService` and `schema:SoftwareApplication`), public fields
 /// only.
-#[utoipa::path(get, path = "/api/datalabs/{name}/jsonld", tag = "catalog",
+#[utoipa::path(get, path = "/api/datalabs/{name}/jsonld", tag = "catalog", security((), ("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 200, body = Value, content_type = "application/ld+json"),
-        (status = 404, body = ErrorEnvelope)))]
+        (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "No version has metadata yet")))]
 async fn datalab_json_ld(
     State(catalog): State<CatalogService>,
     caller: Caller,

@@ -17,7 +17,7 @@ mod error;
 pub mod events;
 pub mod examples;
 mod log_follower;
-mod names;
+pub mod names;
 pub mod registry_access;
 pub mod routes;
 mod service;

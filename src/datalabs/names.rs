@@ -2,12 +2,35 @@
 //! names and image tags.
 
 use super::DatalabError;
+use crate::http::openapi::FieldRule;
+use crate::rules::{TextRule, text_rule};
 
 /// Longest version text: with `-<build number>` it must stay a valid image tag (128 characters).
 pub(super) const MAX_VERSION_CHARACTERS: usize = 100;
 
+/// 2 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit.
+pub static NAME: TextRule = text_rule!("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", 2, 63);
+
+/// Semantic versions as metadata.yaml's schema accepts them: `MAJOR.MINOR.PATCH` without leading
+/// zeros, optionally `-` and dot-separated pre-release identifiers (numeric ones without leading
+/// zeros).
+pub static VERSION: TextRule = text_rule!(
+    r"^(0|[1-9][0-9]*)[.](0|[1-9][0-9]*)[.](0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)([.](0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?$",
+    5,
+    MAX_VERSION_CHARACTERS,
+);
+
+/// The rules of the datalabs' request bodies, for the OpenAPI document.
+pub static BODY_RULES: [FieldRule; 2] = [
+    FieldRule::new("NewDatalab", "name", &NAME),
+    FieldRule::new("NewVersion", "version", &VERSION),
+];
+
 /// Datalab names become URL segments and image repository names (`datalabs/<name>`).
 pub(super) fn check_name(name: &str) -> Result<(), DatalabError> {
+    if NAME.allows(name) {
+        return Ok(());
+    }
     let invalid = |reason| DatalabError::InvalidName {
         name: name.to_owned(),
         reason,
@@ -20,38 +43,12 @@ pub(super) fn check_name(name: &str) -> Result<(), DatalabError> {
     }) {
         return Err(invalid("it has a character other than a-z, 0-9 and '-'"));
     }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Err(invalid("it starts or ends with '-'"));
-    }
-    Ok(())
+    Err(invalid("it starts or ends with '-'"))
 }
 
-/// Semantic versions as metadata.yaml's schema accepts them: `MAJOR.MINOR.PATCH` without leading
-/// zeros, optionally `-` and dot-separated pre-release identifiers.
+/// A version that follows [`VERSION`].
 pub(super) fn check_version(version: &str) -> Result<(), DatalabError> {
-    let numeric = |part: &str| {
-        !part.is_empty()
-            && part.bytes().all(|byte| byte.is_ascii_digit())
-            && (part == "0" || !part.starts_with('0'))
-    };
-    let identifier = |part: &str| {
-        numeric(part)
-            || (!part.is_empty()
-                && part
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
-                && !part.bytes().all(|byte| byte.is_ascii_digit()))
-    };
-    let (core, pre_release) = match version.split_once('-') {
-        Some((core, pre_release)) => (core, Some(pre_release)),
-        None => (version, None),
-    };
-    let core_parts: Vec<&str> = core.split('.').collect();
-    let valid = version.len() <= MAX_VERSION_CHARACTERS
-        && core_parts.len() == 3
-        && core_parts.iter().all(|part| numeric(part))
-        && pre_release.is_none_or(|pre_release| pre_release.split('.').all(identifier));
-    if valid {
+    if VERSION.allows(version) {
         Ok(())
     } else {
         Err(DatalabError::InvalidVersion {

@@ -51,7 +51,7 @@ where
 }
 
 /// Creates a draft, private datalab owned by the caller (authors and above).
-#[utoipa::path(post, path = "/api/datalabs", tag = "datalabs", request_body = NewDatalab,
+#[utoipa::path(post, path = "/api/datalabs", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])), request_body = NewDatalab,
     responses((status = 201, body = Datalab), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_datalab(
@@ -66,7 +66,7 @@ async fn create_datalab(
 }
 
 /// The datalabs the caller owns.
-#[utoipa::path(get, path = "/api/me/datalabs", tag = "datalabs",
+#[utoipa::path(get, path = "/api/me/datalabs", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
     responses((status = 200, body = Vec<Datalab>), (status = 401, body = ErrorEnvelope)))]
 async fn my_datalabs(
     State(datalabs): State<DatalabService>,
@@ -78,9 +78,11 @@ async fn my_datalabs(
 /// One datalab; 404 also when the caller may not see it.
 /// With `Accept: application/ld+json`, its DCAT-AP / schema.org description instead (the same
 /// document as `GET /api/datalabs/{name}/jsonld`).
-#[utoipa::path(get, path = "/api/datalabs/{name}", tag = "datalabs",
+#[utoipa::path(get, path = "/api/datalabs/{name}", tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name")),
-    responses((status = 200, body = Datalab), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Datalab), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope,
+            description = "Asked for JSON-LD while no version has metadata yet")))]
 async fn get_datalab(
     State(datalabs): State<DatalabService>,
     State(catalog): State<CatalogService>,
@@ -100,7 +102,7 @@ async fn get_datalab(
 }
 
 /// Deletes a draft datalab with its versions and builds (owner or administrator).
-#[utoipa::path(delete, path = "/api/datalabs/{name}", tag = "datalabs",
+#[utoipa::path(delete, path = "/api/datalabs/{name}", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 204), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
@@ -114,7 +116,7 @@ async fn delete_datalab(
 }
 
 /// Shares the datalab with a user, who may then view it while it is private.
-#[utoipa::path(put, path = "/api/datalabs/{name}/members/{user}", tag = "datalabs",
+#[utoipa::path(put, path = "/api/datalabs/{name}/members/{user}", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name"),
         ("user" = String, Path, description = "User name")),
     responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
@@ -128,7 +130,7 @@ async fn share_datalab(
 }
 
 /// Stops sharing the datalab with a user.
-#[utoipa::path(delete, path = "/api/datalabs/{name}/members/{user}", tag = "datalabs",
+#[utoipa::path(delete, path = "/api/datalabs/{name}/members/{user}", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name"),
         ("user" = String, Path, description = "User name")),
     responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
@@ -141,10 +143,19 @@ async fn unshare_datalab(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A zip archive, sent as the raw body of `POST /api/uploads`.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(
+    dead_code,
+    reason = "describes the raw body in the OpenAPI document; the handler streams it instead"
+)]
+struct ZipArchive(Vec<u8>);
+
 /// Stores a zip archive sent as the raw request body, for a version's `zip` source. Refused
 /// with 413 past `max_upload_bytes`, and with 422 when it is not a zip archive.
-#[utoipa::path(post, path = "/api/uploads", tag = "datalabs",
-    request_body(content = Vec<u8>, content_type = "application/zip"),
+#[utoipa::path(post, path = "/api/uploads", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
+    request_body(content = ZipArchive, content_type = "application/zip"),
     responses((status = 201, body = Upload), (status = 413, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope)))]
 async fn upload_zip(
@@ -164,7 +175,7 @@ async fn upload_zip(
 }
 
 /// The versions of a datalab, oldest first.
-#[utoipa::path(get, path = "/api/datalabs/{name}/versions", tag = "datalabs",
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions", tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 200, body = Vec<Version>), (status = 404, body = ErrorEnvelope)))]
 async fn list_versions(
@@ -177,7 +188,7 @@ async fn list_versions(
 
 /// Adds a version and the source it is built from: a git URL and reference, an upload, or a
 /// workspace folder.
-#[utoipa::path(post, path = "/api/datalabs/{name}/versions", tag = "datalabs",
+#[utoipa::path(post, path = "/api/datalabs/{name}/versions", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
     request_body = NewVersion,
     params(("name" = String, Path, description = "Datalab name")),
     responses((status = 201, body = Version), (status = 403, body = ErrorEnvelope),
@@ -196,7 +207,7 @@ async fn create_version(
 }
 
 /// One version.
-#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}", tag = "datalabs",
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}", tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name"),
         ("version" = String, Path, description = "Semantic version")),
     responses((status = 200, body = Version), (status = 404, body = ErrorEnvelope)))]
@@ -209,7 +220,7 @@ async fn get_version(
 }
 
 /// The builds of a version, newest first.
-#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds", tag = "datalabs",
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds", tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name"),
         ("version" = String, Path, description = "Semantic version")),
     responses((status = 200, body = Vec<Build>), (status = 404, body = ErrorEnvelope)))]
@@ -222,7 +233,7 @@ async fn list_builds(
 }
 
 /// Queues a build of the version, numbered after its previous builds (0, 1, 2...).
-#[utoipa::path(post, path = "/api/datalabs/{name}/versions/{version}/builds", tag = "datalabs",
+#[utoipa::path(post, path = "/api/datalabs/{name}/versions/{version}/builds", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name"),
         ("version" = String, Path, description = "Semantic version")),
     responses((status = 202, body = Build), (status = 403, body = ErrorEnvelope),
@@ -240,7 +251,7 @@ async fn queue_build(
 
 /// One build: status, phase timings, lint findings, hashes, image, digest, smoke test, failure.
 #[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds/{number}",
-    tag = "datalabs",
+    tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name"),
         ("version" = String, Path, description = "Semantic version"),
         ("number" = i64, Path, description = "Build number within the version")),
@@ -259,7 +270,7 @@ async fn get_build(
 /// Cancels a build: a queued one at once, a running one as soon as its worker notices
 /// (`cancel_requested` is then true until it stops).
 #[utoipa::path(post, path = "/api/datalabs/{name}/versions/{version}/builds/{number}/cancel",
-    tag = "datalabs",
+    tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name"),
         ("version" = String, Path, description = "Semantic version"),
         ("number" = i64, Path, description = "Build number within the version")),
@@ -290,7 +301,7 @@ struct LogEnd {
 /// build runs, then one `end` event with the status. `after` (or `Last-Event-ID`) skips the
 /// lines up to that number.
 #[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds/{number}/log",
-    tag = "datalabs",
+    tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datalab name"),
         ("version" = String, Path, description = "Semantic version"),
         ("number" = i64, Path, description = "Build number within the version"),
@@ -301,7 +312,8 @@ struct LogEnd {
         (status = 200, body = String, content_type = "text/plain"),
         (status = 200, body = LogEnd, content_type = "text/event-stream",
             description = "`line` events carry a LogLine, the final `end` event this"),
-        (status = 404, body = ErrorEnvelope)))]
+        (status = 404, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope, description = "`after` or `limit` is not an integer")))]
 async fn build_log(
     State(datalabs): State<DatalabService>,
     caller: Caller,

@@ -146,6 +146,9 @@ impl From<AccountError> for ApiError {
             }
             AccountError::InvalidName { .. } => Self::invalid_field("name", error.to_string()),
             AccountError::WeakPassword => Self::invalid_field("password", error.to_string()),
+            AccountError::InvalidTokenLifetime => {
+                Self::invalid_field("lifetime_days", error.to_string())
+            }
             AccountError::UnknownRole(_) => Self::invalid_field("role", error.to_string()),
             AccountError::InvalidCountry(_) => {
                 Self::invalid_field("affiliation_country", error.to_string())
@@ -196,8 +199,9 @@ impl From<CatalogError> for ApiError {
                 Self::invalid_field(parameter.clone(), error.to_string())
             }
             CatalogError::UnknownDatalab(name) => Self::not_found(format!("datalab {name:?}")),
+            // The datalab exists and the caller sees it: only its state keeps the description out.
             CatalogError::NoMetadata(_) => {
-                Self::new(StatusCode::NOT_FOUND, "no_metadata", error.to_string())
+                Self::new(StatusCode::CONFLICT, "no_metadata", error.to_string())
             }
             CatalogError::UnreadableMetadata { .. } | CatalogError::UnusableUrl { .. } => {
                 Self::internal(&error)

@@ -6,6 +6,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -47,8 +48,54 @@ where
     }
 }
 
+/// For an optional whole-number field: JSON Schema's `integer` includes `158.0`, which serde reads
+/// only as a float, so a whole float is taken as the number it is (`#[serde(deserialize_with)]`).
+pub fn optional_whole_number<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| value.fract() == 0.0 && *value >= 0.0 && *value <= f64::from(u32::MAX))
+            .map(|value| {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "a whole number from 0 to u32::MAX, checked just above"
+                )]
+                let whole = value as u64;
+                whole
+            })
+    });
+    whole
+        .and_then(|value| u32::try_from(value).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{number} is not a whole number from 0 to {}",
+                u32::MAX
+            ))
+        })
+}
+
 /// Parses `bytes` as `T`, naming the field at fault on failure.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde reads a struct from a JSON array too (`[null, null]`); every body of this API is an
+    // object, and a client sending anything else has misread the document.
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first.is_some_and(|byte| *byte != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "the body must be a JSON object",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| json_error(error, bytes))?;
@@ -229,6 +276,12 @@ mod tests {
         count: u32,
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    struct Lifetime {
+        #[serde(default, deserialize_with = "optional_whole_number")]
+        days: Option<u32>,
+    }
+
     #[test]
     fn errors_name_the_field() {
         let wrong_type =
@@ -253,5 +306,20 @@ mod tests {
         let trailing =
             parse_json::<Body>(br#"{"name": "x", "inner": {"count": 3}} []"#).unwrap_err();
         assert_eq!(trailing.code, "invalid_json");
+
+        let whole = |body: &[u8]| parse_json::<Lifetime>(body).map(|lifetime| lifetime.days);
+        assert_eq!(whole(br#"{"days": 158.0}"#).unwrap(), Some(158));
+        assert_eq!(whole(br#"{"days": 7}"#).unwrap(), Some(7));
+        assert_eq!(whole(br#"{"days": null}"#).unwrap(), None);
+        assert_eq!(whole(b"{}").unwrap(), None);
+        assert_eq!(
+            whole(br#"{"days": 1.5}"#).unwrap_err().field.as_deref(),
+            Some("days")
+        );
+        assert!(whole(br#"{"days": -1}"#).is_err());
+
+        let array = parse_json::<Body>(br#"["x", {"count": 3}]"#).unwrap_err();
+        assert_eq!(array.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(array.message.contains("JSON object"), "{}", array.message);
     }
 }

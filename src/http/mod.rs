@@ -1,12 +1,14 @@
 //! What every domain's HTTP face shares: the error envelope and its one mapping from domain
 //! errors to statuses ([`error`]), request extractors that speak it ([`extract`]: JSON bodies
-//! naming the field at fault, the caller behind a cookie or token), Prometheus metrics and the
-//! access log ([`metrics`]), and the server's own settings. The router that assembles the domains'
+//! naming the field at fault, the caller behind a cookie or token), the OpenAPI parts they imply
+//! ([`openapi`]), Prometheus metrics and the access log ([`metrics`]), and the server's own
+//! settings. The router that assembles the domains'
 //! routes lives in the composition root, `crate::app`.
 
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 
 use std::net::SocketAddr;
 

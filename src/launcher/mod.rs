@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::http::openapi::FieldRule;
+use crate::rules::{TextRule, is_blank, text_rule, trim_blank};
 use crate::storage::launcher::{DataVolumeRow, DatazoneRow};
 use crate::storage::{Database, StorageError, new_id};
 
@@ -20,6 +22,44 @@ pub const MAX_DESCRIPTION_CHARACTERS: usize = 2000;
 pub const MAX_MISSION_CHARACTERS: usize = 100;
 /// Longest mount path, source or endpoint accepted, in characters.
 pub const MAX_LOCATION_CHARACTERS: usize = 500;
+
+/// Names of data volumes and datazones: slugs, like datalab names.
+pub static NAME: TextRule = text_rule!("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", 2, 64);
+pub static DESCRIPTION: TextRule = text_rule!("[^ \t\r\n]", 1, MAX_DESCRIPTION_CHARACTERS);
+/// Any text; a blank one means no mission.
+pub static MISSION: TextRule = text_rule!("", 0, MAX_MISSION_CHARACTERS);
+pub static SOURCE: TextRule = text_rule!("[^ \t\r\n]", 1, MAX_LOCATION_CHARACTERS);
+/// Absolute, below `/`, without empty, `.` or `..` segments or control characters (trailing
+/// slashes are allowed), so that the mount means exactly the folder it names.
+pub static MOUNT_PATH: TextRule = text_rule!(
+    r"^(/([^/\x00-\x1f\x7f-\x9f]*[^/.\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*|[.]{3,}))+/*$",
+    2,
+    MAX_LOCATION_CHARACTERS,
+);
+/// A Docker daemon's endpoint: a unix socket path, or `tcp`/`http`/`https` to a host (a DNS name
+/// whose labels start with a letter, or an IPv4 address), an optional port and path.
+pub static DOCKER_ENDPOINT: TextRule = text_rule!(
+    r"^(unix:///[A-Za-z0-9._~/-]+|(tcp|https?)://([a-z]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z]([a-z0-9-]{0,61}[a-z0-9])?)*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[A-Za-z0-9._~-]*)*)$",
+    9,
+    MAX_LOCATION_CHARACTERS,
+);
+/// A Kubernetes API server: `http` or `https` to a host, as for Docker.
+pub static KUBERNETES_ENDPOINT: TextRule = text_rule!(
+    r"^https?://([a-z]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z]([a-z0-9-]{0,61}[a-z0-9])?)*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[A-Za-z0-9._~-]*)*$",
+    8,
+    MAX_LOCATION_CHARACTERS,
+);
+
+/// The rules of the launcher's request bodies, for the OpenAPI document.
+pub static BODY_RULES: [FieldRule; 7] = [
+    FieldRule::new("DataVolumeSpec", "name", &NAME),
+    FieldRule::new("DataVolumeSpec", "description", &DESCRIPTION),
+    FieldRule::new("DataVolumeSpec", "mission", &MISSION),
+    FieldRule::new("DataVolumeSpec", "source", &SOURCE),
+    FieldRule::new("DataVolumeSpec", "mount_path", &MOUNT_PATH),
+    FieldRule::new("DatazoneSpec", "name", &NAME),
+    FieldRule::new("DatazoneSpec", "description", &DESCRIPTION),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LauncherError {
@@ -94,6 +134,8 @@ pub enum Runtime {
 }
 
 impl Runtime {
+    pub const ALL: [Self; 2] = [Self::Docker, Self::Kubernetes];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Docker => "docker",
@@ -105,6 +147,14 @@ impl Runtime {
         match self {
             Self::Docker => &["unix", "tcp", "http", "https"],
             Self::Kubernetes => &["https", "http"],
+        }
+    }
+
+    /// The rule of this runtime's endpoints.
+    pub fn endpoint_rule(self) -> &'static TextRule {
+        match self {
+            Self::Docker => &DOCKER_ENDPOINT,
+            Self::Kubernetes => &KUBERNETES_ENDPOINT,
         }
     }
 }
@@ -253,16 +303,16 @@ fn data_volume_row(spec: DataVolumeSpec) -> Result<DataVolumeRow, LauncherError>
     // An empty mission is no mission, as a form without one sends it.
     let mission = spec
         .mission
-        .filter(|mission| !mission.trim().is_empty())
-        .map(|mission| check_text("mission", &mission, MAX_MISSION_CHARACTERS))
-        .transpose()?;
+        .map(|mission| check_text("mission", &mission, &MISSION))
+        .transpose()?
+        .filter(|mission| !mission.is_empty());
     check_mount_path(&spec.mount_path)?;
     Ok(DataVolumeRow {
         id: new_id(),
         name: spec.name,
-        description: check_text("description", &spec.description, MAX_DESCRIPTION_CHARACTERS)?,
+        description: check_text("description", &spec.description, &DESCRIPTION)?,
         mission,
-        source: check_text("source", &spec.source, MAX_LOCATION_CHARACTERS)?,
+        source: check_text("source", &spec.source, &SOURCE)?,
         mount_path: spec.mount_path,
         read_only: spec.read_only,
         created_at: Utc::now(),
@@ -275,7 +325,7 @@ fn datazone_row(spec: DatazoneSpec) -> Result<DatazoneRow, LauncherError> {
     Ok(DatazoneRow {
         id: new_id(),
         name: spec.name,
-        description: check_text("description", &spec.description, MAX_DESCRIPTION_CHARACTERS)?,
+        description: check_text("description", &spec.description, &DESCRIPTION)?,
         runtime: spec.runtime.as_str().to_owned(),
         endpoint: spec.endpoint,
         created_at: Utc::now(),
@@ -291,40 +341,45 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> LauncherError {
 
 /// Names appear in URLs and in launch requests: a slug, like datalab names.
 fn check_name(name: &str) -> Result<(), LauncherError> {
-    let slug = name
-        .chars()
-        .all(|character| matches!(character, 'a'..='z' | '0'..='9' | '-'));
-    if !(2..=64).contains(&name.len()) || !slug || name.starts_with('-') || name.ends_with('-') {
-        return Err(invalid(
-            "name",
-            format!(
-                "{name:?} must be 2 to 64 lowercase letters, digits and hyphens, not starting or \
-                 ending with a hyphen"
-            ),
-        ));
+    if NAME.allows(name) {
+        return Ok(());
     }
-    Ok(())
+    Err(invalid(
+        "name",
+        format!(
+            "{name:?} must be 2 to 64 lowercase letters, digits and hyphens, not starting or \
+             ending with a hyphen"
+        ),
+    ))
 }
 
-/// `text` trimmed, when it is not blank and has at most `limit` characters.
-fn check_text(field: &'static str, text: &str, limit: usize) -> Result<String, LauncherError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(invalid(field, "it must not be empty"));
+/// `text` without its leading and trailing blanks, when it follows `rule`.
+fn check_text(field: &'static str, text: &str, rule: &TextRule) -> Result<String, LauncherError> {
+    if rule.allows(text) {
+        return Ok(trim_blank(text).to_owned());
     }
     let length = text.chars().count();
-    if length > limit {
-        return Err(invalid(
-            field,
-            format!("it has {length} characters; at most {limit} are allowed"),
-        ));
-    }
-    Ok(text.to_owned())
+    Err(invalid(
+        field,
+        if length > rule.max_characters {
+            format!(
+                "it has {length} characters; at most {} are allowed",
+                rule.max_characters
+            )
+        } else if is_blank(text) {
+            "it must not be empty".to_owned()
+        } else {
+            format!("it must match {}", rule.pattern)
+        },
+    ))
 }
 
 /// A mount path is handed to a container runtime as is: absolute, and without `.`, `..` or empty
 /// segments, so that it means exactly the folder it names.
 fn check_mount_path(path: &str) -> Result<(), LauncherError> {
+    if MOUNT_PATH.allows(path) {
+        return Ok(());
+    }
     let reason = if !path.starts_with('/') {
         Some("it must be an absolute path, starting with /".to_owned())
     } else if path == "/" {
@@ -348,15 +403,17 @@ fn check_mount_path(path: &str) -> Result<(), LauncherError> {
                 _ => None,
             })
     };
-    match reason {
-        Some(reason) => Err(invalid("mount_path", format!("{path:?}: {reason}"))),
-        None => Ok(()),
-    }
+    let reason = reason
+        .unwrap_or_else(|| "it must be / followed by folder names, like /data/euclid".to_owned());
+    Err(invalid("mount_path", format!("{path:?}: {reason}")))
 }
 
 /// The endpoint must be a URL of a scheme its runtime speaks, naming a host (or, for `unix://`, a
 /// socket path).
 fn check_endpoint(runtime: Runtime, endpoint: &str) -> Result<(), LauncherError> {
+    if runtime.endpoint_rule().allows(endpoint) {
+        return Ok(());
+    }
     let url = Url::parse(endpoint).map_err(|error| {
         invalid(
             "endpoint",
@@ -384,16 +441,18 @@ fn check_endpoint(runtime: Runtime, endpoint: &str) -> Result<(), LauncherError>
     } else {
         url.host_str().is_some_and(|host| !host.is_empty())
     };
-    if !reachable || endpoint.chars().count() > MAX_LOCATION_CHARACTERS {
-        return Err(invalid(
-            "endpoint",
+    Err(invalid(
+        "endpoint",
+        if reachable {
             format!(
-                "{endpoint:?} must name a host (a socket path for unix://) in at most \
-                 {MAX_LOCATION_CHARACTERS} characters"
-            ),
-        ));
-    }
-    Ok(())
+                "{endpoint:?} must be scheme://host[:port][/path] in at most \
+                 {MAX_LOCATION_CHARACTERS} characters, the host a DNS name whose labels start \
+                 with a letter or an IPv4 address (unix:///path for a socket)"
+            )
+        } else {
+            format!("{endpoint:?} must name a host (a socket path for unix://)")
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -409,7 +468,13 @@ mod tests {
 
     #[test]
     fn mount_paths_are_absolute_and_stay_where_they_say() {
-        for good in ["/data/euclid", "/data/euclid-q1/", "/mnt/a.b/c..d"] {
+        for good in [
+            "/data/euclid",
+            "/data/euclid-q1/",
+            "/mnt/a.b/c..d",
+            "/x//",
+            "/x/...",
+        ] {
             check_mount_path(good).unwrap();
         }
         for bad in [
@@ -421,6 +486,8 @@ mod tests {
             "/data//x",
             "/data/x\n",
             "",
+            "//",
+            "/data/\u{85}x",
         ] {
             assert_eq!(field_of(check_mount_path(bad)), "mount_path", "{bad:?}");
         }
@@ -431,11 +498,16 @@ mod tests {
         check_endpoint(Runtime::Docker, "unix:///var/run/docker.sock").unwrap();
         check_endpoint(Runtime::Docker, "tcp://10.0.0.5:2376").unwrap();
         check_endpoint(Runtime::Kubernetes, "https://k8s.example.org:6443").unwrap();
+        check_endpoint(Runtime::Kubernetes, "http://127.0.0.1:8080/api").unwrap();
         for (runtime, bad) in [
             (Runtime::Kubernetes, "unix:///var/run/docker.sock"),
             (Runtime::Kubernetes, "k8s.example.org"),
             (Runtime::Docker, "ftp://host/x"),
             (Runtime::Docker, "unix://"),
+            (Runtime::Docker, "tcp://1.2.3.999:2376"),
+            (Runtime::Docker, "tcp://host:65536"),
+            (Runtime::Kubernetes, "https://Example.org"),
+            (Runtime::Kubernetes, "https://[::1]:6443"),
         ] {
             assert_eq!(field_of(check_endpoint(runtime, bad)), "endpoint", "{bad}");
         }

@@ -26,7 +26,7 @@ where
 }
 
 /// The data volumes a launch can mount.
-#[utoipa::path(get, path = "/api/data-volumes", tag = "launcher",
+#[utoipa::path(get, path = "/api/data-volumes", tag = "launcher", security(("api_token" = []), ("session_cookie" = [])),
     responses((status = 200, body = Vec<DataVolume>), (status = 401, body = ErrorEnvelope)))]
 async fn list_data_volumes(
     State(launcher): State<LauncherService>,
@@ -36,7 +36,7 @@ async fn list_data_volumes(
 }
 
 /// Adds a data volume (administrators only).
-#[utoipa::path(post, path = "/api/data-volumes", tag = "launcher", request_body = DataVolumeSpec,
+#[utoipa::path(post, path = "/api/data-volumes", tag = "launcher", security(("api_token" = []), ("session_cookie" = [])), request_body = DataVolumeSpec,
     responses((status = 201, body = DataVolume), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_data_volume(
@@ -49,7 +49,7 @@ async fn create_data_volume(
 }
 
 /// Replaces a data volume's description, possibly renaming it (administrators only).
-#[utoipa::path(put, path = "/api/data-volumes/{name}", tag = "launcher",
+#[utoipa::path(put, path = "/api/data-volumes/{name}", tag = "launcher", security(("api_token" = []), ("session_cookie" = [])),
     request_body = DataVolumeSpec,
     params(("name" = String, Path, description = "Data volume name")),
     responses((status = 200, body = DataVolume), (status = 403, body = ErrorEnvelope),
@@ -65,7 +65,7 @@ async fn update_data_volume(
 }
 
 /// Removes a data volume (administrators only).
-#[utoipa::path(delete, path = "/api/data-volumes/{name}", tag = "launcher",
+#[utoipa::path(delete, path = "/api/data-volumes/{name}", tag = "launcher", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Data volume name")),
     responses((status = 204), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]
@@ -79,7 +79,7 @@ async fn delete_data_volume(
 }
 
 /// The datazones a launch can run in.
-#[utoipa::path(get, path = "/api/datazones", tag = "launcher",
+#[utoipa::path(get, path = "/api/datazones", tag = "launcher", security(("api_token" = []), ("session_cookie" = [])),
     responses((status = 200, body = Vec<Datazone>), (status = 401, body = ErrorEnvelope)))]
 async fn list_datazones(
     State(launcher): State<LauncherService>,
@@ -89,7 +89,7 @@ async fn list_datazones(
 }
 
 /// Adds a datazone (administrators only).
-#[utoipa::path(post, path = "/api/datazones", tag = "launcher", request_body = DatazoneSpec,
+#[utoipa::path(post, path = "/api/datazones", tag = "launcher", security(("api_token" = []), ("session_cookie" = [])), request_body = DatazoneSpec,
     responses((status = 201, body = Datazone), (status = 403, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_datazone(
@@ -102,7 +102,7 @@ async fn create_datazone(
 }
 
 /// Replaces a datazone's description, possibly renaming it (administrators only).
-#[utoipa::path(put, path = "/api/datazones/{name}", tag = "launcher", request_body = DatazoneSpec,
+#[utoipa::path(put, path = "/api/datazones/{name}", tag = "launcher", security(("api_token" = []), ("session_cookie" = [])), request_body = DatazoneSpec,
     params(("name" = String, Path, description = "Datazone name")),
     responses((status = 200, body = Datazone), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
@@ -117,7 +117,7 @@ async fn update_datazone(
 }
 
 /// Removes a datazone (administrators only).
-#[utoipa::path(delete, path = "/api/datazones/{name}", tag = "launcher",
+#[utoipa::path(delete, path = "/api/datazones/{name}", tag = "launcher", security(("api_token" = []), ("session_cookie" = [])),
     params(("name" = String, Path, description = "Datazone name")),
     responses((status = 204), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)))]

@@ -261,11 +261,12 @@ fn marketplace_and_launcher_rows() -> Vec<Row> {
             [422; 6],
         ),
         row(Method::GET, "/catalog.jsonld", None, [200; 6]),
+        // Who sees the draft learns it has no description yet (409); the others, nothing.
         row(
             Method::GET,
             "/api/datalabs/olga-draft/jsonld",
             None,
-            [404; 6],
+            [404, 404, 409, 404, 409, 409],
         ),
         row(
             Method::PUT,

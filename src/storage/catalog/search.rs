@@ -20,7 +20,9 @@ pub struct Viewer<'a> {
     pub sees_everything: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How marketplace results are sorted (`sort=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum SearchOrder {
     /// The backend's text rank (FTS5 bm25, PostgreSQL `ts_rank`), then stars; by stars without
     /// words.
