@@ -92,10 +92,27 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(arguments.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", with_causes(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once. Many of labforge's errors already end with their
+/// cause (an I/O error, a daemon's answer) because the service shows them without a chain;
+/// anyhow's `{:#}` would repeat it.
+fn with_causes(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -311,5 +328,24 @@ fn parse_source(source: &str, reference: Option<String>) -> anyhow::Result<Sourc
         Ok(Source::Zip { path })
     } else {
         bail!("{source} is neither a folder nor a .zip file")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_states_is_not_repeated() {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let error = anyhow::Error::new(crate::pipeline::PipelineError::Storage {
+            action: "cannot read",
+            path: PathBuf::from("/data/requirements.txt"),
+            source: missing,
+        });
+        let text = with_causes(&error);
+        assert_eq!(text.matches("entity not found").count(), 1, "{text}");
+        let chained = anyhow::Error::msg("inner").context("outer");
+        assert_eq!(with_causes(&chained), "outer: inner");
     }
 }

@@ -145,6 +145,173 @@ impl RegistryClient {
         Ok(Some(format!("Bearer {token}")))
     }
 
+    /// Sends a request built by `request` without credentials, and again with the authorization
+    /// the registry's challenge asks for when it answers 401.
+    async fn send_authorized(
+        &self,
+        request: impl Fn(Option<&str>) -> reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<reqwest::Response, String> {
+        let response = request(None)
+            .send()
+            .await
+            .map_err(|error| format!("{what}: {error}"))?;
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let Some(challenge) = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+        else {
+            return Ok(response);
+        };
+        let Some(authorization) = self.authorization(&challenge).await? else {
+            return Ok(response);
+        };
+        request(Some(&authorization))
+            .send()
+            .await
+            .map_err(|error| format!("{what}: {error}"))
+    }
+
+    /// Whether the configured account may push to `repository` (`host:port/path`), asked before a
+    /// build so a missing or refused account is found in a second, not after the whole build.
+    /// The question is the start of a blob upload, which the registry allows only to pushers;
+    /// the empty upload is cancelled at once.
+    pub async fn check_push_access(&self, repository: &str) -> Result<(), PushAccessError> {
+        let image = ImageReference::new(repository, "");
+        let scheme = if image.is_loopback() { "http" } else { "https" };
+        let url = format!(
+            "{scheme}://{}/v2/{}/blobs/uploads/",
+            image.registry(),
+            image.path()
+        );
+        let request = |authorization: Option<&str>| {
+            let request = self.http.post(&url);
+            match authorization {
+                Some(authorization) => {
+                    request.header(reqwest::header::AUTHORIZATION, authorization)
+                }
+                None => request,
+            }
+        };
+        let refused = || match &self.credentials {
+            None => PushAccessError::NoAccount {
+                registry: image.registry().to_owned(),
+                repository: image.path().to_owned(),
+            },
+            Some(credentials) => PushAccessError::Refused {
+                registry: image.registry().to_owned(),
+                repository: image.path().to_owned(),
+                username: credentials.username.clone(),
+            },
+        };
+        let response = match self.send_authorized(request, &format!("POST {url}")).await {
+            Ok(response) => response,
+            // The token service turned the account down.
+            Err(message) if message.contains(" answered 401") => return Err(refused()),
+            Err(message) => return Err(PushAccessError::Unanswered { message }),
+        };
+        match response.status() {
+            status if status.is_success() => {
+                self.cancel_upload(&image, &response).await;
+                Ok(())
+            }
+            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => Err(refused()),
+            status => Err(PushAccessError::Unanswered {
+                message: format!("POST {url} answered {status}"),
+            }),
+        }
+    }
+
+    /// Cancels the upload a push-access check opened; a registry that keeps it removes unused
+    /// uploads on its own, so a failure here is only logged.
+    async fn cancel_upload(&self, image: &ImageReference, opened: &reqwest::Response) {
+        let Some(location) = opened
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+        else {
+            return;
+        };
+        let url = if location.starts_with('/') {
+            let scheme = if image.is_loopback() { "http" } else { "https" };
+            format!("{scheme}://{}{location}", image.registry())
+        } else {
+            location.to_owned()
+        };
+        let request = |authorization: Option<&str>| {
+            let request = self.http.delete(&url);
+            match authorization {
+                Some(authorization) => {
+                    request.header(reqwest::header::AUTHORIZATION, authorization)
+                }
+                None => request,
+            }
+        };
+        if let Err(message) = self
+            .send_authorized(request, &format!("DELETE {url}"))
+            .await
+        {
+            tracing::debug!(%message, "cannot cancel the upload of a push-access check");
+        }
+    }
+
+    /// Every tag of `repository` (`host:port/path`); none when the registry does not know it.
+    pub async fn tags(&self, repository: &str) -> Result<Vec<String>, String> {
+        let image = ImageReference::new(repository, "");
+        let scheme = if image.is_loopback() { "http" } else { "https" };
+        let origin = format!("{scheme}://{}", image.registry());
+        let mut next = Some(format!("{origin}/v2/{}/tags/list", image.path()));
+        let mut tags = Vec::new();
+        while let Some(url) = next.take() {
+            let request = |authorization: Option<&str>| {
+                let request = self.http.get(&url);
+                match authorization {
+                    Some(authorization) => {
+                        request.header(reqwest::header::AUTHORIZATION, authorization)
+                    }
+                    None => request,
+                }
+            };
+            let response = self.send_authorized(request, &format!("GET {url}")).await?;
+            match response.status() {
+                reqwest::StatusCode::NOT_FOUND => return Ok(tags),
+                status if status.is_success() => {}
+                status => return Err(format!("GET {url} answered {status}")),
+            }
+            // Pages follow `Link: </v2/...?last=x>; rel="next"`.
+            next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|link| link.strip_prefix('<')?.split_once('>'))
+                .filter(|(_, relation)| relation.contains("next"))
+                .map(|(target, _)| {
+                    if target.starts_with('/') {
+                        format!("{origin}{target}")
+                    } else {
+                        target.to_owned()
+                    }
+                });
+            let page: serde_json::Value = response
+                .json()
+                .await
+                .map_err(|error| format!("GET {url}: {error}"))?;
+            tags.extend(
+                page["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(serde_json::Value::as_str)
+                    .map(str::to_owned),
+            );
+        }
+        Ok(tags)
+    }
+
     /// The digest a tag points at, or `None` when the registry does not know the tag.
     pub async fn manifest_digest(&self, image: &ImageReference) -> Result<Option<String>, String> {
         let scheme = if image.is_loopback() { "http" } else { "https" };
@@ -154,31 +321,19 @@ impl RegistryClient {
             image.path(),
             image.tag
         );
-        let head = |authorization: Option<String>| {
-            let mut request = self
+        let head = |authorization: Option<&str>| {
+            let request = self
                 .http
                 .head(&url)
                 .header(reqwest::header::ACCEPT, MANIFEST_TYPES);
-            if let Some(authorization) = authorization {
-                request = request.header(reqwest::header::AUTHORIZATION, authorization);
+            match authorization {
+                Some(authorization) => {
+                    request.header(reqwest::header::AUTHORIZATION, authorization)
+                }
+                None => request,
             }
-            request.send()
         };
-        let mut response = head(None)
-            .await
-            .map_err(|error| format!("HEAD {url}: {error}"))?;
-        if response.status() == reqwest::StatusCode::UNAUTHORIZED
-            && let Some(challenge) = response
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
-            && let Some(authorization) = self.authorization(&challenge).await?
-        {
-            response = head(Some(authorization))
-                .await
-                .map_err(|error| format!("HEAD {url}: {error}"))?;
-        }
+        let response = self.send_authorized(head, &format!("HEAD {url}")).await?;
         match response.status() {
             reqwest::StatusCode::NOT_FOUND => Ok(None),
             status if status.is_success() => Ok(response
@@ -189,6 +344,36 @@ impl RegistryClient {
             status => Err(format!("HEAD {url} answered {status}")),
         }
     }
+}
+
+/// Why the configured account cannot push; the pipeline adds how to configure it.
+#[derive(Debug, thiserror::Error)]
+pub enum PushAccessError {
+    #[error(
+        "the registry {registry} wants an account to push {repository}, and none is configured"
+    )]
+    NoAccount {
+        registry: String,
+        repository: String,
+    },
+    #[error("the registry {registry} refused the account `{username}` to push {repository}")]
+    Refused {
+        registry: String,
+        repository: String,
+        username: String,
+    },
+    #[error("the registry could not be asked whether the account may push: {message}")]
+    Unanswered { message: String },
+}
+
+/// The build numbers under `version` among `tags`: `1.0.0-3` is build 3 of 1.0.0.
+pub fn build_numbers<'a>(tags: &'a [String], version: &'a str) -> impl Iterator<Item = u32> + 'a {
+    tags.iter().filter_map(move |tag| {
+        tag.strip_prefix(version)?
+            .strip_prefix('-')?
+            .parse::<u32>()
+            .ok()
+    })
 }
 
 fn basic_authorization(credentials: &Credentials) -> String {
@@ -250,6 +435,23 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn build_numbers_are_read_from_the_tags_of_their_version_only() {
+        let tags = [
+            "1.0.0-0",
+            "1.0.0-7",
+            "1.0.0-rc1",
+            "1.0.0",
+            "1.0.0-2",
+            "1.0.01-9",
+            "2.0.0-8",
+        ]
+        .map(str::to_owned);
+        let mut numbers: Vec<u32> = build_numbers(&tags, "1.0.0").collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, [0, 2, 7]);
     }
 
     #[test]

@@ -124,8 +124,13 @@ impl DockerdEngine {
                     }
                 }
                 Some(Err(error)) => {
-                    return Err(BuildkitError::SolveFailed {
-                        message: solve_message(error),
+                    let message = solve_message(error);
+                    return Err(match renderer.failed_step() {
+                        Some(step) => BuildkitError::StepFailed {
+                            cause: step.cause().unwrap_or(message),
+                            step,
+                        },
+                        None => BuildkitError::SolveFailed { message },
                     });
                 }
             }
@@ -168,7 +173,7 @@ impl DockerdEngine {
                 .progress_detail
                 .is_some_and(|detail| detail.current.is_some());
             if !progress && !matches!(status.as_str(), "Preparing" | "Waiting") {
-                log.write(Phase::Push, status);
+                log.write(Phase::Push, without_other_repositories(status));
             }
         }
         digest.ok_or_else(|| BuildkitError::MissingDigest {
@@ -254,6 +259,17 @@ fn solve_message(error: bollard::errors::Error) -> String {
     }
 }
 
+/// The daemon says where a layer it did not upload came from (`Mounted from datalabs/<other>`):
+/// that names another, possibly private, datalab in a log its readers may not see. The layer is
+/// simply already in the registry.
+fn without_other_repositories(status: String) -> String {
+    if status.starts_with("Mounted from ") {
+        "Layer already exists".to_owned()
+    } else {
+        status
+    }
+}
+
 /// The daemon's last push line reads `TAG: digest: sha256:HEX size: N`.
 fn digest_in_push_status(status: &str) -> Option<&str> {
     let rest = &status[status.find("digest: ")? + "digest: ".len()..];
@@ -264,6 +280,15 @@ fn digest_in_push_status(status: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mounted_layer_does_not_name_the_repository_it_came_from() {
+        assert_eq!(
+            without_other_repositories("Mounted from datalabs/jl-private".to_owned()),
+            "Layer already exists"
+        );
+        assert_eq!(without_other_repositories("Pushed".to_owned()), "Pushed");
+    }
 
     #[test]
     fn the_digest_is_read_from_the_final_push_line() {

@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use super::progress::FailedStep;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildkitError {
     #[error(
@@ -14,6 +16,10 @@ pub enum BuildkitError {
     BuildkitdUnreachable { address: String, message: String },
     #[error("the build failed: {message}")]
     SolveFailed { message: String },
+    /// A Dockerfile step exited with an error: the cause is what the step printed, not BuildKit's
+    /// "executor failed running" line, which only repeats the command.
+    #[error("the build step `{}` failed: {cause}", step.name)]
+    StepFailed { step: FailedStep, cause: String },
     #[error("pushing {reference} failed: {message}")]
     PushFailed { reference: String, message: String },
     #[error("the registry did not report a digest for {reference}")]

@@ -2,7 +2,7 @@
 //! the style of `docker buildx --progress=plain`: `#3 [2/5] RUN uv pip install ...`, its output,
 //! then `#3 DONE 2.1s` or `#3 CACHED`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use bollard::moby::buildkit::v1::StatusResponse;
 
@@ -11,12 +11,54 @@ use crate::build_log::{BuildLog, Phase};
 #[derive(Debug, Default)]
 pub struct ProgressRenderer {
     numbers: HashMap<String, usize>,
+    names: HashMap<String, String>,
     announced: HashSet<String>,
     finished: HashSet<String>,
     partial_lines: HashMap<String, String>,
+    /// The last lines each step printed: a failed step's cause is in them, a few lines above the
+    /// executor's own "failed running" line.
+    recent_output: HashMap<String, VecDeque<String>>,
+    /// The first step BuildKit reported as failed.
+    failed_step: Option<String>,
     /// Steps BuildKit reused from its cache, and all steps, for the build summary.
     pub cached_steps: usize,
     pub steps: usize,
+}
+
+/// Lines of a step's output kept for explaining its failure.
+const RECENT_OUTPUT_LINES: usize = 40;
+
+/// A step that failed, with the last lines it printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedStep {
+    /// The step as BuildKit names it: `[3/5] RUN uv pip install ...`.
+    pub name: String,
+    pub output: Vec<String>,
+}
+
+impl FailedStep {
+    /// What the failing tool said was wrong: the innermost `cause:` of an error chain (uv prints
+    /// `error: No solution found...` then `  cause: Because python was not found...`), else its
+    /// `error:` line, else the step's last line.
+    pub fn cause(&self) -> Option<String> {
+        let lines: Vec<&str> = self.output.iter().map(|line| line.trim()).collect();
+        ["cause:", "error:"]
+            .iter()
+            .find_map(|label| {
+                lines
+                    .iter()
+                    .rev()
+                    .find_map(|line| line.strip_prefix(label))
+                    .map(|cause| cause.trim().to_owned())
+            })
+            .or_else(|| {
+                lines
+                    .iter()
+                    .rev()
+                    .find(|line| !line.is_empty())
+                    .map(|line| (*line).to_owned())
+            })
+    }
 }
 
 impl ProgressRenderer {
@@ -27,12 +69,16 @@ impl ProgressRenderer {
                 && self.announced.insert(vertex.digest.clone())
             {
                 self.steps += 1;
+                self.names
+                    .insert(vertex.digest.clone(), vertex.name.clone());
                 log.write(Phase::Solve, format!("#{number} {}", vertex.name));
             }
             if self.finished.contains(&vertex.digest) {
                 continue;
             }
             let outcome = if !vertex.error.is_empty() {
+                self.failed_step
+                    .get_or_insert_with(|| vertex.digest.clone());
                 format!("ERROR: {}", vertex.error)
             } else if vertex.cached {
                 self.cached_steps += 1;
@@ -56,6 +102,11 @@ impl ProgressRenderer {
                 let line = line.trim_end();
                 if !line.is_empty() {
                     log.write(Phase::Solve, format!("#{number} {line}"));
+                    let recent = self.recent_output.entry(entry.vertex.clone()).or_default();
+                    if recent.len() == RECENT_OUTPUT_LINES {
+                        recent.pop_front();
+                    }
+                    recent.push_back(line.to_owned());
                 }
             }
         }
@@ -69,6 +120,19 @@ impl ProgressRenderer {
                 ),
             );
         }
+    }
+
+    /// The step that failed and its last lines, once BuildKit has reported one.
+    pub fn failed_step(&self) -> Option<FailedStep> {
+        let digest = self.failed_step.as_ref()?;
+        Some(FailedStep {
+            name: self.names.get(digest).cloned().unwrap_or_default(),
+            output: self
+                .recent_output
+                .get(digest)
+                .map(|lines| lines.iter().cloned().collect())
+                .unwrap_or_default(),
+        })
     }
 
     fn number(&mut self, digest: &str) -> usize {
@@ -139,6 +203,40 @@ mod tests {
             ]
         );
         assert_eq!((renderer.steps, renderer.cached_steps), (1, 0));
+    }
+
+    #[test]
+    fn a_failed_step_keeps_its_output_and_names_uv_s_cause() {
+        let log = BuildLog::new();
+        let mut renderer = ProgressRenderer::default();
+        let mut failed = vertex(true);
+        failed.error = "executor failed running [/bin/sh -c uv pip install]: exit code: 1".into();
+        renderer.render(
+            &StatusResponse {
+                vertexes: vec![failed],
+                logs: vec![VertexLog {
+                    vertex: "sha256:a".into(),
+                    msg: "Using Python 3.11.2 environment at: /opt/datalab/venv\nerror: No \
+                          solution found when resolving dependencies\n  cause: Because python \
+                          was not found in the package registry and you require python, we can \
+                          conclude that your requirements are unsatisfiable.\n"
+                        .as_bytes()
+                        .to_vec(),
+                    ..VertexLog::default()
+                }],
+                ..StatusResponse::default()
+            },
+            &log,
+        );
+        let step = renderer.failed_step().expect("the step failed");
+        assert_eq!(step.name, "[2/3] RUN uv pip install");
+        assert_eq!(
+            step.cause().as_deref(),
+            Some(
+                "Because python was not found in the package registry and you require python, \
+                 we can conclude that your requirements are unsatisfiable."
+            )
+        );
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("the data folder {path} cannot be made absolute: {source}")]
+    DataFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where built images go: by default labforge's own registry (`labforge registry`) on this machine,
@@ -140,7 +145,20 @@ impl Config {
         if let Some(path) = std::env::var_os(env::CONFIG.name) {
             config = config.merge_file(Path::new(&path))?;
         }
+        config.make_data_folder_absolute()?;
         Ok(config)
+    }
+
+    /// The data folder is handed to staging, git, BuildKit's context and the database, some of
+    /// which run in other folders: a relative `.labforge` would name a different place for each.
+    /// It is made absolute once, against the folder labforge was started in.
+    fn make_data_folder_absolute(&mut self) -> Result<(), ConfigError> {
+        self.data_dir =
+            std::path::absolute(&self.data_dir).map_err(|source| ConfigError::DataFolder {
+                path: self.data_dir.clone(),
+                source,
+            })?;
+        Ok(())
     }
 
     /// Applies every variable of [`env::ALL`] that `lookup` finds.
@@ -173,8 +191,16 @@ impl Config {
     pub fn datalab_settings(&self) -> crate::datalabs::DatalabSettings {
         crate::datalabs::DatalabSettings {
             limits: self.datalabs.clone(),
-            sources: self.sources.clone(),
+            sources: self.sources_settings(),
             data_dir: self.data_dir.clone(),
+        }
+    }
+
+    /// The sources' settings, with the CA bundle builds trust, which git must trust too.
+    fn sources_settings(&self) -> SourcesConfig {
+        SourcesConfig {
+            ca_bundle: Some(self.engine.ca_bundle.clone()),
+            ..self.sources.clone()
         }
     }
 
@@ -185,7 +211,7 @@ impl Config {
             base_version: self.base_version.clone(),
             registry: self.registry.clone(),
             engine: self.engine.clone(),
-            sources: self.sources.clone(),
+            sources: self.sources_settings(),
             packaging: self.packaging.clone(),
         }
     }
@@ -268,6 +294,16 @@ mod tests {
             config.data_dir,
             PathBuf::from("/srv/labforge"),
             "keys absent from the file keep their value"
+        );
+    }
+
+    #[test]
+    fn a_relative_data_folder_is_made_absolute_against_the_current_folder() {
+        let mut config = Config::default();
+        config.make_data_folder_absolute().unwrap();
+        assert_eq!(
+            config.data_dir,
+            std::env::current_dir().unwrap().join(".labforge")
         );
     }
 

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use crate::buildkit::BuildkitError;
+use crate::images::PushAccessError;
 use crate::metadata::MetadataError;
 use crate::recipe::error::{RequirementsError, UserDockerfileError};
 use crate::recipe::lint::{LintError, LintFinding};
@@ -15,6 +16,17 @@ pub enum PipelineError {
          alternateName, abstract, contactPoint, creator and version"
     )]
     MissingMetadata { path: PathBuf },
+    #[error(
+        "metadata.yaml is not UTF-8: its first bad byte, 0x{byte:02X}, is at line {line}, column \
+         {column} (byte offset {offset}). Save the file as UTF-8 (Latin-1 and Windows-1252 \
+         editors write accented letters as single bytes like this one)"
+    )]
+    MetadataNotUtf8 {
+        byte: u8,
+        offset: usize,
+        line: usize,
+        column: usize,
+    },
     #[error(transparent)]
     Metadata(#[from] MetadataError),
     #[error("metadata.yaml: {0}. Remove the field from metadata.yaml and build again")]
@@ -41,6 +53,21 @@ pub enum PipelineError {
         "the base image {image} is not in the registry. Build the bases first: `labforge base-images`"
     )]
     BaseImageMissing { image: String },
+    #[error(
+        "{source}. Set LABFORGE_REGISTRY_USERNAME and LABFORGE_REGISTRY_PASSWORD to the build \
+         account: scripts/run.sh starts the registry with the account `builder` and keeps its \
+         password in {password_file}"
+    )]
+    RegistryAccount {
+        source: PushAccessError,
+        password_file: PathBuf,
+    },
+    #[error(
+        "{image} is already in the registry, and a pushed build's tag never changes. The build \
+         numbers of this version disagree with the registry's tags (a reset database?): build a \
+         new version, or have an administrator remove the tag"
+    )]
+    TagExists { image: String },
     #[error("the registry could not be asked about {image}: {message}")]
     Registry { image: String, message: String },
     #[error(transparent)]
@@ -49,6 +76,16 @@ pub enum PipelineError {
     LintFailed { findings: Vec<LintFinding> },
     #[error(transparent)]
     Build(#[from] BuildkitError),
+    #[error(
+        "installing the requirements failed: {cause} ({} line {line_number}: `{requirement}`)",
+        file.display()
+    )]
+    InstallFailed {
+        cause: String,
+        file: PathBuf,
+        line_number: usize,
+        requirement: String,
+    },
     #[error("the smoke test of {image} failed: {detail}")]
     SmokeTestFailed { image: String, detail: String },
     #[error("the smoke test of {image} could not run: {source}")]

@@ -30,7 +30,7 @@ use crate::build_log::{BuildLog, Phase};
 use crate::buildkit::EngineConfig;
 use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
 use crate::config::RegistryTarget;
-use crate::images::{ImageReference, RegistryClient};
+use crate::images::{self, ImageReference, RegistryClient};
 use crate::metadata::{DatalabKind, Metadata, parse_metadata, policy};
 use crate::recipe::PackagingConfig;
 use crate::recipe::base::BaseImage;
@@ -189,6 +189,7 @@ impl Pipeline {
 
         let started = Instant::now();
         let package = self.read_package(&staged.root, spec)?;
+        let repository = self.check_push_access(&package.name).await?;
         let plan = self.plan(package, &staged.root, log).await?;
         timings.package = started.elapsed().as_secs_f64();
         let package = &plan.package;
@@ -217,14 +218,9 @@ impl Pipeline {
         timings.lint = started.elapsed().as_secs_f64();
         stop_if_cancelled(cancel)?;
 
-        let number = match &spec.history {
-            BuildHistory::Index => index::next_number(previous.as_ref()),
-            BuildHistory::Recorded { number, .. } => *number,
-        };
-        let image = ImageReference::new(
-            self.settings.registry.repository(&package.name),
-            format!("{version}-{number}"),
-        );
+        let (number, image) = self
+            .number_build(&spec.history, previous.as_ref(), repository, version)
+            .await?;
         let request = BuildRequest {
             context: self.write_context(&staging.0, &staged.root, &plan)?,
             dockerfile: if package.user_dockerfile.is_some() {
@@ -233,11 +229,15 @@ impl Pipeline {
                 ".labforge/Dockerfile".to_owned()
             },
             build_args: self.build_args(),
-            labels: labels(&plan, &staged),
+            labels: labels(&plan, &staged, &spec.source),
             image: image.clone(),
         };
         log.write(Phase::Solve, format!("building {image}"));
-        let built = self.engine.build_and_push(&request, log, cancel).await?;
+        let built = self
+            .engine
+            .build_and_push(&request, log, cancel)
+            .await
+            .map_err(|error| explain_failed_install(error, package.requirements.as_ref()))?;
         timings.solve = built.solve.as_secs_f64();
         timings.push = built.push.as_secs_f64();
         log.write(Phase::Push, format!("pushed {image} {}", built.digest));
@@ -283,6 +283,55 @@ impl Pipeline {
             timings,
             metadata: plan.package.metadata,
         })
+    }
+
+    /// The build's number and image. The registry has the last word: a command-line build
+    /// numbers after every `<version>-<n>` tag already pushed (another data folder may have pushed
+    /// builds its index never saw), and no build may take a tag that exists, because a pushed
+    /// build's tag never changes.
+    async fn number_build(
+        &self,
+        history: &BuildHistory,
+        previous: Option<&BuildRecord>,
+        repository: String,
+        version: &str,
+    ) -> Result<(u32, ImageReference), PipelineError> {
+        let pushed =
+            self.registry
+                .tags(&repository)
+                .await
+                .map_err(|message| PipelineError::Registry {
+                    image: repository.clone(),
+                    message,
+                })?;
+        let after_pushed = images::build_numbers(&pushed, version)
+            .max()
+            .map_or(0, |highest| highest + 1);
+        let number = match history {
+            BuildHistory::Index => index::next_number(previous).max(after_pushed),
+            BuildHistory::Recorded { number, .. } => *number,
+        };
+        let image = ImageReference::new(repository, format!("{version}-{number}"));
+        if images::build_numbers(&pushed, version).any(|taken| taken == number) {
+            return Err(PipelineError::TagExists {
+                image: image.to_string(),
+            });
+        }
+        Ok((number, image))
+    }
+
+    /// The repository of datalab `name`, once the build account is known to push there: this
+    /// fails in a second, rather than after the whole build and a minute of the daemon's retries.
+    async fn check_push_access(&self, name: &str) -> Result<String, PipelineError> {
+        let repository = self.settings.registry.repository(name);
+        self.registry
+            .check_push_access(&repository)
+            .await
+            .map_err(|source| PipelineError::RegistryAccount {
+                source,
+                password_file: self.settings.data_dir.join("registry-builder-password"),
+            })?;
+        Ok(repository)
     }
 
     /// The build this one follows, from the history that numbers builds; a recorded history
@@ -510,12 +559,7 @@ impl Pipeline {
     }
 
     fn read_package(&self, root: &Path, spec: &BuildSpec) -> Result<Package, PipelineError> {
-        let metadata_path = root.join("metadata.yaml");
-        let text = std::fs::read_to_string(&metadata_path).map_err(|_| {
-            PipelineError::MissingMetadata {
-                path: PathBuf::from("metadata.yaml"),
-            }
-        })?;
+        let text = read_metadata_text(root)?;
         let metadata = parse_metadata(&text, "metadata.yaml")?;
         if let BuildHistory::Recorded {
             stored_metadata, ..
@@ -676,6 +720,44 @@ impl Pipeline {
     }
 }
 
+/// metadata.yaml's text. A file that is there but unreadable or not UTF-8 is not "missing": the
+/// author is told what is wrong with it and where.
+fn read_metadata_text(root: &Path) -> Result<String, PipelineError> {
+    let path = root.join("metadata.yaml");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PipelineError::MissingMetadata {
+                path: PathBuf::from("metadata.yaml"),
+            });
+        }
+        Err(source) => {
+            return Err(PipelineError::Storage {
+                action: "cannot read",
+                path: PathBuf::from("metadata.yaml"),
+                source,
+            });
+        }
+    };
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line_start = valid
+            .iter()
+            .rposition(|byte| *byte == b'\n')
+            .map_or(0, |newline| newline + 1);
+        PipelineError::MetadataNotUtf8 {
+            byte: error.as_bytes()[valid.len()],
+            offset: valid.len(),
+            line: valid.split(|byte| *byte == b'\n').count(),
+            // Columns count characters; everything before the bad byte is valid UTF-8.
+            column: String::from_utf8_lossy(&valid[line_start..])
+                .chars()
+                .count()
+                + 1,
+        }
+    })
+}
+
 /// Ends the build between phases once it is cancelled; BuildKit's solve and the fetch watch the
 /// token themselves.
 fn stop_if_cancelled(cancel: &CancellationToken) -> Result<(), PipelineError> {
@@ -683,6 +765,34 @@ fn stop_if_cancelled(cancel: &CancellationToken) -> Result<(), PipelineError> {
         Err(PipelineError::Cancelled)
     } else {
         Ok(())
+    }
+}
+
+/// A failed step whose cause names a requirement becomes a failed install of that requirement,
+/// so the author reads the cause and the line of requirements.txt to fix last.
+fn explain_failed_install(
+    error: crate::buildkit::BuildkitError,
+    requirements: Option<&Requirements>,
+) -> PipelineError {
+    let crate::buildkit::BuildkitError::StepFailed { cause, .. } = &error else {
+        return error.into();
+    };
+    let words: Vec<String> = cause
+        .split(|character: char| !(character.is_alphanumeric() || "-_.".contains(character)))
+        .map(|word| word.trim_matches('.').to_lowercase().replace('_', "-"))
+        .collect();
+    let named = requirements
+        .into_iter()
+        .flat_map(|requirements| &requirements.entries)
+        .find(|requirement| words.contains(&requirement.name));
+    match named {
+        Some(requirement) => PipelineError::InstallFailed {
+            cause: cause.clone(),
+            file: requirement.file.clone(),
+            line_number: requirement.line_number,
+            requirement: requirement.line.clone(),
+        },
+        None => error.into(),
     }
 }
 
@@ -726,11 +836,12 @@ fn check_author_fields(
     Ok(())
 }
 
-/// OCI labels from the metadata, plus labforge's own (kind and hashes).
-fn labels(plan: &Plan, staged: &StagedSource) -> BTreeMap<String, String> {
+/// OCI labels from the metadata, plus labforge's own (kind and hashes). The source label names a
+/// git repository only: a folder's or a zip's path is the builder's machine, which an image
+/// anyone may pull must not show.
+fn labels(plan: &Plan, staged: &StagedSource, source: &Source) -> BTreeMap<String, String> {
     let package = &plan.package;
     let metadata = &package.metadata;
-    let origin = staged.origin.as_str();
     let revision = staged.revision.as_deref();
     let environment_hash = plan.environment_hash.as_str();
     let content_hash = plan.content_hash.as_str();
@@ -746,10 +857,6 @@ fn labels(plan: &Plan, staged: &StagedSource) -> BTreeMap<String, String> {
         (
             "org.opencontainers.image.description".to_owned(),
             metadata.r#abstract.clone(),
-        ),
-        (
-            "org.opencontainers.image.source".to_owned(),
-            origin.to_owned(),
         ),
         (
             "org.opencontainers.image.created".to_owned(),
@@ -769,6 +876,12 @@ fn labels(plan: &Plan, staged: &StagedSource) -> BTreeMap<String, String> {
         labels.insert(
             "org.opencontainers.image.licenses".to_owned(),
             license.clone(),
+        );
+    }
+    if let Source::Git { .. } = source {
+        labels.insert(
+            "org.opencontainers.image.source".to_owned(),
+            staged.origin.clone(),
         );
     }
     if let Some(revision) = revision {

@@ -86,7 +86,8 @@ pub enum SourceError {
 
     #[error(
         "plain http:// git URLs are refused because the content could be altered on the way; \
-         use the repository's https:// URL"
+         use the repository's https:// URL. An administrator can allow plain http with \
+         LABFORGE_GIT_ALLOW_HTTP=true"
     )]
     GitHttpRefused { url: String },
 

@@ -61,6 +61,7 @@ pub async fn fetch(
         url,
         vetted,
         allow_http: config.allow_http,
+        ca_bundle: config.ca_bundle.clone(),
     };
 
     git.run(
@@ -332,6 +333,7 @@ struct Git {
     url: GitUrl,
     vetted: VettedHost,
     allow_http: bool,
+    ca_bundle: Option<PathBuf>,
 }
 
 struct GitOutput {
@@ -353,7 +355,11 @@ impl Git {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ASKPASS", "/bin/false")
             .env("SSH_ASKPASS", "/bin/false")
-            .env("GIT_PROTOCOL_FROM_USER", "0")
+            .env("GIT_PROTOCOL_FROM_USER", "0");
+        if let Some(bundle) = &self.ca_bundle {
+            command.env("GIT_SSL_CAINFO", bundle);
+        }
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -569,6 +575,25 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[test]
+    fn git_trusts_the_configured_ca_bundle_in_its_cleared_environment() {
+        let git = Git {
+            home: PathBuf::from("/staging/git-home"),
+            url: GitUrl::parse("https://git.example.org/lab.git", &SourcesConfig::default())
+                .unwrap(),
+            vetted: VettedHost { curl_resolve: None },
+            allow_http: false,
+            ca_bundle: Some(PathBuf::from("/etc/institute/ca.pem")),
+        };
+        let command = git.command(None);
+        let bundle = command
+            .as_std()
+            .get_envs()
+            .find(|(name, _)| *name == "GIT_SSL_CAINFO")
+            .and_then(|(_, value)| value);
+        assert_eq!(bundle, Some(std::ffi::OsStr::new("/etc/institute/ca.pem")));
+    }
 
     #[test]
     fn references_that_could_be_options_are_refused() {

@@ -295,10 +295,12 @@ mod tests {
 
     #[test]
     fn http_needs_the_setting() {
-        assert!(matches!(
-            refusal("http://example.org/lab.git"),
-            SourceError::GitHttpRefused { .. }
-        ));
+        let error = refusal("http://example.org/lab.git");
+        assert!(matches!(error, SourceError::GitHttpRefused { .. }));
+        assert!(
+            error.to_string().contains("LABFORGE_GIT_ALLOW_HTTP=true"),
+            "the refusal names the setting that allows it: {error}"
+        );
         let config = SourcesConfig {
             allow_http: true,
             ..config()

@@ -47,6 +47,11 @@ pub struct SourcesConfig {
     pub allowed_hosts: Vec<String>,
     /// Workspace sources must be folders inside this one.
     pub workspace_root: PathBuf,
+    /// The CA bundle git trusts for https (`LABFORGE_CA_BUNDLE`, the one builds trust): git runs
+    /// with a cleared environment, so an institute's own CA reaches it only this way. Set by the
+    /// configuration from the engine's bundle, not a setting of its own.
+    #[serde(skip)]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl Default for SourcesConfig {
@@ -59,6 +64,7 @@ impl Default for SourcesConfig {
             allowed_hosts: Vec::new(),
             // The command line builds folders below where it runs; the service configures a real root.
             workspace_root: PathBuf::from("."),
+            ca_bundle: None,
         }
     }
 }

@@ -98,7 +98,11 @@ async fn follow(app: &TestApp, user: &TestUser, build: &str) -> Followed {
     reason = "one scenario, step by step, against one service"
 )]
 async fn a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live(app: TestApp) {
-    let name = format!("web-catalog-{:?}", app.state.database.backend()).to_lowercase();
+    // Its own repository: each run's fresh database numbers from 0, and the shared registry
+    // refuses a build tag it already holds.
+    let name = common::unique_name(
+        &format!("web-catalog-{:?}", app.state.database.backend()).to_lowercase(),
+    );
     common::copy_folder(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web-catalog-browser"),
         &app.workspace().join("web-catalog-browser"),

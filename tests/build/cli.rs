@@ -26,14 +26,19 @@ fn a_build_prints_the_image_and_digest_and_a_rebuild_reuses_it() {
     let config = common::isolated_config(folder.path());
     let lab = common::copy_example(&config, "web-catalog-browser");
     let lab = lab.to_str().unwrap();
+    // Its own repository: the registry keeps every tag, so numbering starts at 0 only there.
+    let name = common::unique_name("web-catalog-browser");
 
-    let first = labforge(folder.path(), &["build", lab, "--no-smoke-test", "--json"]);
+    let first = labforge(
+        folder.path(),
+        &["build", lab, "--name", &name, "--no-smoke-test", "--json"],
+    );
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{stderr}");
     let outcome: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     let image = outcome["image"].as_str().unwrap();
     assert!(
-        image.ends_with("/datalabs/web-catalog-browser:0.0.1-0"),
+        image.ends_with(&format!("/datalabs/{name}:0.0.1-0")),
         "{image}"
     );
     assert!(outcome["digest"].as_str().unwrap().starts_with("sha256:"));
@@ -42,7 +47,10 @@ fn a_build_prints_the_image_and_digest_and_a_rebuild_reuses_it() {
         "progress is shown: {stderr}"
     );
 
-    let again = labforge(folder.path(), &["build", lab, "--no-smoke-test"]);
+    let again = labforge(
+        folder.path(),
+        &["build", lab, "--name", &name, "--no-smoke-test"],
+    );
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(again.status.success());
     assert!(stdout.contains(&format!("image: {image}")), "{stdout}");
@@ -70,5 +78,51 @@ fn a_file_url_is_refused_before_anything_is_fetched() {
     assert!(
         stderr.contains("file://") && stderr.contains("https"),
         "{stderr}"
+    );
+}
+
+/// The README's example: `labforge build <folder>` with the default, relative data folder.
+#[test]
+fn a_build_works_with_a_relative_data_folder_and_says_each_cause_once() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    // A lab with a requirements.txt, which is read from the staged copy in the data folder.
+    let lab = common::copy_example(&config, "jl-photometry-demo");
+    let name = common::unique_name("relative-data");
+    let relative = |arguments: &[&str], extra: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_labforge"));
+        command
+            .args(arguments)
+            .current_dir(folder.path())
+            .env_remove("LABFORGE_DATA_DIR")
+            .env("LABFORGE_REGISTRY", &config.registry.address)
+            .env("LABFORGE_WORKSPACE_ROOT", &config.sources.workspace_root)
+            .envs(extra.iter().copied());
+        if let Some(account) = config.registry.credentials() {
+            command
+                .env("LABFORGE_REGISTRY_USERNAME", account.username)
+                .env("LABFORGE_REGISTRY_PASSWORD", account.password);
+        }
+        command.output().expect("the binary runs")
+    };
+    let lab = lab.to_str().unwrap();
+
+    let built = relative(&["build", lab, "--name", &name, "--no-smoke-test"], &[]);
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(folder.path().join(".labforge/builds.json").is_file());
+
+    let other_name = common::unique_name("relative-bundle");
+    let missing_bundle = relative(
+        &["build", lab, "--name", &other_name, "--no-smoke-test"],
+        &[("LABFORGE_CA_BUNDLE", "/nonexistent/ca.pem")],
+    );
+    let stderr = String::from_utf8_lossy(&missing_bundle.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("/nonexistent/ca.pem"), "{stderr}");
+    assert_eq!(
+        last.matches("No such file or directory").count(),
+        1,
+        "{last}"
     );
 }

@@ -67,8 +67,10 @@ async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_
     let config = common::isolated_config(folder.path());
     let lab = common::copy_example(&config, "jl-photometry-demo");
     let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
+    // Its own repository: the registry keeps every tag, so numbering starts at 0 only there.
+    let name = common::unique_name("jl-photometry-demo");
 
-    let (first, log) = build(&pipeline, lab.clone(), true).await;
+    let (first, log) = build_as(&pipeline, lab.clone(), Some(&name), true).await;
     let first = first.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
     assert!(!first.reused);
     assert_eq!(first.record.number, 0);
@@ -76,7 +78,7 @@ async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_
         first
             .record
             .image
-            .ends_with("/datalabs/jl-photometry-demo:0.0.1-0"),
+            .ends_with(&format!("/datalabs/{name}:0.0.1-0")),
         "{}",
         first.record.image
     );
@@ -104,7 +106,7 @@ async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_
     let notebook = lab.join("photometry.ipynb");
     let text = std::fs::read_to_string(&notebook).unwrap();
     std::fs::write(&notebook, text.replace("# Aperture", "# Simple aperture")).unwrap();
-    let (second, log) = build(&pipeline, lab.clone(), false).await;
+    let (second, log) = build_as(&pipeline, lab.clone(), Some(&name), false).await;
     let second = second.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
     assert_eq!(second.record.number, 1);
     assert_eq!(
@@ -123,7 +125,7 @@ async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_
     assert!(log_text(&log).contains("environment unchanged since build 0.0.1-0"));
 
     // Nothing changed: no build at all, the last image is reused.
-    let (third, log) = build(&pipeline, lab, false).await;
+    let (third, log) = build_as(&pipeline, lab, Some(&name), false).await;
     let third = third.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
     assert!(third.reused, "{}", log_text(&log));
     assert_eq!(third.record.digest, second.record.digest);
@@ -306,4 +308,202 @@ async fn a_source_without_metadata_is_refused_with_what_to_add() {
         error.contains("metadata.yaml") && error.contains("alternateName"),
         "{error}"
     );
+}
+
+/// A pipeline of its own data folder (another machine, a fresh clone) on the shared registry,
+/// building from `workspace_root` when given.
+async fn pipeline_in(
+    folder: &std::path::Path,
+    workspace_root: Option<&std::path::Path>,
+) -> (labforge::config::Config, Pipeline) {
+    let mut config = common::isolated_config(folder);
+    if let Some(root) = workspace_root {
+        config.sources.workspace_root = root.to_owned();
+    }
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
+    (config, pipeline)
+}
+
+async fn build_recorded(
+    pipeline: &Pipeline,
+    folder: std::path::PathBuf,
+    name: &str,
+    number: u32,
+) -> Result<labforge::pipeline::BuildOutcome, PipelineError> {
+    let spec = BuildSpec {
+        source: Source::Workspace { path: folder },
+        name: Some(name.to_owned()),
+        kind: None,
+        smoke_test: false,
+        history: BuildHistory::Recorded {
+            version: "0.0.1".to_owned(),
+            number,
+            previous: None,
+            stored_metadata: None,
+        },
+    };
+    pipeline
+        .build(&spec, &BuildLog::new(), &CancellationToken::new())
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_data_folder_cannot_overwrite_a_tag() {
+    let name = common::unique_name("tag-keeper");
+    let first_machine = tempfile::tempdir().unwrap();
+    let (config, first_pipeline) = pipeline_in(first_machine.path(), None).await;
+    let lab = common::copy_example(&config, "web-catalog-browser");
+    let (first, log) = build_as(&first_pipeline, lab.clone(), Some(&name), false).await;
+    let first = first.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    assert_eq!(first.record.number, 0);
+
+    // Another data folder, other content: it numbers after the registry's tags, not its own index.
+    let second_machine = tempfile::tempdir().unwrap();
+    let (_, second_pipeline) =
+        pipeline_in(second_machine.path(), Some(&config.sources.workspace_root)).await;
+    std::fs::write(lab.join("catalogue.csv"), "name,ra,dec\nM31,10.68,41.27\n").unwrap();
+    let (second, log) = build_as(&second_pipeline, lab.clone(), Some(&name), false).await;
+    let second = second.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    assert_eq!(second.record.number, 1, "{}", log_text(&log));
+    assert_ne!(second.record.digest, first.record.digest);
+    let registry = RegistryClient::with_credentials(config.registry.credentials());
+    let (repository, tag) = first.record.image.rsplit_once(':').unwrap();
+    let still = registry
+        .manifest_digest(&ImageReference::new(repository, tag))
+        .await
+        .unwrap();
+    assert_eq!(still.as_deref(), Some(first.record.digest.as_str()));
+
+    // A service whose database numbers this build 0 again is refused before anything is built.
+    std::fs::write(lab.join("catalogue.csv"), "name,ra,dec\nM33,23.46,30.66\n").unwrap();
+    let error = build_recorded(&second_pipeline, lab, &name, 0)
+        .await
+        .expect_err("an existing tag is never overwritten")
+        .to_string();
+    assert!(
+        error.contains(&format!("{name}:0.0.1-0")) && error.contains("already"),
+        "{error}"
+    );
+    let still = registry
+        .manifest_digest(&ImageReference::new(repository, tag))
+        .await
+        .unwrap();
+    assert_eq!(still.as_deref(), Some(first.record.digest.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_without_a_working_registry_account_stops_before_building() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "web-catalog-browser");
+    let name = common::unique_name("no-account");
+
+    config.registry.username = None;
+    config.registry.password = None;
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
+    let (outcome, log) = build_as(&pipeline, lab.clone(), Some(&name), false).await;
+    let error = outcome.expect_err("no account, no push").to_string();
+    assert!(
+        error.contains("LABFORGE_REGISTRY_USERNAME")
+            && error.contains("LABFORGE_REGISTRY_PASSWORD")
+            && error.contains("registry-builder-password"),
+        "{error}"
+    );
+    assert!(!log_text(&log).contains("solve"), "{}", log_text(&log));
+
+    config.registry.username = Some("builder".to_owned());
+    config.registry.password = Some("not-the-password".to_owned());
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
+    let (outcome, log) = build_as(&pipeline, lab, Some(&name), false).await;
+    let error = outcome.expect_err("a wrong password, no push").to_string();
+    assert!(
+        error.contains("`builder`") && error.contains("LABFORGE_REGISTRY_PASSWORD"),
+        "{error}"
+    );
+    assert!(!log_text(&log).contains("solve"), "{}", log_text(&log));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_build_log_names_no_other_datalab_and_a_folder_leaves_no_local_path() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "web-catalog-browser");
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
+    let private = common::unique_name("private-neighbour");
+    let (outcome, log) = build_as(&pipeline, lab.clone(), Some(&private), false).await;
+    outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+
+    // The same layers under another name: the registry mounts them from the first repository.
+    let public = common::unique_name("public-lab");
+    let (outcome, log) = build_as(&pipeline, lab.clone(), Some(&public), false).await;
+    let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+    let text = log_text(&log);
+    assert!(!text.contains(&private), "{text}");
+    assert!(!text.contains("Mounted from"), "{text}");
+
+    let labforge::buildkit::BuildEngine::Dockerd(engine) = pipeline.engine() else {
+        panic!("the tests build with dockerd")
+    };
+    let image = engine
+        .docker()
+        .inspect_image(&outcome.record.image)
+        .await
+        .unwrap();
+    let labels = image
+        .config
+        .and_then(|config| config.labels)
+        .unwrap_or_default();
+    let local = folder.path().to_str().unwrap();
+    assert!(
+        labels.values().all(|value| !value.contains(local)),
+        "{labels:?}"
+    );
+    assert!(
+        !labels.contains_key("org.opencontainers.image.source"),
+        "a folder has no public source: {labels:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_install_ends_with_the_cause_and_its_requirement_line() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "jl-photometry-demo");
+    std::fs::write(lab.join("requirements.txt"), "numpy\npython\n").unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
+    let name = common::unique_name("failed-install");
+    let (outcome, log) = build_as(&pipeline, lab, Some(&name), false).await;
+    let error = outcome.expect_err("python is no package").to_string();
+    let last = error.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("python was not found in the package registry"),
+        "{error}\n{}",
+        log_text(&log)
+    );
+    assert!(
+        last.contains("requirements.txt line 2") && last.contains("`python`"),
+        "{error}"
+    );
+    assert!(!last.contains("executor failed"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metadata_file_that_is_not_utf8_is_reported_as_such() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let lab = config.sources.workspace_root.join("latin-1-lab");
+    std::fs::create_dir_all(&lab).unwrap();
+    std::fs::write(
+        lab.join("metadata.yaml"),
+        b"title: Lab\nabstract: Donn\xe9es du ciel\n",
+    )
+    .unwrap();
+    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
+    let (outcome, _) = build(&pipeline, lab, false).await;
+    let error = outcome.expect_err("not UTF-8").to_string();
+    assert!(
+        error.contains("not UTF-8") && error.contains("line 2") && error.contains("column 15"),
+        "{error}"
+    );
+    assert!(!error.contains("no metadata.yaml"), "{error}");
 }

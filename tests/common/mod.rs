@@ -122,3 +122,12 @@ pub async fn registry_get(path: &str, credentials: Option<&Credentials>) -> reqw
         .await
         .unwrap()
 }
+
+/// A datalab name no earlier run has pushed to the shared registry: tags there never change, so a
+/// test that counts builds from 0 needs a repository of its own.
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
