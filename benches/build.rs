@@ -237,7 +237,10 @@ async fn labforge_runs(
     )?;
     let pipeline = Pipeline::new(config.pipeline_settings()).await?;
     let spec = BuildSpec {
-        source: Source::Workspace { path: lab.clone() },
+        source: Source::Workspace {
+            root: config.sources.workspace_root.clone(),
+            path: lab.clone(),
+        },
         name: None,
         kind: None,
         smoke_test: false,

@@ -134,7 +134,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             json,
         } => {
             let spec = BuildSpec {
-                source: parse_source(&source, reference)?,
+                source: parse_source(&source, reference, &config.sources.workspace_root)?,
                 name,
                 kind,
                 smoke_test: !no_smoke_test,
@@ -305,7 +305,11 @@ fn outcome_json(outcome: &BuildOutcome) -> serde_json::Value {
 }
 
 /// A git URL, a zip file or a folder, told apart the way a user would.
-fn parse_source(source: &str, reference: Option<String>) -> anyhow::Result<Source> {
+fn parse_source(
+    source: &str,
+    reference: Option<String>,
+    workspace_root: &Path,
+) -> anyhow::Result<Source> {
     if source.contains("://") || source.starts_with("git@") {
         return Ok(Source::Git {
             url: source.to_owned(),
@@ -320,7 +324,10 @@ fn parse_source(source: &str, reference: Option<String>) -> anyhow::Result<Sourc
         std::fs::metadata(path).with_context(|| format!("no file or folder at {source}"))?;
     let path = std::path::absolute(path)?;
     if metadata.is_dir() {
-        Ok(Source::Workspace { path })
+        Ok(Source::Workspace {
+            root: workspace_root.to_path_buf(),
+            path,
+        })
     } else if path
         .extension()
         .is_some_and(|extension| extension.eq_ignore_ascii_case("zip"))

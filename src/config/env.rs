@@ -176,9 +176,18 @@ pub const ALL: &[EnvironmentVariable] = &[
     },
     EnvironmentVariable {
         name: "LABFORGE_WORKSPACE_ROOT",
-        doc: "Folder under which workspace sources must live.",
+        doc: "Folder under which the command line's folder sources must live (`labforge build`).",
         apply: |config, value| {
             config.sources.workspace_root = PathBuf::from(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_WORKSPACES_DIR",
+        doc: "Folder holding every user's workspace (<folder>/<user name>), which the service \
+              builds workspace sources from and the launcher mounts (default <data dir>/workspaces).",
+        apply: |config, value| {
+            config.datalabs.workspaces_dir = Some(PathBuf::from(value));
             Ok(())
         },
     },

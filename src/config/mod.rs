@@ -192,6 +192,7 @@ impl Config {
         crate::datalabs::DatalabSettings {
             limits: self.datalabs.clone(),
             sources: self.sources_settings(),
+            workspaces: self.workspaces(),
             data_dir: self.data_dir.clone(),
         }
     }
@@ -202,6 +203,16 @@ impl Config {
             ca_bundle: Some(self.engine.ca_bundle.clone()),
             ..self.sources.clone()
         }
+    }
+
+    /// The users' workspaces: `datalabs.workspaces_dir`, by default `<data_dir>/workspaces`.
+    pub fn workspaces(&self) -> crate::datalabs::Workspaces {
+        crate::datalabs::Workspaces::new(
+            self.datalabs
+                .workspaces_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("workspaces")),
+        )
     }
 
     /// The build pipeline's settings.
@@ -221,6 +232,7 @@ impl Config {
         crate::jobs::WorkerSettings {
             queue: self.build_queue.clone(),
             pipeline: self.pipeline_settings(),
+            workspaces: self.workspaces(),
         }
     }
 

@@ -8,24 +8,33 @@ use futures_util::Stream;
 
 use super::log_follower::{self, LogEvent};
 use super::visibility::Access;
-use super::{Build, DatalabError, DatalabService, LogLine, Version, VersionSource, upload};
+use super::{
+    Build, DatalabError, DatalabService, LogLine, Version, VersionSource, Workspaces, upload,
+};
 use crate::accounts::{Caller, User};
 use crate::sources::Source;
 use crate::storage::datalabs::VersionRow;
-use crate::storage::{StorageError, new_id};
+use crate::storage::new_id;
 
 /// The datalab's files as the pipeline fetches them: zip uploads live at
-/// `<data_dir>/uploads/<id>.zip`, workspace paths are relative to the workspace root.
-pub fn build_source(version: &VersionRow, data_dir: &Path) -> Result<Source, StorageError> {
-    match Version::try_from(version.clone())?.source {
-        VersionSource::Git { url, reference } => Ok(Source::Git { url, reference }),
-        VersionSource::Zip { upload } => Ok(Source::Zip {
+/// `<data_dir>/uploads/<id>.zip`, workspace paths are folders of the datalab owner's workspace,
+/// whoever queued the build.
+pub fn build_source(
+    version: &VersionRow,
+    owner_name: &str,
+    data_dir: &Path,
+    workspaces: &Workspaces,
+) -> Result<Source, DatalabError> {
+    Ok(match Version::try_from(version.clone())?.source {
+        VersionSource::Git { url, reference } => Source::Git { url, reference },
+        VersionSource::Zip { upload } => Source::Zip {
             path: upload::upload_path(data_dir, &upload),
-        }),
-        VersionSource::Workspace { path } => Ok(Source::Workspace {
+        },
+        VersionSource::Workspace { path } => Source::Workspace {
+            root: workspaces.of(owner_name)?,
             path: PathBuf::from(path),
-        }),
-    }
+        },
+    })
 }
 
 impl DatalabService {

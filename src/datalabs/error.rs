@@ -70,6 +70,18 @@ pub enum DatalabError {
         number: i64,
         status: BuildStatus,
     },
+    /// Also the answer for folders outside the owner's workspace, so nobody learns what others
+    /// keep.
+    #[error(
+        "there is no folder {path:?} in your workspace; name a folder relative to your workspace \
+         (GET /api/me/workspace lists those that hold a metadata.yaml)"
+    )]
+    UnknownWorkspaceFolder { path: String },
+    #[error("cannot prepare the workspace {path}: {source}")]
+    WorkspaceUnavailable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -45,9 +45,21 @@ pub async fn set_up_examples(
     let owner = accounts.user_named(owner_name).await.with_context(|| {
         format!("the examples belong to {owner_name:?}; start `labforge serve` once to create it")
     })?;
+    let workspace = datalabs.workspace_of(&owner)?;
     let mut pending = Vec::new();
-    for folder in example_folders(examples)? {
-        let (name, version) = register(datalabs, &owner, &folder).await?;
+    for example in example_folders(examples)? {
+        // Built from the owner's workspace like any author's folder: a fresh copy each run, so an
+        // edited example is built again.
+        let folder_name = example
+            .file_name()
+            .context("example folders have a name")?
+            .to_owned();
+        let folder = workspace.join(&folder_name);
+        copy_folder(&example, &folder).with_context(|| {
+            format!("cannot copy {} to {}", example.display(), folder.display())
+        })?;
+        let (name, version) =
+            register(datalabs, &owner, &folder, &folder_name.to_string_lossy()).await?;
         pending.push((name, version));
     }
     let caller = Caller::User(owner.clone());
@@ -73,6 +85,7 @@ async fn register(
     datalabs: &DatalabService,
     owner: &User,
     folder: &Path,
+    workspace_path: &str,
 ) -> anyhow::Result<(String, String)> {
     let metadata_path = folder.join("metadata.yaml");
     let text = std::fs::read_to_string(&metadata_path)
@@ -97,7 +110,6 @@ async fn register(
         Err(error) => return Err(error.into()),
     }
     if datalabs.version(&caller, &name, &version).await.is_err() {
-        let path = std::path::absolute(folder)?;
         datalabs
             .create_version(
                 owner,
@@ -105,7 +117,7 @@ async fn register(
                 NewVersion {
                     version: version.clone(),
                     source: VersionSource::Workspace {
-                        path: path.display().to_string(),
+                        path: workspace_path.to_owned(),
                     },
                 },
             )
@@ -123,6 +135,25 @@ async fn register(
         eprintln!("queued a build of example {name} {version}");
     }
     Ok((name, version))
+}
+
+/// Replaces `destination` with a copy of the regular files and folders of `source`.
+fn copy_folder(source: &Path, destination: &Path) -> std::io::Result<()> {
+    if destination.exists() {
+        std::fs::remove_dir_all(destination)?;
+    }
+    std::fs::create_dir_all(destination)?;
+    for entry in std::fs::read_dir(source)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = destination.join(entry.file_name());
+        if kind.is_dir() {
+            copy_folder(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 async fn wait_for_newest_build(

@@ -25,6 +25,7 @@ pub mod states;
 mod upload;
 mod views;
 pub mod visibility;
+pub mod workspaces;
 
 use std::path::PathBuf;
 
@@ -39,6 +40,7 @@ pub use log_follower::LogEvent;
 pub use service::DatalabService;
 pub use states::{BuildStatus, DatalabState, UnknownState, VersionState, Visibility};
 pub use views::{Build, Datalab, LogLine, NewDatalab, NewVersion, Upload, Version, VersionSource};
+pub use workspaces::{WorkspaceFolder, Workspaces};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -47,6 +49,9 @@ pub struct DatalabsConfig {
     pub max_upload_bytes: u64,
     /// An upload no version has named for this long is removed.
     pub unused_upload_hours: u32,
+    /// Where every user's workspace lives (`<folder>/<user name>`); `<data_dir>/workspaces` when
+    /// absent. The launcher mounts the same folders into sessions.
+    pub workspaces_dir: Option<PathBuf>,
 }
 
 impl Default for DatalabsConfig {
@@ -54,6 +59,7 @@ impl Default for DatalabsConfig {
         Self {
             max_upload_bytes: 512 * 1024 * 1024,
             unused_upload_hours: 24,
+            workspaces_dir: None,
         }
     }
 }
@@ -64,6 +70,7 @@ pub struct DatalabSettings {
     pub limits: DatalabsConfig,
     /// How version sources are checked when they are registered.
     pub sources: SourcesConfig,
+    pub workspaces: Workspaces,
     /// Uploads live under it (`<data_dir>/uploads`).
     pub data_dir: PathBuf,
 }

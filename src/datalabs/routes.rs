@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use super::{
     Build, BuildStatus, Datalab, DatalabService, LogEvent, LogLine, NewDatalab, NewVersion, Upload,
-    Version,
+    Version, WorkspaceFolder,
 };
 use crate::accounts::{AccountService, Caller};
 use crate::catalog::CatalogService;
@@ -37,6 +37,7 @@ where
     OpenApiRouter::new()
         .routes(routes!(create_datalab))
         .routes(routes!(my_datalabs))
+        .routes(routes!(my_workspace))
         .routes(routes!(get_datalab, delete_datalab))
         .routes(routes!(share_datalab, unshare_datalab))
         .routes(routes!(list_versions, create_version))
@@ -73,6 +74,17 @@ async fn my_datalabs(
     SignedIn(user): SignedIn,
 ) -> Result<Json<Vec<Datalab>>, ApiError> {
     Ok(Json(datalabs.owned_by(&user).await?))
+}
+
+/// The folders of the caller's workspace that hold a `metadata.yaml`, which a version's
+/// `workspace` source can name (their own workspace, the one their sessions mount).
+#[utoipa::path(get, path = "/api/me/workspace", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
+    responses((status = 200, body = Vec<WorkspaceFolder>)))]
+async fn my_workspace(
+    State(datalabs): State<DatalabService>,
+    SignedIn(user): SignedIn,
+) -> Result<Json<Vec<WorkspaceFolder>>, ApiError> {
+    Ok(Json(datalabs.workspace_projects(&user).await?))
 }
 
 /// One datalab; 404 also when the caller may not see it.

@@ -1,7 +1,6 @@
 //! The datalabs service: datalabs, sharing, uploads and versions, checked against the caller's
 //! [`access`] before `storage` is called. Builds are in `builds`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -12,7 +11,7 @@ use super::views::reads_private_fields;
 use super::visibility::{Access, Exposure, access};
 use super::{
     BuildEvents, Datalab, DatalabError, DatalabSettings, DatalabState, NewDatalab, NewVersion,
-    Upload, Version, VersionSource, VersionState, Visibility, upload,
+    Upload, Version, VersionSource, VersionState, Visibility, WorkspaceFolder, upload,
 };
 use crate::accounts::{Caller, Role, User};
 use crate::sources::Source;
@@ -88,6 +87,24 @@ impl DatalabService {
             .await?;
         self.database.refresh_datalab_search(&datalab.id).await?;
         Ok(())
+    }
+
+    /// The folders of `user`'s workspace that hold a `metadata.yaml`: what a version can be built
+    /// from.
+    pub async fn workspace_projects(
+        &self,
+        user: &User,
+    ) -> Result<Vec<WorkspaceFolder>, DatalabError> {
+        let workspaces = self.settings.workspaces.clone();
+        let owner = user.name.clone();
+        tokio::task::spawn_blocking(move || workspaces.projects(&owner))
+            .await
+            .expect("listing a workspace does not panic")
+    }
+
+    /// `user`'s workspace folder, created on first use.
+    pub fn workspace_of(&self, user: &User) -> Result<std::path::PathBuf, DatalabError> {
+        self.settings.workspaces.of(&user.name)
     }
 
     /// The datalabs `user` owns.
@@ -254,13 +271,10 @@ impl DatalabService {
                 }
                 (upload.clone(), None)
             }
+            // The caller names a folder of the datalab owner's workspace: their own, or (for an
+            // administrator adding a version) the owner's, never anyone else's.
             VersionSource::Workspace { path } => {
-                crate::sources::check(
-                    &Source::Workspace {
-                        path: PathBuf::from(path),
-                    },
-                    &self.settings.sources,
-                )?;
+                self.settings.workspaces.source(&reached.owner_name, path)?;
                 (path.clone(), None)
             }
         };

@@ -169,6 +169,9 @@ impl From<DatalabError> for ApiError {
             DatalabError::InvalidVersion { .. } => Self::invalid_field("version", message),
             DatalabError::InvalidSource(_) => Self::invalid_field("source", message),
             DatalabError::UnknownUpload { .. } => Self::invalid_field("source.upload", message),
+            DatalabError::UnknownWorkspaceFolder { .. } => {
+                Self::invalid_field("source.path", message)
+            }
             DatalabError::AuthorRequired | DatalabError::EditForbidden { .. } => {
                 Self::forbidden(message)
             }
@@ -186,7 +189,9 @@ impl From<DatalabError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_zip", message)
             }
             DatalabError::UploadInterrupted(_) => Self::bad_request(message),
-            DatalabError::UploadStorage { .. } => Self::internal(&error),
+            DatalabError::UploadStorage { .. } | DatalabError::WorkspaceUnavailable { .. } => {
+                Self::internal(&error)
+            }
             DatalabError::Storage(storage) => storage.into(),
         }
     }

@@ -83,6 +83,7 @@ impl BuildQueueConfig {
 pub struct WorkerSettings {
     pub queue: BuildQueueConfig,
     pub pipeline: PipelineSettings,
+    pub workspaces: crate::datalabs::Workspaces,
 }
 
 /// Fails every running build whose lease ran out before now, with the reason as its failure and
@@ -141,6 +142,7 @@ pub async fn run_workers(
                 pipeline: Arc::clone(&pipeline),
                 queue: settings.queue.clone(),
                 data_dir: data_dir.clone(),
+                workspaces: settings.workspaces.clone(),
                 shutdown: shutdown.clone(),
             };
             tokio::spawn(worker.run())

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::BuildQueueConfig;
 use super::log_writer::LogWriter;
 use crate::build_log::{BuildLog, Phase};
-use crate::datalabs::{BuildEvents, BuildStatus, build_source};
+use crate::datalabs::{BuildEvents, BuildStatus, DatalabError, Workspaces, build_source};
 use crate::metadata::policy::{
     ApplicationStamp, Writer, carry_over_fields_not_writable, stamp_application_fields,
 };
@@ -29,6 +29,8 @@ pub(super) struct Worker {
     pub pipeline: Arc<Pipeline>,
     pub queue: BuildQueueConfig,
     pub data_dir: PathBuf,
+    /// Workspace sources are folders of the datalab owner's workspace.
+    pub workspaces: Workspaces,
     pub shutdown: CancellationToken,
 }
 
@@ -176,7 +178,7 @@ impl Worker {
     }
 
     /// The build's spec from its version and datalab.
-    async fn prepare(&self, id: &str) -> Result<Prepared, StorageError> {
+    async fn prepare(&self, id: &str) -> Result<Prepared, DatalabError> {
         let missing = |what: &'static str| StorageError::Corrupt {
             what,
             detail: format!("build {id} refers to a {what} that does not exist"),
@@ -210,7 +212,12 @@ impl Worker {
             previous_metadata: version.metadata.clone().map(|metadata| metadata.0),
             label: format!("{}-{} of {}", version.version, build.number, datalab.name),
             spec: BuildSpec {
-                source: build_source(&version, &self.data_dir)?,
+                source: build_source(
+                    &version,
+                    &datalab.owner_name,
+                    &self.data_dir,
+                    &self.workspaces,
+                )?,
                 name: Some(datalab.name.clone()),
                 kind: Some(datalab.kind.parse().map_err(|_| StorageError::Corrupt {
                     what: "datalab kind",

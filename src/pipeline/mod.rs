@@ -905,7 +905,7 @@ fn describe(source: &Source) -> String {
             )
         }
         Source::Zip { path } => format!("zip {}", path.display()),
-        Source::Workspace { path } => format!("workspace folder {}", path.display()),
+        Source::Workspace { path, .. } => format!("workspace folder {}", path.display()),
     }
 }
 

@@ -45,7 +45,8 @@ pub struct SourcesConfig {
     /// Hosts or IP addresses that git URLs may use although they resolve to loopback, private or
     /// link-local addresses.
     pub allowed_hosts: Vec<String>,
-    /// Workspace sources must be folders inside this one.
+    /// The command line's workspace: folders it builds must be inside this one. (The service
+    /// gives every user a workspace of their own instead; see `datalabs::workspaces`.)
     pub workspace_root: PathBuf,
     /// The CA bundle git trusts for https (`LABFORGE_CA_BUNDLE`, the one builds trust): git runs
     /// with a cleared environment, so an institute's own CA reaches it only this way. Set by the
@@ -80,8 +81,11 @@ pub enum Source {
     },
     /// An uploaded zip archive.
     Zip { path: PathBuf },
-    /// A folder of the author's workspace, absolute or relative to the workspace root.
-    Workspace { path: PathBuf },
+    /// A folder inside the workspace `root`: `path` is relative to it (or absolute, for the
+    /// command line), and must stay inside it once every `..` and link is resolved. The service
+    /// gives each user's own workspace as the root; the command line the operator's
+    /// `workspace_root`.
+    Workspace { root: PathBuf, path: PathBuf },
 }
 
 /// A source brought into its staging folder, within the limits.
@@ -127,7 +131,15 @@ pub fn check(source: &Source, config: &SourcesConfig) -> Result<(), SourceError>
             reference.as_deref().map_or(Ok(()), git::validate_reference)
         }
         Source::Zip { .. } => Ok(()),
-        Source::Workspace { path } => workspace::resolve(path, &config.workspace_root).map(drop),
+        Source::Workspace { .. } => check_workspace(source),
+    }
+}
+
+/// Checks a workspace source: its folder exists and lies inside its workspace once resolved.
+pub fn check_workspace(source: &Source) -> Result<(), SourceError> {
+    match source {
+        Source::Workspace { root, path } => workspace::resolve(path, root).map(drop),
+        Source::Git { .. } | Source::Zip { .. } => Ok(()),
     }
 }
 
@@ -152,8 +164,8 @@ async fn stage_into(
                 blocking(move || archive::extract(&archive_path, &content, &mut budget)).await?;
             (root, None, path.display().to_string())
         }
-        Source::Workspace { path } => {
-            let folder = workspace::resolve(path, &config.workspace_root)?;
+        Source::Workspace { root, path } => {
+            let folder = workspace::resolve(path, root)?;
             let origin = folder.display().to_string();
             let mut budget = budget.fresh();
             blocking(move || workspace::copy(&folder, &content, &mut budget)).await?;

@@ -148,6 +148,12 @@ fn datalabs_rows() -> Vec<Row> {
             [401, 200, 200, 200, 200, 200],
         ),
         row(
+            Method::GET,
+            "/api/me/workspace",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        row(
             Method::POST,
             "/api/datalabs",
             Some(json!({"name": "fresh-lab", "kind": "desktop"})),

@@ -49,6 +49,7 @@ on_both_backends!(
     the_openapi_document_describes_the_datalabs_endpoints,
     deleting_a_draft_removes_the_uploads_only_it_used,
     old_uploads_no_version_names_are_removed,
+    versions_are_built_only_from_the_owners_own_workspace,
 );
 
 async fn create_datalab(app: &TestApp, owner: &TestUser, name: &str) {
@@ -63,9 +64,9 @@ async fn create_datalab(app: &TestApp, owner: &TestUser, name: &str) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-/// A workspace folder with a metadata.yaml of `version`.
-fn workspace_folder(app: &TestApp, folder: &str, version: &str) {
-    let path = app.workspace().join(folder);
+/// A folder of `owner`'s workspace with a metadata.yaml of `version`.
+fn workspace_folder(app: &TestApp, owner: &TestUser, folder: &str, version: &str) {
+    let path = app.workspace_of(owner).join(folder);
     std::fs::create_dir_all(&path).unwrap();
     std::fs::write(
         path.join("metadata.yaml"),
@@ -79,7 +80,7 @@ fn workspace_folder(app: &TestApp, folder: &str, version: &str) {
 
 async fn create_workspace_version(app: &TestApp, owner: &TestUser, name: &str, version: &str) {
     let folder = format!("{name}-{version}");
-    workspace_folder(app, &folder, version);
+    workspace_folder(app, owner, &folder, version);
     let (status, body) = app
         .call(
             Method::POST,
@@ -492,7 +493,12 @@ async fn versions_take_git_zip_and_workspace_sources(app: TestApp) {
             )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{source}: {body}");
-        assert_eq!(body["error"]["field"], "source", "{body}");
+        let field = if source["kind"] == "workspace" {
+            "source.path"
+        } else {
+            "source"
+        };
+        assert_eq!(body["error"]["field"], field, "{body}");
         let message = body["error"]["message"].as_str().unwrap().to_lowercase();
         assert!(message.contains(fragment), "{source}: {message}");
     }
@@ -523,7 +529,7 @@ async fn versions_take_git_zip_and_workspace_sources(app: TestApp) {
         "{body}"
     );
 
-    workspace_folder(&app, "demo", "0.0.2");
+    workspace_folder(&app, &alice, "demo", "0.0.2");
     let (status, created) = app
         .call(
             Method::POST,
@@ -804,7 +810,7 @@ async fn a_finished_build_log_is_served_as_json_text_and_replayed_as_events(app:
     create_datalab(&app, &alice, "jl-gone").await;
     create_workspace_version(&app, &alice, "jl-gone", "0.0.1").await;
     // The folder disappears after it was registered: the build fails while fetching.
-    std::fs::remove_dir_all(app.workspace().join("jl-gone-0.0.1")).unwrap();
+    std::fs::remove_dir_all(app.workspace_of(&alice).join("jl-gone-0.0.1")).unwrap();
 
     let workers = app.start_workers();
     let build = "/api/datalabs/jl-gone/versions/0.0.1/builds/0";
@@ -1074,4 +1080,74 @@ async fn old_uploads_no_version_names_are_removed(app: TestApp) {
     assert!(exists(&ids[0]), "an old upload a version names stays");
     assert!(!exists(&ids[1]), "an old unused upload goes");
     assert!(exists(&ids[2]), "a recent unused upload stays");
+}
+
+/// A version's workspace folder is a folder of the owner's own workspace: another user's, reached
+/// by `..`, an absolute path or a link, is refused exactly like a folder that does not exist.
+async fn versions_are_built_only_from_the_owners_own_workspace(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    let bob = app.user("bob", Role::Author).await;
+    workspace_folder(&app, &bob, "lab", "0.0.1");
+    workspace_folder(&app, &alice, "mine", "0.0.1");
+    workspace_folder(&app, &alice, "tutorials/second", "0.0.1");
+    let bobs_lab = app.workspace_of(&bob).join("lab");
+    std::os::unix::fs::symlink(&bobs_lab, app.workspace_of(&alice).join("borrowed")).unwrap();
+    create_datalab(&app, &alice, "jl-alice").await;
+
+    let bobs_lab = bobs_lab.display().to_string();
+    let mut refusals = Vec::new();
+    for path in [
+        "../bob/lab",
+        "../bob/missing",
+        bobs_lab.as_str(),
+        "borrowed",
+        "missing",
+        "..",
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/datalabs/jl-alice/versions",
+                As::User(&alice),
+                Some(json!({"version": "0.0.1", "source": {"kind": "workspace", "path": path}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(body["error"]["field"], "source.path", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("your workspace"), "{message}");
+        refusals.push(message.replace(&format!("{path:?}"), "PATH"));
+    }
+    assert!(
+        refusals.windows(2).all(|pair| pair[0] == pair[1]),
+        "the refusals do not tell another user's folder from a missing one: {refusals:#?}"
+    );
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-alice/versions",
+            As::User(&alice),
+            Some(json!({"version": "0.0.1", "source": {"kind": "workspace", "path": "mine"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The creator wizard lists what can be built: folders with a metadata.yaml, not links.
+    let (status, listed) = app
+        .call(Method::GET, "/api/me/workspace", As::User(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed,
+        json!([{"path": "mine"}, {"path": "tutorials/second"}])
+    );
+    let (_, listed) = app
+        .call(Method::GET, "/api/me/workspace", As::User(&bob), None)
+        .await;
+    assert_eq!(listed, json!([{"path": "lab"}]));
+    let (status, _) = app
+        .call(Method::GET, "/api/me/workspace", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -103,11 +103,11 @@ async fn a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live
     let name = common::unique_name(
         &format!("web-catalog-{:?}", app.state.database.backend()).to_lowercase(),
     );
+    let alice = app.user("alice", Role::Author).await;
     common::copy_folder(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web-catalog-browser"),
-        &app.workspace().join("web-catalog-browser"),
+        &app.workspace_of(&alice).join("web-catalog-browser"),
     );
-    let alice = app.user("alice", Role::Author).await;
     let (status, body) = app
         .call(
             Method::POST,
@@ -194,11 +194,14 @@ async fn a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live
     assert_eq!(version_body["metadata"]["title"], "Catalogue browser");
 
     // Nothing changed: the next build of the version reuses the image the database recorded.
+    // An administrator queues it, and it still reads alice's workspace (the administrator's own
+    // has no such folder).
+    let admin = app.user("root", Role::Admin).await;
     let (status, second) = app
         .call(
             Method::POST,
             &format!("{version}/builds"),
-            As::User(&alice),
+            As::User(&admin),
             None,
         )
         .await;

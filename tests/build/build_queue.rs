@@ -64,7 +64,7 @@ async fn create_datalab_with_version(app: &TestApp, owner: &TestUser, name: &str
 
 /// A datalab whose version comes from a workspace folder.
 async fn workspace_datalab(app: &TestApp, owner: &TestUser, name: &str) {
-    std::fs::create_dir_all(app.workspace().join(name)).unwrap();
+    std::fs::create_dir_all(app.workspace_of(owner).join(name)).unwrap();
     create_datalab_with_version(app, owner, name, json!({"kind": "workspace", "path": name})).await;
 }
 

@@ -33,7 +33,13 @@ async fn build_as(
 ) {
     let log = BuildLog::new();
     let spec = BuildSpec {
-        source: Source::Workspace { path: folder },
+        source: Source::Workspace {
+            root: folder
+                .parent()
+                .expect("labs live in a workspace")
+                .to_path_buf(),
+            path: folder,
+        },
         name: name.map(str::to_owned),
         kind: None,
         smoke_test,
@@ -148,7 +154,10 @@ async fn the_image_is_private_in_labforge_s_registry_and_the_bases_are_public() 
     let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
     let log = BuildLog::new();
     let spec = BuildSpec {
-        source: Source::Workspace { path: lab },
+        source: Source::Workspace {
+            root: config.sources.workspace_root.clone(),
+            path: lab,
+        },
         // Its own repository: other tests push this example under its own name concurrently.
         name: Some("private-catalog-browser".to_owned()),
         kind: None,
@@ -331,7 +340,10 @@ async fn build_recorded(
     number: u32,
 ) -> Result<labforge::pipeline::BuildOutcome, PipelineError> {
     let spec = BuildSpec {
-        source: Source::Workspace { path: folder },
+        source: Source::Workspace {
+            root: folder.parent().expect("labs live in a workspace").to_path_buf(),
+            path: folder,
+        },
         name: Some(name.to_owned()),
         kind: None,
         smoke_test: false,

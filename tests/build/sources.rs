@@ -821,6 +821,7 @@ async fn workspace_folder_is_copied_with_inner_links() {
     let staged = sandbox
         .stage(
             &Source::Workspace {
+                root: workspaces.root.clone(),
                 path: PathBuf::from("alice/lab"),
             },
             &workspace_config(&workspaces),
@@ -857,6 +858,7 @@ async fn workspace_escape_through_dot_dot_is_refused() {
         let error = sandbox
             .refused(
                 &Source::Workspace {
+                    root: workspaces.root.clone(),
                     path: PathBuf::from(path),
                 },
                 &workspace_config(&workspaces),
@@ -882,6 +884,7 @@ async fn workspace_links_leaving_the_folder_are_refused_by_name() {
         let error = sandbox
             .refused(
                 &Source::Workspace {
+                    root: workspaces.root.clone(),
                     path: PathBuf::from("alice/lab"),
                 },
                 &workspace_config(&workspaces),
@@ -911,6 +914,7 @@ async fn workspace_folder_that_is_a_link_out_is_refused() {
     let error = sandbox
         .refused(
             &Source::Workspace {
+                root: workspaces.root.clone(),
                 path: PathBuf::from("alice/away"),
             },
             &workspace_config(&workspaces),
@@ -934,6 +938,7 @@ async fn workspace_over_the_byte_limit_is_refused() {
     let error = sandbox
         .refused(
             &Source::Workspace {
+                root: workspaces.root.clone(),
                 path: PathBuf::from("alice/lab"),
             },
             &workspace_config(&workspaces),

@@ -113,9 +113,9 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// The workspace root of the test app's configuration.
-    pub fn workspace(&self) -> std::path::PathBuf {
-        self.config.sources.workspace_root.clone()
+    /// `user`'s own workspace, which their workspace sources name folders of.
+    pub fn workspace_of(&self, user: &TestUser) -> std::path::PathBuf {
+        self.config.workspaces().of(&user.name).unwrap()
     }
 
     pub async fn new(backend: Backend) -> Self {
@@ -129,9 +129,8 @@ impl TestApp {
             data_dir: folder.path().join("data"),
             ..Config::default()
         };
-        // Workspace sources resolve inside the test's own folder.
-        config.sources.workspace_root = folder.path().join("workspace");
-        std::fs::create_dir_all(&config.sources.workspace_root).unwrap();
+        // Every user's workspace lives inside the test's own folder.
+        config.datalabs.workspaces_dir = Some(folder.path().join("workspaces"));
         config.database.url = Some(match backend {
             Backend::Sqlite => format!("sqlite://{}", folder.path().join("labforge.db").display()),
             Backend::Postgres => create_postgres_database().await,
