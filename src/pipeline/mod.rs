@@ -40,7 +40,7 @@ use crate::recipe::generate::{
 use crate::recipe::lint::{LintFinding, LintLevel, lint_dockerfile};
 use crate::recipe::requirements::{Requirement, Requirements, parse_requirements};
 use crate::recipe::user_dockerfile::check_user_dockerfile;
-use crate::sources::{Source, SourcesConfig, StagedSource, stage};
+use crate::sources::{LeftOut, Source, SourcesConfig, StagedSource, stage};
 
 const SMOKE_TEST_TIMEOUT: Duration = Duration::from_mins(2);
 
@@ -343,6 +343,7 @@ impl Pipeline {
                     .unwrap_or_default()
             ),
         );
+        log_left_out(&staged.left_out, log);
         Ok((staging, staged))
     }
 
@@ -780,6 +781,32 @@ fn labels(plan: &Plan, staged: &StagedSource) -> BTreeMap<String, String> {
     labels
 }
 
+/// Tells the author what the image will not hold: the total, each secret-looking file by name
+/// (they may want to rotate it), and ignore-file lines that were skipped.
+fn log_left_out(left_out: &LeftOut, log: &BuildLog) {
+    log.write(
+        Phase::Fetch,
+        format!(
+            "left out {} files, {} bytes (.git, notebook checkpoints, Python caches, \
+             .dockerignore and .gitignore patterns, secret-looking files)",
+            left_out.files, left_out.bytes
+        ),
+    );
+    for secret in &left_out.secrets {
+        log.write(
+            Phase::Fetch,
+            format!(
+                "warning: left out `{secret}`, which looks like a secret; keep credentials out \
+                 of the source (and rotate them if it was shared), or list the file with `!` in \
+                 .dockerignore if the image needs it"
+            ),
+        );
+    }
+    for warning in &left_out.warnings {
+        log.write(Phase::Fetch, format!("warning: {warning}"));
+    }
+}
+
 fn describe(source: &Source) -> String {
     match source {
         Source::Git { url, reference } => {
@@ -805,6 +832,28 @@ mod tests {
 
     fn metadata(extra: &str) -> Metadata {
         parse_metadata(&format!("{AUTHOR_METADATA}{extra}"), "metadata.yaml").unwrap()
+    }
+
+    #[test]
+    fn the_build_log_says_what_was_left_out_and_names_each_secret() {
+        let log = BuildLog::new();
+        log_left_out(
+            &LeftOut {
+                files: 412,
+                bytes: 5_872_025,
+                secrets: vec![".env".to_owned(), "keys/id_rsa".to_owned()],
+                warnings: Vec::new(),
+            },
+            &log,
+        );
+        let lines: Vec<String> = log.lines().into_iter().map(|line| line.text).collect();
+        assert!(
+            lines[0].starts_with("left out 412 files, 5872025 bytes"),
+            "{lines:?}"
+        );
+        assert!(lines[1].starts_with("warning: left out `.env`, which looks like a secret"));
+        assert!(lines[2].starts_with("warning: left out `keys/id_rsa`"));
+        assert_eq!(lines.len(), 3);
     }
 
     #[test]
