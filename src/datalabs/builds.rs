@@ -18,7 +18,15 @@ use crate::storage::{StorageError, new_id};
 /// `<data_dir>/uploads/<id>.zip`, workspace paths are relative to the workspace root.
 pub fn build_source(version: &VersionRow, data_dir: &Path) -> Result<Source, StorageError> {
     match Version::try_from(version.clone())?.source {
-        VersionSource::Git { url, reference } => Ok(Source::Git { url, reference }),
+        VersionSource::Git {
+            url,
+            reference,
+            subfolder,
+        } => Ok(Source::Git {
+            url,
+            reference,
+            subfolder,
+        }),
         VersionSource::Zip { upload } => Ok(Source::Zip {
             path: upload::upload_path(data_dir, &upload),
         }),

@@ -232,16 +232,21 @@ impl DatalabService {
     ) -> Result<Version, DatalabError> {
         let reached = self.reach_as_editor(user, name).await?;
         check_version(&new.version)?;
-        let (location, reference) = match &new.source {
-            VersionSource::Git { url, reference } => {
+        let (location, reference, subfolder) = match &new.source {
+            VersionSource::Git {
+                url,
+                reference,
+                subfolder,
+            } => {
                 crate::sources::check(
                     &Source::Git {
                         url: url.clone(),
                         reference: reference.clone(),
+                        subfolder: subfolder.clone(),
                     },
                     &self.settings.sources,
                 )?;
-                (url.clone(), reference.clone())
+                (url.clone(), reference.clone(), subfolder.clone())
             }
             VersionSource::Zip { upload } => {
                 let owned = self
@@ -252,7 +257,7 @@ impl DatalabService {
                 if owned.is_none() {
                     return Err(DatalabError::UnknownUpload { id: upload.clone() });
                 }
-                (upload.clone(), None)
+                (upload.clone(), None, None)
             }
             VersionSource::Workspace { path } => {
                 crate::sources::check(
@@ -261,7 +266,7 @@ impl DatalabService {
                     },
                     &self.settings.sources,
                 )?;
-                (path.clone(), None)
+                (path.clone(), None, None)
             }
         };
         let now = Utc::now();
@@ -272,6 +277,7 @@ impl DatalabService {
             source_kind: new.source.kind().to_owned(),
             source_location: location,
             source_reference: reference,
+            source_subfolder: subfolder,
             metadata: None,
             state: VersionState::Draft,
             created_at: now,

@@ -809,12 +809,20 @@ fn log_left_out(left_out: &LeftOut, log: &BuildLog) {
 
 fn describe(source: &Source) -> String {
     match source {
-        Source::Git { url, reference } => {
+        Source::Git {
+            url,
+            reference,
+            subfolder,
+        } => {
             format!(
-                "git {url}{}",
+                "git {url}{}{}",
                 reference
                     .as_ref()
                     .map(|r| format!(" at {r}"))
+                    .unwrap_or_default(),
+                subfolder
+                    .as_ref()
+                    .map(|folder| format!(", folder {folder}"))
                     .unwrap_or_default()
             )
         }

@@ -137,6 +137,25 @@ pub enum SourceError {
     },
 
     #[error(
+        "git source field `subfolder`: `{subfolder}` cannot be used ({reason}); give a folder of \
+         the repository relative to its root, such as `tutorials/FITS-header`"
+    )]
+    GitSubfolderInvalid {
+        subfolder: String,
+        reason: &'static str,
+    },
+
+    #[error(
+        "git source field `subfolder`: `{subfolder}` is not a folder of {url} at the requested \
+         reference; its top-level folders: {folders}"
+    )]
+    GitSubfolderMissing {
+        url: String,
+        subfolder: String,
+        folders: String,
+    },
+
+    #[error(
         "`{reference}` is not a branch, tag or commit of {url}; known branches and tags: \
          {known}"
     )]

@@ -75,10 +75,13 @@ impl Default for SourcesConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A public repository: an https URL and a branch, tag or (full or abbreviated) commit sha;
-    /// the default branch when `reference` is `None`.
+    /// the default branch when `reference` is `None`. With a `subfolder` (relative to the
+    /// repository's root), only that folder is staged, as its own root: one tutorial of a
+    /// repository of tutorials.
     Git {
         url: String,
         reference: Option<String>,
+        subfolder: Option<String>,
     },
     /// An uploaded zip archive.
     Zip { path: PathBuf },
@@ -126,9 +129,18 @@ pub async fn stage(
 /// Zip archives are checked when they are uploaded and extracted.
 pub fn check(source: &Source, config: &SourcesConfig) -> Result<(), SourceError> {
     match source {
-        Source::Git { url, reference } => {
+        Source::Git {
+            url,
+            reference,
+            subfolder,
+        } => {
             git_url::GitUrl::parse(url, config)?;
-            reference.as_deref().map_or(Ok(()), git::validate_reference)
+            reference
+                .as_deref()
+                .map_or(Ok(()), git::validate_reference)?;
+            subfolder.as_deref().map_or(Ok(()), |subfolder| {
+                git::validate_subfolder(subfolder).map(drop)
+            })
         }
         Source::Zip { .. } => Ok(()),
         Source::Workspace { path } => workspace::resolve(path, &config.workspace_root).map(drop),
@@ -144,9 +156,20 @@ async fn stage_into(
     let budget = StagingBudget::new(config, cancelled);
     let content = staging_dir.join("source");
     let (root, revision, origin) = match source {
-        Source::Git { url, reference } => {
-            let fetched =
-                git::fetch(url, reference.as_deref(), staging_dir, config, &budget).await?;
+        Source::Git {
+            url,
+            reference,
+            subfolder,
+        } => {
+            let fetched = git::fetch(
+                url,
+                reference.as_deref(),
+                subfolder.as_deref(),
+                staging_dir,
+                config,
+                &budget,
+            )
+            .await?;
             (fetched.root, Some(fetched.revision), url.clone())
         }
         Source::Zip { path } => {

@@ -97,6 +97,7 @@ fn git_source(url: &str, reference: Option<&str>) -> Source {
     Source::Git {
         url: url.to_owned(),
         reference: reference.map(String::from),
+        subfolder: None,
     }
 }
 
@@ -1157,5 +1158,124 @@ async fn an_invalid_dockerignore_is_refused_with_its_line_and_leaves_nothing() {
         error.to_string(),
         ".dockerignore line 2: `data/[` is not a valid pattern (unclosed character class; \
          missing ']'); fix or remove the line"
+    );
+}
+
+// One folder of a repository.
+
+/// A repository of tutorials, each its own lab, served as `tutorials.git`.
+fn serve_tutorials(sandbox: &Sandbox) -> (GitServer, String) {
+    let projects = sandbox.scratch("projects");
+    let work = projects.join("tutorials-work");
+    let header = work.join("tutorials/FITS-header");
+    fs::create_dir_all(&header).unwrap();
+    git_server::copy_folder(&git_server::fixture_folder(), &header);
+    fs::create_dir_all(work.join("tutorials/plot-catalog")).unwrap();
+    fs::write(work.join("tutorials/plot-catalog/plot.ipynb"), "{}\n").unwrap();
+    fs::write(work.join("README.md"), "Tutorials\n").unwrap();
+    symlink("tutorials/plot-catalog", work.join("latest")).unwrap();
+    let escaping = work.join("tutorials/escaping");
+    fs::create_dir_all(&escaping).unwrap();
+    symlink("../plot-catalog/plot.ipynb", escaping.join("plot.ipynb")).unwrap();
+    git_server::publish_folder(&projects, "tutorials", &work);
+    let server = GitServer::start(&projects);
+    let url = format!("{}/tutorials.git", server.base_url);
+    (server, url)
+}
+
+fn subfolder_source(url: &str, subfolder: &str) -> Source {
+    Source::Git {
+        url: url.to_owned(),
+        reference: None,
+        subfolder: Some(subfolder.to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn git_subfolder_is_staged_alone_as_the_root() {
+    let sandbox = Sandbox::new();
+    let (_server, url) = serve_tutorials(&sandbox);
+    let staged = sandbox
+        .stage(
+            &subfolder_source(&url, "tutorials/FITS-header/"),
+            &git_config(),
+        )
+        .await
+        .unwrap();
+    assert_lab_files(&staged.root);
+    assert_eq!(
+        staged_paths(&staged.root),
+        [
+            "metadata.yaml",
+            "notebooks",
+            "notebooks/explore.ipynb",
+            "requirements.txt"
+        ]
+    );
+    assert_eq!(staged.files, 4);
+    // The rest of the repository was never checked out.
+    let source = sandbox.staging_dir.join("source");
+    assert_eq!(
+        staged_paths(&source)
+            .iter()
+            .filter(|path| !path.starts_with("tutorials/FITS-header"))
+            .collect::<Vec<_>>(),
+        ["tutorials"]
+    );
+}
+
+#[tokio::test]
+async fn git_subfolder_that_is_no_folder_of_the_repository_is_refused_naming_the_field() {
+    let sandbox = Sandbox::new();
+    let (_server, url) = serve_tutorials(&sandbox);
+    for subfolder in ["tutorials/missing", "latest", "README.md"] {
+        let error = sandbox
+            .refused(&subfolder_source(&url, subfolder), &git_config())
+            .await;
+        assert!(
+            matches!(&error, SourceError::GitSubfolderMissing { subfolder: named, folders, .. }
+                if named == subfolder && folders == "tutorials"),
+            "{subfolder}: {error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("git source field `subfolder`: "),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn git_subfolder_leaving_the_repository_is_refused_before_connecting() {
+    let sandbox = Sandbox::new();
+    let (server, url) = serve_tutorials(&sandbox);
+    for subfolder in [
+        "../tutorials-work",
+        "/etc",
+        "tutorials/../..",
+        "tutorials/.git",
+    ] {
+        let error = sandbox
+            .refused(&subfolder_source(&url, subfolder), &git_config())
+            .await;
+        assert!(
+            matches!(&error, SourceError::GitSubfolderInvalid { subfolder: named, .. } if named == subfolder),
+            "{subfolder}: {error}"
+        );
+    }
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+#[tokio::test]
+async fn git_subfolder_links_leaving_the_subfolder_are_refused() {
+    let sandbox = Sandbox::new();
+    let (_server, url) = serve_tutorials(&sandbox);
+    let error = sandbox
+        .refused(&subfolder_source(&url, "tutorials/escaping"), &git_config())
+        .await;
+    assert!(
+        matches!(&error, SourceError::SymlinkEscapes { path, .. } if path == "plot.ipynb"),
+        "{error}"
     );
 }
