@@ -31,7 +31,7 @@ use crate::buildkit::EngineConfig;
 use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
 use crate::config::RegistryTarget;
 use crate::images::{ImageReference, RegistryClient};
-use crate::metadata::{DatalabKind, Metadata, parse_metadata, policy};
+use crate::metadata::{DatalabKind, Metadata, Position, policy, read_metadata};
 use crate::recipe::PackagingConfig;
 use crate::recipe::base::BaseImage;
 use crate::recipe::generate::{
@@ -188,7 +188,7 @@ impl Pipeline {
         timings.fetch = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let package = self.read_package(&staged.root, spec)?;
+        let package = self.read_package(&staged.root, spec, log)?;
         let plan = self.plan(package, &staged.root, log).await?;
         timings.package = started.elapsed().as_secs_f64();
         let package = &plan.package;
@@ -510,14 +510,30 @@ impl Pipeline {
         }))
     }
 
-    fn read_package(&self, root: &Path, spec: &BuildSpec) -> Result<Package, PipelineError> {
+    fn read_package(
+        &self,
+        root: &Path,
+        spec: &BuildSpec,
+        log: &BuildLog,
+    ) -> Result<Package, PipelineError> {
         let metadata_path = root.join("metadata.yaml");
         let text = std::fs::read_to_string(&metadata_path).map_err(|_| {
             PipelineError::MissingMetadata {
                 path: PathBuf::from("metadata.yaml"),
             }
         })?;
-        let metadata = parse_metadata(&text, "metadata.yaml")?;
+        let read = read_metadata(&text, "metadata.yaml")?;
+        for note in &read.notes {
+            let Position { line, column } = note.position;
+            log.write(
+                Phase::Package,
+                format!(
+                    "note: metadata.yaml:{line}:{column}: `{}`: {}",
+                    note.field, note.message
+                ),
+            );
+        }
+        let metadata = read.metadata;
         if let BuildHistory::Recorded {
             stored_metadata, ..
         } = &spec.history
@@ -834,6 +850,7 @@ fn describe(source: &Source) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::parse_metadata;
 
     const AUTHOR_METADATA: &str = "title: Lab\nalternateName: jl-lab\nabstract: A lab.\n\
         contactPoint: a@example.org\ncreator: ESA\nversion: 0.0.1\n";
