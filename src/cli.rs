@@ -35,6 +35,9 @@ enum Command {
         /// Branch, tag or commit of a git source.
         #[arg(long = "ref")]
         reference: Option<String>,
+        /// One folder of a git source, relative to the repository's root, built alone.
+        #[arg(long)]
+        subfolder: Option<String>,
         /// The datalab's name (default: metadata's alternateName).
         #[arg(long)]
         name: Option<String>,
@@ -128,13 +131,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Build {
             source,
             reference,
+            subfolder,
             name,
             kind,
             no_smoke_test,
             json,
         } => {
             let spec = BuildSpec {
-                source: parse_source(&source, reference, &config.sources.workspace_root)?,
+                source: parse_source(
+                    &source,
+                    reference,
+                    subfolder,
+                    &config.sources.workspace_root,
+                )?,
                 name,
                 kind,
                 smoke_test: !no_smoke_test,
@@ -308,16 +317,24 @@ fn outcome_json(outcome: &BuildOutcome) -> serde_json::Value {
 fn parse_source(
     source: &str,
     reference: Option<String>,
+    subfolder: Option<String>,
     workspace_root: &Path,
 ) -> anyhow::Result<Source> {
     if source.contains("://") || source.starts_with("git@") {
         return Ok(Source::Git {
             url: source.to_owned(),
             reference,
+            subfolder,
         });
     }
     if reference.is_some() {
         bail!("--ref applies to git sources only; {source} is a file or folder");
+    }
+    if subfolder.is_some() {
+        bail!(
+            "--subfolder applies to git sources only; {source} is a file or folder: give the \
+             folder itself"
+        );
     }
     let path = Path::new(source);
     let metadata =

@@ -26,7 +26,15 @@ pub fn build_source(
     workspaces: &Workspaces,
 ) -> Result<Source, DatalabError> {
     Ok(match Version::try_from(version.clone())?.source {
-        VersionSource::Git { url, reference } => Source::Git { url, reference },
+        VersionSource::Git {
+            url,
+            reference,
+            subfolder,
+        } => Source::Git {
+            url,
+            reference,
+            subfolder,
+        },
         VersionSource::Zip { upload } => Source::Zip {
             path: upload::upload_path(data_dir, &upload),
         },

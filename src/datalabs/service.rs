@@ -249,16 +249,21 @@ impl DatalabService {
     ) -> Result<Version, DatalabError> {
         let reached = self.reach_as_editor(user, name).await?;
         check_version(&new.version)?;
-        let (location, reference) = match &new.source {
-            VersionSource::Git { url, reference } => {
+        let (location, reference, subfolder) = match &new.source {
+            VersionSource::Git {
+                url,
+                reference,
+                subfolder,
+            } => {
                 crate::sources::check(
                     &Source::Git {
                         url: url.clone(),
                         reference: reference.clone(),
+                        subfolder: subfolder.clone(),
                     },
                     &self.settings.sources,
                 )?;
-                (url.clone(), reference.clone())
+                (url.clone(), reference.clone(), subfolder.clone())
             }
             VersionSource::Zip { upload } => {
                 let owned = self
@@ -269,13 +274,13 @@ impl DatalabService {
                 if owned.is_none() {
                     return Err(DatalabError::UnknownUpload { id: upload.clone() });
                 }
-                (upload.clone(), None)
+                (upload.clone(), None, None)
             }
             // The caller names a folder of the datalab owner's workspace: their own, or (for an
             // administrator adding a version) the owner's, never anyone else's.
             VersionSource::Workspace { path } => {
                 self.settings.workspaces.source(&reached.owner_name, path)?;
-                (path.clone(), None)
+                (path.clone(), None, None)
             }
         };
         let now = Utc::now();
@@ -286,6 +291,7 @@ impl DatalabService {
             source_kind: new.source.kind().to_owned(),
             source_location: location,
             source_reference: reference,
+            source_subfolder: subfolder,
             metadata: None,
             state: VersionState::Draft,
             created_at: now,

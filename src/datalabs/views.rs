@@ -66,6 +66,10 @@ pub enum VersionSource {
         url: String,
         #[serde(default)]
         reference: Option<String>,
+        /// One folder of the repository, relative to its root, staged alone (one tutorial of a
+        /// repository of tutorials); the whole repository when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subfolder: Option<String>,
     },
     /// A zip archive uploaded with `POST /api/uploads`.
     Zip { upload: String },
@@ -132,6 +136,7 @@ impl TryFrom<VersionRow> for Version {
             "git" => VersionSource::Git {
                 url: row.source_location,
                 reference: row.source_reference,
+                subfolder: row.source_subfolder,
             },
             "zip" => VersionSource::Zip {
                 upload: row.source_location,

@@ -15,6 +15,7 @@ use crate::accounts::AccountError;
 use crate::catalog::CatalogError;
 use crate::datalabs::DatalabError;
 use crate::launcher::LauncherError;
+use crate::sources::SourceError;
 use crate::storage::StorageError;
 
 /// An API failure: status, machine-readable code, message for people, and the field at fault.
@@ -167,6 +168,9 @@ impl From<DatalabError> for ApiError {
         match error {
             DatalabError::InvalidName { .. } => Self::invalid_field("name", message),
             DatalabError::InvalidVersion { .. } => Self::invalid_field("version", message),
+            DatalabError::InvalidSource(
+                SourceError::GitSubfolderInvalid { .. } | SourceError::GitSubfolderMissing { .. },
+            ) => Self::invalid_field("source.subfolder", message),
             DatalabError::InvalidSource(_) => Self::invalid_field("source", message),
             DatalabError::UnknownUpload { .. } => Self::invalid_field("source.upload", message),
             DatalabError::UnknownWorkspaceFolder { .. } => {

@@ -1,11 +1,13 @@
 //! Datalab metadata: `metadata.yaml` parsed with positions, validated against the JSON Schema in
 //! `metadata-schema/`, and turned into a typed [`Metadata`].
 //!
-//! The flow is [`yaml`] (strict YAML to JSON with positions) -> [`validation`] (every schema error
-//! as a plain-words problem) -> serde into [`Metadata`]. The schema, not the Rust types, is the
+//! The flow is [`yaml`] (strict YAML to JSON with positions) -> [`authoring`] (the forms authors
+//! write rewritten to the schema's, with notes) -> [`validation`] (every schema error as a
+//! plain-words problem, and licences that are not SPDX expressions) -> serde into [`Metadata`]. The schema, not the Rust types, is the
 //! contract for what an author may write; the types only carry what passed it. [`policy`] applies
 //! the field table's read and write columns to stored metadata.
 
+mod authoring;
 pub mod error;
 pub mod fields;
 pub mod policy;
@@ -17,6 +19,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use authoring::MetadataNote;
 pub use error::{MetadataError, MetadataProblem, Position};
 pub use fields::{FieldDefinition, Obligation, ReadAccess, WriteAccess, field_table};
 
@@ -51,7 +54,8 @@ pub struct Metadata {
     pub mission: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instrument: Vec<String>,
-    /// SPDX expression as written; checked against the licence list by the licences domain.
+    /// SPDX expression of current ids (checked when read); which licences allow which
+    /// visibility is the publishing domain's decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
     /// Only a moderator may change it; the publishing domain enforces that.
@@ -146,9 +150,22 @@ pub struct ServiceContract {
     pub command: Vec<String>,
 }
 
+/// Parses and validates `metadata.yaml`, for callers with no one to tell how it was read.
+pub fn parse_metadata(text: &str, file_name: &str) -> Result<Metadata, MetadataError> {
+    read_metadata(text, file_name).map(|read| read.metadata)
+}
+
+/// `metadata.yaml` as validated, and the values read differently from how they were written.
+#[derive(Debug, Clone)]
+pub struct ReadMetadata {
+    pub metadata: Metadata,
+    /// In document order.
+    pub notes: Vec<MetadataNote>,
+}
+
 /// Parses and validates `metadata.yaml`. `file_name` is only used in messages. On failure every
 /// problem found is returned, each with its line and column.
-pub fn parse_metadata(text: &str, file_name: &str) -> Result<Metadata, MetadataError> {
+pub fn read_metadata(text: &str, file_name: &str) -> Result<ReadMetadata, MetadataError> {
     if text.len() > MAX_METADATA_BYTES {
         return Err(MetadataError::TooLarge {
             file: file_name.to_owned(),
@@ -160,18 +177,22 @@ pub fn parse_metadata(text: &str, file_name: &str) -> Result<Metadata, MetadataE
         file: file_name.to_owned(),
         problems,
     };
-    let document = yaml::load(text).map_err(invalid)?;
-    let problems = validation::validate(&document);
+    let mut document = yaml::load(text).map_err(invalid)?;
+    let notes = authoring::normalise(&mut document, text);
+    let mut problems = validation::validate(&document);
+    problems.extend(authoring::license_problem(&document));
     if !problems.is_empty() {
+        problems.sort_by_key(|problem| problem.position);
         return Err(invalid(problems));
     }
-    serde_json::from_value(document.value).map_err(|error| {
+    let metadata = serde_json::from_value(document.value).map_err(|error| {
         invalid(vec![MetadataProblem {
             field: None,
             position: Position { line: 1, column: 1 },
             message: format!("the metadata passed the schema but could not be read: {error}"),
         }])
-    })
+    })?;
+    Ok(ReadMetadata { metadata, notes })
 }
 
 #[cfg(test)]
@@ -278,7 +299,7 @@ mod tests {
             "`version` at line 6, column 10: expected a semantic version like 1.2.3 or 1.2.3-rc.1 \
              (quote it if YAML reads it as a number), found \"v1\"",
             "`keywords` at line 7, column 11: expected a list of text values, like [a, b], found \
-             \"euclid\"",
+             42",
             "`kind` at line 8, column 7: expected one of jupyterlab, desktop, generic, found \
              \"notebook\"",
             "`minimumResources.cpu` at line 10, column 8: expected a number of CPUs greater than \
@@ -369,13 +390,42 @@ mod tests {
 
     #[test]
     fn a_number_where_text_is_expected_is_refused_with_a_hint() {
-        let text = fixture("valid-minimal.yaml").replace("version: 0.0.1", "version: 1.0");
+        // `1.0` is read as 1.0.0 (see the next test); a number that is no short version is not.
+        let text = fixture("valid-minimal.yaml").replace("version: 0.0.1", "version: 1.5e3");
         let error = parse_metadata(&text, "metadata.yaml").unwrap_err();
         assert!(
             error.to_string().contains(
                 "`version`: expected a semantic version like 1.2.3 or 1.2.3-rc.1 (quote it if \
-                 YAML reads it as a number), found 1.0"
+                 YAML reads it as a number), found 1500.0"
             ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn metadata_as_authors_write_it_is_read_with_notes_and_wrong_licences_are_refused() {
+        let text = fixture("valid-minimal.yaml").replace("version: 0.0.1", "version: 1.0")
+            + "keywords: FITS\naudienceType: researchers\nkind: JupyterLab\n";
+        let read = read_metadata(&text, "metadata.yaml").unwrap();
+        assert_eq!(read.metadata.version, "1.0.0");
+        assert_eq!(read.metadata.keywords, ["FITS"]);
+        assert_eq!(read.metadata.audience_type, ["researchers"]);
+        assert_eq!(read.metadata.kind, Some(DatalabKind::JupyterLab));
+        assert_eq!(read.notes.len(), 1);
+        assert_eq!(read.notes[0].field, "version");
+
+        let text = fixture("valid-minimal.yaml") + "license: BSD 3-Clause\n";
+        let line = text.lines().count();
+        let error = read_metadata(&text, "metadata.yaml").unwrap_err();
+        assert!(
+            error.to_string().starts_with(&format!(
+                "metadata.yaml:{line}:10: `license`: `BSD 3-Clause` is not an SPDX licence \
+                 expression"
+            )),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("did you mean `BSD-3-Clause`?"),
             "{error}"
         );
     }

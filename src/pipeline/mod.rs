@@ -31,7 +31,7 @@ use crate::buildkit::EngineConfig;
 use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
 use crate::config::RegistryTarget;
 use crate::images::{self, ImageReference, RegistryClient};
-use crate::metadata::{DatalabKind, Metadata, parse_metadata, policy};
+use crate::metadata::{DatalabKind, Metadata, Position, policy, read_metadata};
 use crate::recipe::PackagingConfig;
 use crate::recipe::base::BaseImage;
 use crate::recipe::generate::{
@@ -40,7 +40,7 @@ use crate::recipe::generate::{
 use crate::recipe::lint::{LintFinding, LintLevel, lint_dockerfile};
 use crate::recipe::requirements::{Requirement, Requirements, parse_requirements};
 use crate::recipe::user_dockerfile::check_user_dockerfile;
-use crate::sources::{Source, SourcesConfig, StagedSource, stage};
+use crate::sources::{LeftOut, Source, SourcesConfig, StagedSource, stage};
 
 const SMOKE_TEST_TIMEOUT: Duration = Duration::from_mins(2);
 
@@ -188,7 +188,7 @@ impl Pipeline {
         timings.fetch = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let package = self.read_package(&staged.root, spec)?;
+        let package = self.read_package(&staged.root, spec, log)?;
         let repository = self.check_push_access(&package.name).await?;
         let plan = self.plan(package, &staged.root, log).await?;
         timings.package = started.elapsed().as_secs_f64();
@@ -392,6 +392,7 @@ impl Pipeline {
                     .unwrap_or_default()
             ),
         );
+        log_left_out(&staged.left_out, log);
         Ok((staging, staged))
     }
 
@@ -558,9 +559,25 @@ impl Pipeline {
         }))
     }
 
-    fn read_package(&self, root: &Path, spec: &BuildSpec) -> Result<Package, PipelineError> {
+    fn read_package(
+        &self,
+        root: &Path,
+        spec: &BuildSpec,
+        log: &BuildLog,
+    ) -> Result<Package, PipelineError> {
         let text = read_metadata_text(root)?;
-        let metadata = parse_metadata(&text, "metadata.yaml")?;
+        let read = read_metadata(&text, "metadata.yaml")?;
+        for note in &read.notes {
+            let Position { line, column } = note.position;
+            log.write(
+                Phase::Package,
+                format!(
+                    "note: metadata.yaml:{line}:{column}: `{}`: {}",
+                    note.field, note.message
+                ),
+            );
+        }
+        let metadata = read.metadata;
         if let BuildHistory::Recorded {
             stored_metadata, ..
         } = &spec.history
@@ -893,14 +910,48 @@ fn labels(plan: &Plan, staged: &StagedSource, source: &Source) -> BTreeMap<Strin
     labels
 }
 
+/// Tells the author what the image will not hold: the total, each secret-looking file by name
+/// (they may want to rotate it), and ignore-file lines that were skipped.
+fn log_left_out(left_out: &LeftOut, log: &BuildLog) {
+    log.write(
+        Phase::Fetch,
+        format!(
+            "left out {} files, {} bytes (.git, notebook checkpoints, Python caches, \
+             .dockerignore and .gitignore patterns, secret-looking files)",
+            left_out.files, left_out.bytes
+        ),
+    );
+    for secret in &left_out.secrets {
+        log.write(
+            Phase::Fetch,
+            format!(
+                "warning: left out `{secret}`, which looks like a secret; keep credentials out \
+                 of the source (and rotate them if it was shared), or list the file with `!` in \
+                 .dockerignore if the image needs it"
+            ),
+        );
+    }
+    for warning in &left_out.warnings {
+        log.write(Phase::Fetch, format!("warning: {warning}"));
+    }
+}
+
 fn describe(source: &Source) -> String {
     match source {
-        Source::Git { url, reference } => {
+        Source::Git {
+            url,
+            reference,
+            subfolder,
+        } => {
             format!(
-                "git {url}{}",
+                "git {url}{}{}",
                 reference
                     .as_ref()
                     .map(|r| format!(" at {r}"))
+                    .unwrap_or_default(),
+                subfolder
+                    .as_ref()
+                    .map(|folder| format!(", folder {folder}"))
                     .unwrap_or_default()
             )
         }
@@ -912,12 +963,35 @@ fn describe(source: &Source) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::parse_metadata;
 
     const AUTHOR_METADATA: &str = "title: Lab\nalternateName: jl-lab\nabstract: A lab.\n\
         contactPoint: a@example.org\ncreator: ESA\nversion: 0.0.1\n";
 
     fn metadata(extra: &str) -> Metadata {
         parse_metadata(&format!("{AUTHOR_METADATA}{extra}"), "metadata.yaml").unwrap()
+    }
+
+    #[test]
+    fn the_build_log_says_what_was_left_out_and_names_each_secret() {
+        let log = BuildLog::new();
+        log_left_out(
+            &LeftOut {
+                files: 412,
+                bytes: 5_872_025,
+                secrets: vec![".env".to_owned(), "keys/id_rsa".to_owned()],
+                warnings: Vec::new(),
+            },
+            &log,
+        );
+        let lines: Vec<String> = log.lines().into_iter().map(|line| line.text).collect();
+        assert!(
+            lines[0].starts_with("left out 412 files, 5872025 bytes"),
+            "{lines:?}"
+        );
+        assert!(lines[1].starts_with("warning: left out `.env`, which looks like a secret"));
+        assert!(lines[2].starts_with("warning: left out `keys/id_rsa`"));
+        assert_eq!(lines.len(), 3);
     }
 
     #[test]

@@ -60,6 +60,19 @@ pub enum SourceError {
     )]
     UnsupportedFileType { path: String, kind: &'static str },
 
+    #[error(
+        ".dockerignore line {line}: `{pattern}` is not a valid pattern ({reason}); fix or remove \
+         the line"
+    )]
+    DockerignorePatternInvalid {
+        line: usize,
+        pattern: String,
+        reason: String,
+    },
+
+    #[error(".dockerignore cannot be used ({reason}); make it shorter or simpler")]
+    DockerignoreUnusable { reason: String },
+
     // Git URLs.
     #[error(
         "`{url}` is not a valid git URL ({reason}); give an https:// URL such as https://github.com/org/repo.git"
@@ -122,6 +135,25 @@ pub enum SourceError {
     GitReferenceInvalid {
         reference: String,
         reason: &'static str,
+    },
+
+    #[error(
+        "git source field `subfolder`: `{subfolder}` cannot be used ({reason}); give a folder of \
+         the repository relative to its root, such as `tutorials/FITS-header`"
+    )]
+    GitSubfolderInvalid {
+        subfolder: String,
+        reason: &'static str,
+    },
+
+    #[error(
+        "git source field `subfolder`: `{subfolder}` is not a folder of {url} at the requested \
+         reference; its top-level folders: {folders}"
+    )]
+    GitSubfolderMissing {
+        url: String,
+        subfolder: String,
+        folders: String,
     },
 
     #[error(

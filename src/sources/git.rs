@@ -33,10 +33,12 @@ pub struct FetchedRepository {
 }
 
 /// Fetches `reference` (default branch when `None`) of `url` into `staging_dir/source`, using
-/// `staging_dir/git-home` as git's home; both live in the staging folder.
+/// `staging_dir/git-home` as git's home; both live in the staging folder. With a `subfolder`,
+/// only that folder is checked out (a sparse checkout) and it is the fetched root.
 pub async fn fetch(
     url: &str,
     reference: Option<&str>,
+    subfolder: Option<&str>,
     staging_dir: &Path,
     config: &SourcesConfig,
     budget: &StagingBudget,
@@ -45,6 +47,7 @@ pub async fn fetch(
     if let Some(reference) = reference {
         validate_reference(reference)?;
     }
+    let subfolder = subfolder.map(validate_subfolder).transpose()?;
     let vetted = url.resolve(config).await?;
 
     let home = staging_dir.join("git-home");
@@ -102,24 +105,7 @@ pub async fn fetch(
         budget,
     )
     .await?;
-    let listing = git
-        .run(
-            "listing the downloaded files",
-            Some(&root),
-            &["ls-tree", "-r", "-t", "-l", "-z", "FETCH_HEAD^{commit}"],
-            &[],
-            budget,
-        )
-        .await?;
-    check_listing(&listing, &mut budget.fresh())?;
-    git.run(
-        "checking out the files",
-        Some(&root),
-        &["checkout", "--quiet", "--detach", "FETCH_HEAD^{commit}"],
-        &[],
-        budget,
-    )
-    .await?;
+    check_out(&git, &root, subfolder, budget).await?;
     let revision = git
         .run(
             "reading the commit",
@@ -141,7 +127,169 @@ pub async fn fetch(
                 source,
             })?;
     }
+    let root = match subfolder {
+        None => root,
+        Some(subfolder) => folder_inside(&root, subfolder)?,
+    };
     Ok(FetchedRepository { root, revision })
+}
+
+/// Checks the fetched commit's tree (or `subfolder` of it) against the limits, then checks it
+/// out into `root`: with a `subfolder`, only that folder, which must be a folder of the tree.
+async fn check_out(
+    git: &Git,
+    root: &Path,
+    subfolder: Option<&str>,
+    budget: &StagingBudget,
+) -> Result<(), SourceError> {
+    let listing = git
+        .run(
+            "listing the downloaded files",
+            Some(root),
+            &["ls-tree", "-r", "-t", "-l", "-z", "FETCH_HEAD^{commit}"],
+            &[],
+            budget,
+        )
+        .await?;
+    check_listing(&listing, subfolder, &mut budget.fresh())?;
+    if let Some(subfolder) = subfolder {
+        if !listing_has_folder(&listing, subfolder) {
+            return Err(SourceError::GitSubfolderMissing {
+                url: git.url.as_str().to_owned(),
+                subfolder: subfolder.to_owned(),
+                folders: top_level_folders(&listing),
+            });
+        }
+        check_out_only(root, subfolder).await?;
+    }
+    let sparse = format!("core.sparseCheckout={}", subfolder.is_some());
+    git.run(
+        "checking out the files",
+        Some(root),
+        &[
+            "-c",
+            &sparse,
+            "checkout",
+            "--quiet",
+            "--detach",
+            "FETCH_HEAD^{commit}",
+        ],
+        &[],
+        budget,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Refuses a subfolder that could leave the repository or that git's sparse-checkout patterns
+/// would read as a pattern, before anything is contacted; returns it without trailing `/`.
+pub(super) fn validate_subfolder(subfolder: &str) -> Result<&str, SourceError> {
+    let invalid = |reason| SourceError::GitSubfolderInvalid {
+        subfolder: subfolder.to_owned(),
+        reason,
+    };
+    if subfolder.starts_with('/') {
+        return Err(invalid(
+            "it is an absolute path; give it relative to the repository's root",
+        ));
+    }
+    let trimmed = subfolder.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed.len() > 1024 {
+        return Err(invalid("it must have 1 to 1024 characters"));
+    }
+    if trimmed.chars().any(|character| {
+        character.is_control() || matches!(character, '\\' | '*' | '?' | '[' | ']' | '!' | '#')
+    }) {
+        return Err(invalid(
+            "it cannot contain control characters, `\\`, `*`, `?`, `[`, `]`, `!` or `#`",
+        ));
+    }
+    for component in trimmed.split('/') {
+        match component {
+            "" => return Err(invalid("it cannot contain `//`")),
+            "." | ".." => return Err(invalid("it cannot contain `.` or `..` as a folder")),
+            ".git" => return Err(invalid("it cannot name git's own `.git` folder")),
+            _ if component.trim() != component => {
+                return Err(invalid("a folder name cannot start or end with a space"));
+            }
+            _ => {}
+        }
+    }
+    Ok(trimmed)
+}
+
+/// Whether the `git ls-tree -r -t` listing has `folder` as a tree. A folder under a symbolic
+/// link is not listed, so a subfolder found here is a real folder all the way down.
+fn listing_has_folder(listing: &str, folder: &str) -> bool {
+    listing_records(listing).any(|(object_type, _, path)| object_type == "tree" && path == folder)
+}
+
+/// The repository's top-level folders, for an error that names what could have been meant.
+fn top_level_folders(listing: &str) -> String {
+    let folders: Vec<&str> = listing_records(listing)
+        .filter(|(object_type, _, path)| *object_type == "tree" && !path.contains('/'))
+        .map(|(_, _, path)| path)
+        .take(KNOWN_LISTED)
+        .collect();
+    if folders.is_empty() {
+        "(none)".to_owned()
+    } else {
+        folders.join(", ")
+    }
+}
+
+/// Records of `git ls-tree -r -t -l -z` output: object type, size (`-` for trees) and path.
+fn listing_records(listing: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    listing
+        .split('\0')
+        .filter_map(|record| record.split_once('\t'))
+        .map(|(meta, path)| {
+            let mut fields = meta.split_whitespace();
+            let object_type = fields.nth(1).unwrap_or_default();
+            let size = fields.nth(1).unwrap_or_default();
+            (object_type, size, path)
+        })
+}
+
+/// Writes the sparse-checkout pattern that makes a checkout with `core.sparseCheckout` write
+/// only `subfolder` (one anchored folder pattern), so the rest of the repository never reaches
+/// the disk.
+async fn check_out_only(root: &Path, subfolder: &str) -> Result<(), SourceError> {
+    let info = root.join(".git/info");
+    let sparse = info.join("sparse-checkout");
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SourceError::Filesystem {
+            action: "write",
+            path,
+            source,
+        }
+    };
+    tokio::fs::create_dir_all(&info)
+        .await
+        .map_err(write_error(&info))?;
+    tokio::fs::write(&sparse, format!("/{subfolder}/\n"))
+        .await
+        .map_err(write_error(&sparse))?;
+    Ok(())
+}
+
+/// The checked-out `subfolder` of `root`, which must resolve to a folder inside it.
+fn folder_inside(root: &Path, subfolder: &str) -> Result<PathBuf, SourceError> {
+    let canonical_root = super::tree::canonical(root)?;
+    let folder =
+        std::fs::canonicalize(root.join(subfolder)).map_err(|source| SourceError::Filesystem {
+            action: "resolve",
+            path: root.join(subfolder),
+            source,
+        })?;
+    if folder == canonical_root || !folder.starts_with(&canonical_root) || !folder.is_dir() {
+        return Err(SourceError::GitSubfolderInvalid {
+            subfolder: subfolder.to_owned(),
+            reason: "it does not resolve to a folder inside the repository",
+        });
+    }
+    Ok(folder)
 }
 
 /// Refuses references that git could read as options or that are not valid ref names, before
@@ -312,16 +460,21 @@ fn unknown_reference(git: &Git, reference: &str, refs: &[(&str, &str)]) -> Sourc
 }
 
 /// Counts the entries and bytes of `git ls-tree -r -t -l -z` output against the limits, so an
-/// oversized tree is refused before it is checked out.
-fn check_listing(listing: &str, budget: &mut StagingBudget) -> Result<(), SourceError> {
-    for record in listing.split('\0').filter(|record| !record.is_empty()) {
-        let Some((meta, path)) = record.split_once('\t') else {
-            continue;
-        };
+/// oversized tree is refused before it is checked out; with a `subfolder`, only what it holds.
+fn check_listing(
+    listing: &str,
+    subfolder: Option<&str>,
+    budget: &mut StagingBudget,
+) -> Result<(), SourceError> {
+    let inside = |path: &str| {
+        subfolder.is_none_or(|folder| {
+            path.strip_prefix(folder)
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    for (_, size, path) in listing_records(listing).filter(|(_, _, path)| inside(path)) {
         budget.add_entry(path)?;
-        if let Some(size) = meta.split_whitespace().nth(3)
-            && let Ok(size) = size.parse::<u64>()
-        {
+        if let Ok(size) = size.parse::<u64>() {
             budget.add_bytes(path, size)?;
         }
     }
@@ -637,10 +790,57 @@ mod tests {
             ..SourcesConfig::default()
         };
         let mut budget = StagingBudget::new(&config, Arc::default());
-        let error = check_listing(listing, &mut budget).unwrap_err();
+        let error = check_listing(listing, None, &mut budget).unwrap_err();
         assert!(
             matches!(&error, SourceError::TooManyBytes { limit: 1000, entry } if entry == "data/big.csv"),
             "{error}"
         );
+        // One folder of the repository counts alone.
+        let mut budget = StagingBudget::new(&config, Arc::default());
+        check_listing(listing, Some("notebooks"), &mut budget).unwrap();
+        assert_eq!((budget.files(), budget.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn subfolders_stay_inside_the_repository() {
+        for subfolder in [
+            "../outside",
+            "tutorials/../../outside",
+            "/etc",
+            "",
+            "/",
+            "a//b",
+            "./tutorials",
+            "tutorials/*",
+            "!tutorials",
+            ".git",
+            "tutorials/.git/hooks",
+            " tutorials",
+        ] {
+            let error = validate_subfolder(subfolder).unwrap_err();
+            assert!(
+                matches!(&error, SourceError::GitSubfolderInvalid { subfolder: named, .. } if named == subfolder),
+                "{subfolder}: {error}"
+            );
+            assert!(error.to_string().contains("`subfolder`"), "{error}");
+        }
+        assert_eq!(
+            validate_subfolder("tutorials/FITS-header/").unwrap(),
+            "tutorials/FITS-header"
+        );
+        assert_eq!(validate_subfolder("notebooks").unwrap(), "notebooks");
+    }
+
+    #[test]
+    fn a_subfolder_must_be_a_folder_of_the_listing() {
+        let listing = "040000 tree 4567       -\ttutorials\0\
+                       040000 tree 4568       -\ttutorials/fits\0\
+                       120000 blob 89ab      10\tlinked\0\
+                       100644 blob 89ac      10\tREADME.md\0";
+        assert!(listing_has_folder(listing, "tutorials/fits"));
+        assert!(!listing_has_folder(listing, "linked"));
+        assert!(!listing_has_folder(listing, "linked/inner"));
+        assert!(!listing_has_folder(listing, "README.md"));
+        assert_eq!(top_level_folders(listing), "tutorials");
     }
 }

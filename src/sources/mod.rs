@@ -8,6 +8,11 @@
 //! every staged tree is inspected at the end (`tree`): whatever wrote it, its counts are
 //! recounted and every symbolic link must resolve inside the root.
 //!
+//! Before the tree is inspected, what its author would not want in an image is removed from it
+//! (`exclusions`: `.git`, notebook checkpoints and Python caches, `.dockerignore` and
+//! `.gitignore` patterns, files that look like secrets) and reported as [`LeftOut`]. Limits
+//! count the source as given; the staged counts are what remains.
+//!
 //! Modules: `git_url` (which URLs and hosts may be fetched, decided before connecting),
 //! `git` (the hardened `git` process), `archive` (zip uploads), `workspace` (workspace
 //! folders), `budget` (limits), `error` (the one error type of this domain).
@@ -15,6 +20,7 @@
 mod archive;
 mod budget;
 mod error;
+mod exclusions;
 mod git;
 mod git_url;
 mod tree;
@@ -28,8 +34,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 pub use error::SourceError;
+pub use exclusions::LeftOut;
 
 use budget::StagingBudget;
+use exclusions::IgnoreFiles;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -74,10 +82,13 @@ impl Default for SourcesConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A public repository: an https URL and a branch, tag or (full or abbreviated) commit sha;
-    /// the default branch when `reference` is `None`.
+    /// the default branch when `reference` is `None`. With a `subfolder` (relative to the
+    /// repository's root), only that folder is staged, as its own root: one tutorial of a
+    /// repository of tutorials.
     Git {
         url: String,
         reference: Option<String>,
+        subfolder: Option<String>,
     },
     /// An uploaded zip archive.
     Zip { path: PathBuf },
@@ -101,6 +112,8 @@ pub struct StagedSource {
     pub files: u64,
     /// Bytes of the staged regular files.
     pub bytes: u64,
+    /// What the source held that the image will not.
+    pub left_out: LeftOut,
 }
 
 /// Brings `source` into `staging_dir`, which must not exist yet (its parent must): it is
@@ -126,9 +139,18 @@ pub async fn stage(
 /// Zip archives are checked when they are uploaded and extracted.
 pub fn check(source: &Source, config: &SourcesConfig) -> Result<(), SourceError> {
     match source {
-        Source::Git { url, reference } => {
+        Source::Git {
+            url,
+            reference,
+            subfolder,
+        } => {
             git_url::GitUrl::parse(url, config)?;
-            reference.as_deref().map_or(Ok(()), git::validate_reference)
+            reference
+                .as_deref()
+                .map_or(Ok(()), git::validate_reference)?;
+            subfolder.as_deref().map_or(Ok(()), |subfolder| {
+                git::validate_subfolder(subfolder).map(drop)
+            })
         }
         Source::Zip { .. } => Ok(()),
         Source::Workspace { .. } => check_workspace(source),
@@ -152,9 +174,20 @@ async fn stage_into(
     let budget = StagingBudget::new(config, cancelled);
     let content = staging_dir.join("source");
     let (root, revision, origin) = match source {
-        Source::Git { url, reference } => {
-            let fetched =
-                git::fetch(url, reference.as_deref(), staging_dir, config, &budget).await?;
+        Source::Git {
+            url,
+            reference,
+            subfolder,
+        } => {
+            let fetched = git::fetch(
+                url,
+                reference.as_deref(),
+                subfolder.as_deref(),
+                staging_dir,
+                config,
+                &budget,
+            )
+            .await?;
             (fetched.root, Some(fetched.revision), url.clone())
         }
         Source::Zip { path } => {
@@ -172,16 +205,25 @@ async fn stage_into(
             (staging_dir.join("source"), None, origin)
         }
     };
+    let ignore_files = match source {
+        Source::Git { .. } => IgnoreFiles::Dockerignore,
+        Source::Zip { .. } | Source::Workspace { .. } => IgnoreFiles::DockerignoreThenGitignore,
+    };
     let mut tally = budget.fresh();
     let inspected_root = root.clone();
-    let tally =
-        blocking(move || tree::inspect(&inspected_root, &mut tally).map(|()| tally)).await?;
+    let (left_out, tally) = blocking(move || {
+        let left_out = exclusions::leave_out(&inspected_root, ignore_files, &tally)?;
+        tree::inspect(&inspected_root, &mut tally)?;
+        Ok((left_out, tally))
+    })
+    .await?;
     Ok(StagedSource {
         root,
         revision,
         origin,
         files: tally.files(),
         bytes: tally.bytes(),
+        left_out,
     })
 }
 

@@ -38,6 +38,7 @@ pub struct VersionRow {
     pub source_kind: String,
     pub source_location: String,
     pub source_reference: Option<String>,
+    pub source_subfolder: Option<String>,
     pub metadata: Option<Json<serde_json::Value>>,
     pub state: VersionState,
     pub created_at: DateTime<Utc>,
@@ -46,8 +47,8 @@ pub struct VersionRow {
 
 macro_rules! version_columns {
     () => {
-        "id, datalab_id, version, source_kind, source_location, source_reference, metadata, state, \
-         created_at, updated_at"
+        "id, datalab_id, version, source_kind, source_location, source_reference, \
+         source_subfolder, metadata, state, created_at, updated_at"
     };
 }
 
@@ -219,8 +220,8 @@ impl Database {
         with_pool!(self, write, |pool| {
             sqlx::query(
                 "INSERT INTO versions (id, datalab_id, version, source_kind, source_location, \
-                 source_reference, metadata, state, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 source_reference, source_subfolder, metadata, state, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&version.id)
             .bind(&version.datalab_id)
@@ -228,6 +229,7 @@ impl Database {
             .bind(&version.source_kind)
             .bind(&version.source_location)
             .bind(&version.source_reference)
+            .bind(&version.source_subfolder)
             .bind(&version.metadata)
             .bind(version.state)
             .bind(version.created_at)

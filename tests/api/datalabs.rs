@@ -43,6 +43,7 @@ on_both_backends!(
     authors_create_list_and_delete_draft_datalabs,
     private_and_draft_datalabs_are_404_to_those_who_may_not_see_them,
     versions_take_git_zip_and_workspace_sources,
+    a_git_version_may_name_one_folder_of_the_repository,
     uploads_are_limited_and_must_be_zip_archives,
     builds_are_numbered_per_version_and_queued_ones_cancel_at_once,
     a_finished_build_log_is_served_as_json_text_and_replayed_as_events,
@@ -436,6 +437,50 @@ async fn private_and_draft_datalabs_are_404_to_those_who_may_not_see_them(app: T
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn a_git_version_may_name_one_folder_of_the_repository(app: TestApp) {
+    let alice = app.user("alice", Role::Author).await;
+    create_datalab(&app, &alice, "jl-fits-header").await;
+    let versions = "/api/datalabs/jl-fits-header/versions";
+    let git = json!({"kind": "git", "url": "https://github.com/astropy/astropy-tutorials.git",
+        "reference": "main", "subfolder": "tutorials/FITS-header"});
+    let (status, created) = app
+        .call(
+            Method::POST,
+            versions,
+            As::User(&alice),
+            Some(json!({"version": "0.0.1", "source": git})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["source"], git);
+    let (status, listed) = app
+        .call(Method::GET, versions, As::User(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed[0]["source"], git, "{listed}");
+
+    for subfolder in ["../astropy", "/tutorials", "tutorials/../../x", ".git"] {
+        let source = json!({"kind": "git", "url": "https://github.com/astropy/astropy-tutorials.git",
+            "subfolder": subfolder});
+        let (status, body) = app
+            .call(
+                Method::POST,
+                versions,
+                As::User(&alice),
+                Some(json!({"version": "0.0.2", "source": source})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{subfolder}: {body}"
+        );
+        assert_eq!(body["error"]["field"], "source.subfolder", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(subfolder), "{message}");
+    }
 }
 
 #[expect(

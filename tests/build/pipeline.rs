@@ -341,7 +341,10 @@ async fn build_recorded(
 ) -> Result<labforge::pipeline::BuildOutcome, PipelineError> {
     let spec = BuildSpec {
         source: Source::Workspace {
-            root: folder.parent().expect("labs live in a workspace").to_path_buf(),
+            root: folder
+                .parent()
+                .expect("labs live in a workspace")
+                .to_path_buf(),
             path: folder,
         },
         name: Some(name.to_owned()),

@@ -97,6 +97,7 @@ fn git_source(url: &str, reference: Option<&str>) -> Source {
     Source::Git {
         url: url.to_owned(),
         reference: reference.map(String::from),
+        subfolder: None,
     }
 }
 
@@ -984,4 +985,303 @@ async fn git_host_names_are_pinned_to_their_vetted_addresses() {
         Some(served.repository.main_tip.as_str())
     );
     assert!(!served.server.requests().is_empty());
+}
+
+// What a source leaves out.
+
+/// The lab fixture as an author's working tree: git history, a secret, a `.gitignore`d data
+/// file and notebook checkpoints beside the notebooks.
+fn author_working_tree(folder: &Path) {
+    fs::create_dir_all(folder).unwrap();
+    git_server::copy_folder(&git_server::fixture_folder(), folder);
+    fs::create_dir_all(folder.join("data")).unwrap();
+    fs::create_dir_all(folder.join("notebooks/.ipynb_checkpoints")).unwrap();
+    fs::write(folder.join(".gitignore"), "data/*.fits\n").unwrap();
+    fs::write(folder.join("data/survey.fits"), vec![0_u8; 4096]).unwrap();
+    fs::write(folder.join("data/README.md"), "Mount the survey here.\n").unwrap();
+    fs::write(folder.join(".env"), "ARCHIVE_TOKEN=not-for-images\n").unwrap();
+    fs::write(
+        folder.join("notebooks/.ipynb_checkpoints/explore-checkpoint.ipynb"),
+        "{}\n",
+    )
+    .unwrap();
+}
+
+/// Every path under `root`, `/`-separated, sorted.
+fn staged_paths(root: &Path) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if fs::symlink_metadata(&path).unwrap().is_dir() {
+                folders.push(path.clone());
+            }
+            paths.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    paths.sort();
+    paths
+}
+
+fn assert_only_the_lab_is_staged(staged: &StagedSource) {
+    assert_lab_files(&staged.root);
+    let paths = staged_paths(&staged.root);
+    for left_out in [
+        ".git",
+        ".env",
+        "data/survey.fits",
+        "notebooks/.ipynb_checkpoints",
+    ] {
+        assert!(
+            !paths.iter().any(|path| path == left_out),
+            "{left_out}: {paths:?}"
+        );
+    }
+    assert!(
+        paths.iter().any(|path| path == "data/README.md"),
+        "{paths:?}"
+    );
+    assert_eq!(staged.left_out.secrets, [".env"]);
+    assert_eq!(staged.files, paths.len() as u64);
+}
+
+#[tokio::test]
+async fn workspace_repository_is_staged_without_history_ignored_files_secrets_or_checkpoints() {
+    let sandbox = Sandbox::new();
+    let workspaces = workspaces(&sandbox);
+    let lab = workspaces.root.join("alice/tutorial");
+    author_working_tree(&lab);
+    git_server::publish_folder(&sandbox.scratch("projects"), "tutorial", &lab);
+    let git_history = staged_paths(&lab.join(".git")).len() as u64 + 1;
+    let staged = sandbox
+        .stage(
+            &Source::Workspace {
+                root: workspaces.root.clone(),
+                path: PathBuf::from("alice/tutorial"),
+            },
+            &workspace_config(&workspaces),
+        )
+        .await
+        .unwrap();
+    assert_only_the_lab_is_staged(&staged);
+    // .git, .env, the data file, the checkpoint folder and its notebook.
+    assert_eq!(staged.left_out.files, git_history + 4);
+    assert!(staged.left_out.bytes > 4096, "{:?}", staged.left_out);
+}
+
+#[tokio::test]
+async fn zip_upload_is_staged_without_history_ignored_files_secrets_or_checkpoints() {
+    let sandbox = Sandbox::new();
+    let metadata = fs::read(git_server::fixture_folder().join("metadata.yaml")).unwrap();
+    let requirements = fs::read(git_server::fixture_folder().join("requirements.txt")).unwrap();
+    let notebook = fs::read(git_server::fixture_folder().join("notebooks/explore.ipynb")).unwrap();
+    let survey = vec![0_u8; 4096];
+    let source = zip_source(
+        &sandbox,
+        &[
+            ZipEntry::File("lab/metadata.yaml", &metadata),
+            ZipEntry::File("lab/requirements.txt", &requirements),
+            ZipEntry::File("lab/notebooks/explore.ipynb", &notebook),
+            ZipEntry::File(
+                "lab/notebooks/.ipynb_checkpoints/explore-checkpoint.ipynb",
+                b"{}",
+            ),
+            ZipEntry::File("lab/.git/HEAD", b"ref: refs/heads/main\n"),
+            ZipEntry::File("lab/.gitignore", b"data/*.fits\n"),
+            ZipEntry::File("lab/.env", b"ARCHIVE_TOKEN=not-for-images\n"),
+            ZipEntry::File("lab/data/survey.fits", &survey),
+            ZipEntry::File("lab/data/README.md", b"Mount the survey here.\n"),
+            ZipEntry::File("lab/src/__pycache__/lab.cpython-312.pyc", b"pyc"),
+        ],
+    );
+    let staged = sandbox.stage(&source, &zip_config()).await.unwrap();
+    assert_only_the_lab_is_staged(&staged);
+    assert!(!staged.root.join("src/__pycache__").exists());
+    // .git and HEAD, the checkpoint folder and its notebook, .env, the data file, __pycache__
+    // and its file.
+    assert_eq!(staged.left_out.files, 8);
+    assert_eq!(
+        staged.left_out.bytes,
+        21 + 2 + 29 + 4096 + 3,
+        "{:?}",
+        staged.left_out
+    );
+}
+
+#[tokio::test]
+async fn git_repository_is_staged_without_secrets_checkpoints_or_dockerignored_files() {
+    let sandbox = Sandbox::new();
+    let projects = sandbox.scratch("projects");
+    let work = projects.join("tutorial-work");
+    author_working_tree(&work);
+    fs::write(work.join(".dockerignore"), "data/README.md\n").unwrap();
+    git_server::publish_folder(&projects, "tutorial", &work);
+    let server = GitServer::start(&projects);
+    let url = format!("{}/tutorial.git", server.base_url);
+    let staged = sandbox
+        .stage(&git_source(&url, None), &git_config())
+        .await
+        .unwrap();
+    let paths = staged_paths(&staged.root);
+    assert_lab_files(&staged.root);
+    for left_out in [
+        ".git",
+        ".env",
+        "notebooks/.ipynb_checkpoints",
+        "data/README.md",
+    ] {
+        assert!(
+            !paths.iter().any(|path| path == left_out),
+            "{left_out}: {paths:?}"
+        );
+    }
+    // A git source's tracked files are its author's choice: .gitignore does not apply to them.
+    assert!(
+        paths.iter().any(|path| path == "data/survey.fits"),
+        "{paths:?}"
+    );
+    assert_eq!(staged.left_out.secrets, [".env"]);
+}
+
+#[tokio::test]
+async fn an_invalid_dockerignore_is_refused_with_its_line_and_leaves_nothing() {
+    let sandbox = Sandbox::new();
+    let source = zip_source(
+        &sandbox,
+        &[
+            ZipEntry::File("metadata.yaml", b"title: Lab\n"),
+            ZipEntry::File(".dockerignore", b"# data\ndata/[\n"),
+        ],
+    );
+    let error = sandbox.refused(&source, &zip_config()).await;
+    assert_eq!(
+        error.to_string(),
+        ".dockerignore line 2: `data/[` is not a valid pattern (unclosed character class; \
+         missing ']'); fix or remove the line"
+    );
+}
+
+// One folder of a repository.
+
+/// A repository of tutorials, each its own lab, served as `tutorials.git`.
+fn serve_tutorials(sandbox: &Sandbox) -> (GitServer, String) {
+    let projects = sandbox.scratch("projects");
+    let work = projects.join("tutorials-work");
+    let header = work.join("tutorials/FITS-header");
+    fs::create_dir_all(&header).unwrap();
+    git_server::copy_folder(&git_server::fixture_folder(), &header);
+    fs::create_dir_all(work.join("tutorials/plot-catalog")).unwrap();
+    fs::write(work.join("tutorials/plot-catalog/plot.ipynb"), "{}\n").unwrap();
+    fs::write(work.join("README.md"), "Tutorials\n").unwrap();
+    symlink("tutorials/plot-catalog", work.join("latest")).unwrap();
+    let escaping = work.join("tutorials/escaping");
+    fs::create_dir_all(&escaping).unwrap();
+    symlink("../plot-catalog/plot.ipynb", escaping.join("plot.ipynb")).unwrap();
+    git_server::publish_folder(&projects, "tutorials", &work);
+    let server = GitServer::start(&projects);
+    let url = format!("{}/tutorials.git", server.base_url);
+    (server, url)
+}
+
+fn subfolder_source(url: &str, subfolder: &str) -> Source {
+    Source::Git {
+        url: url.to_owned(),
+        reference: None,
+        subfolder: Some(subfolder.to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn git_subfolder_is_staged_alone_as_the_root() {
+    let sandbox = Sandbox::new();
+    let (_server, url) = serve_tutorials(&sandbox);
+    let staged = sandbox
+        .stage(
+            &subfolder_source(&url, "tutorials/FITS-header/"),
+            &git_config(),
+        )
+        .await
+        .unwrap();
+    assert_lab_files(&staged.root);
+    assert_eq!(
+        staged_paths(&staged.root),
+        [
+            "metadata.yaml",
+            "notebooks",
+            "notebooks/explore.ipynb",
+            "requirements.txt"
+        ]
+    );
+    assert_eq!(staged.files, 4);
+    // The rest of the repository was never checked out.
+    let source = sandbox.staging_dir.join("source");
+    assert_eq!(
+        staged_paths(&source)
+            .iter()
+            .filter(|path| !path.starts_with("tutorials/FITS-header"))
+            .collect::<Vec<_>>(),
+        ["tutorials"]
+    );
+}
+
+#[tokio::test]
+async fn git_subfolder_that_is_no_folder_of_the_repository_is_refused_naming_the_field() {
+    let sandbox = Sandbox::new();
+    let (_server, url) = serve_tutorials(&sandbox);
+    for subfolder in ["tutorials/missing", "latest", "README.md"] {
+        let error = sandbox
+            .refused(&subfolder_source(&url, subfolder), &git_config())
+            .await;
+        assert!(
+            matches!(&error, SourceError::GitSubfolderMissing { subfolder: named, folders, .. }
+                if named == subfolder && folders == "tutorials"),
+            "{subfolder}: {error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("git source field `subfolder`: "),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn git_subfolder_leaving_the_repository_is_refused_before_connecting() {
+    let sandbox = Sandbox::new();
+    let (server, url) = serve_tutorials(&sandbox);
+    for subfolder in [
+        "../tutorials-work",
+        "/etc",
+        "tutorials/../..",
+        "tutorials/.git",
+    ] {
+        let error = sandbox
+            .refused(&subfolder_source(&url, subfolder), &git_config())
+            .await;
+        assert!(
+            matches!(&error, SourceError::GitSubfolderInvalid { subfolder: named, .. } if named == subfolder),
+            "{subfolder}: {error}"
+        );
+    }
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+#[tokio::test]
+async fn git_subfolder_links_leaving_the_subfolder_are_refused() {
+    let sandbox = Sandbox::new();
+    let (_server, url) = serve_tutorials(&sandbox);
+    let error = sandbox
+        .refused(&subfolder_source(&url, "tutorials/escaping"), &git_config())
+        .await;
+    assert!(
+        matches!(&error, SourceError::SymlinkEscapes { path, .. } if path == "plot.ipynb"),
+        "{error}"
+    );
 }

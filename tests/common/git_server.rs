@@ -248,30 +248,48 @@ impl FixtureRepository {
         git(&work, &["commit", "--quiet", "-m", "Second notebook"]);
         let main_commit = git(&work, &["rev-parse", "HEAD"]);
 
-        let bare = project_root.join(format!("{name}.git"));
-        git(
-            project_root,
-            &[
-                "clone",
-                "--quiet",
-                "--bare",
-                work.to_str().unwrap(),
-                bare.to_str().unwrap(),
-            ],
-        );
-        for setting in [
-            ["uploadpack.allowAnySHA1InWant", "true"],
-            ["uploadpack.allowFilter", "true"],
-            ["http.receivepack", "false"],
-        ] {
-            git(&bare, &["config", setting[0], setting[1]]);
-        }
+        serve_bare_clone(project_root, name, &work);
         std::fs::remove_dir_all(&work).unwrap();
         Self {
             first: first_commit,
             main_tip: main_commit,
             dev_tip: dev_commit,
         }
+    }
+}
+
+/// Makes the folder `work` a git repository holding every file in it, `.gitignore`d or not,
+/// in one commit on `main`, and serves it as `<project_root>/<name>.git`. `work` keeps its
+/// `.git`, as an author's working tree does. Returns the commit.
+pub fn publish_folder(project_root: &Path, name: &str, work: &Path) -> String {
+    git(work, &["init", "--quiet", "--initial-branch=main"]);
+    git(work, &["add", "--all", "--force"]);
+    git(work, &["commit", "--quiet", "-m", "Published as it is"]);
+    let commit = git(work, &["rev-parse", "HEAD"]);
+    serve_bare_clone(project_root, name, work);
+    commit
+}
+
+/// Clones `work` into the bare repository `<project_root>/<name>.git`, set up to serve any
+/// commit and partial clones, never to receive.
+fn serve_bare_clone(project_root: &Path, name: &str, work: &Path) {
+    let bare = project_root.join(format!("{name}.git"));
+    git(
+        project_root,
+        &[
+            "clone",
+            "--quiet",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    for setting in [
+        ["uploadpack.allowAnySHA1InWant", "true"],
+        ["uploadpack.allowFilter", "true"],
+        ["http.receivepack", "false"],
+    ] {
+        git(&bare, &["config", setting[0], setting[1]]);
     }
 }
 
