@@ -33,187 +33,92 @@ use crate::registry::RegistryState;
 )]
 struct ApiDocument;
 
-/// A link from an answer of one operation to an operation that uses what it returned.
-struct OperationLink {
+/// Links from an answer of one operation to the operations that use what it returned, all with
+/// the same parameters.
+struct OperationLinks {
     from: &'static str,
     status: &'static str,
-    name: &'static str,
-    to: &'static str,
     /// `(parameter, runtime expression)`, in the OpenAPI runtime expression syntax.
     parameters: &'static [(&'static str, &'static str)],
+    /// `(link name, operation)`.
+    targets: &'static [(&'static str, &'static str)],
 }
 
 /// OpenAPI links from each operation that creates something to the operations that use it, so
 /// that clients (and schemathesis' stateful phase) can follow a datalab from its creation to its
 /// versions and builds.
-const LINKS: &[OperationLink] = &[
-    OperationLink {
+const LINKS: &[OperationLinks] = &[
+    OperationLinks {
         from: "create_datalab",
         status: "201",
-        name: "GetDatalab",
-        to: "get_datalab",
         parameters: &[("name", "$response.body#/name")],
+        targets: &[
+            ("GetDatalab", "get_datalab"),
+            ("DeleteDatalab", "delete_datalab"),
+            ("ListVersions", "list_versions"),
+            ("CreateVersion", "create_version"),
+            ("ShareDatalab", "share_datalab"),
+            ("UnshareDatalab", "unshare_datalab"),
+            ("StarDatalab", "star"),
+            ("UnstarDatalab", "unstar"),
+        ],
     },
-    OperationLink {
-        from: "create_datalab",
-        status: "201",
-        name: "DeleteDatalab",
-        to: "delete_datalab",
-        parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
-        from: "create_datalab",
-        status: "201",
-        name: "ListVersions",
-        to: "list_versions",
-        parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
-        from: "create_datalab",
-        status: "201",
-        name: "CreateVersion",
-        to: "create_version",
-        parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
-        from: "create_datalab",
-        status: "201",
-        name: "ShareDatalab",
-        to: "share_datalab",
-        parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
-        from: "create_datalab",
-        status: "201",
-        name: "UnshareDatalab",
-        to: "unshare_datalab",
-        parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
-        from: "create_datalab",
-        status: "201",
-        name: "StarDatalab",
-        to: "star",
-        parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
-        from: "create_datalab",
-        status: "201",
-        name: "UnstarDatalab",
-        to: "unstar",
-        parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
+    OperationLinks {
         from: "create_version",
         status: "201",
-        name: "GetVersion",
-        to: "get_version",
         parameters: &[
             ("name", "$request.path.name"),
             ("version", "$response.body#/version"),
         ],
-    },
-    OperationLink {
-        from: "create_version",
-        status: "201",
-        name: "ListBuilds",
-        to: "list_builds",
-        parameters: &[
-            ("name", "$request.path.name"),
-            ("version", "$response.body#/version"),
+        targets: &[
+            ("GetVersion", "get_version"),
+            ("ListBuilds", "list_builds"),
+            ("QueueBuild", "queue_build"),
         ],
     },
-    OperationLink {
-        from: "create_version",
-        status: "201",
-        name: "QueueBuild",
-        to: "queue_build",
-        parameters: &[
-            ("name", "$request.path.name"),
-            ("version", "$response.body#/version"),
-        ],
-    },
-    OperationLink {
+    OperationLinks {
         from: "queue_build",
         status: "202",
-        name: "GetBuild",
-        to: "get_build",
         parameters: &[
             ("name", "$request.path.name"),
             ("version", "$request.path.version"),
             ("number", "$response.body#/number"),
         ],
-    },
-    OperationLink {
-        from: "queue_build",
-        status: "202",
-        name: "CancelBuild",
-        to: "cancel_build",
-        parameters: &[
-            ("name", "$request.path.name"),
-            ("version", "$request.path.version"),
-            ("number", "$response.body#/number"),
+        targets: &[
+            ("GetBuild", "get_build"),
+            ("CancelBuild", "cancel_build"),
+            ("BuildLog", "build_log"),
         ],
     },
-    OperationLink {
-        from: "queue_build",
-        status: "202",
-        name: "BuildLog",
-        to: "build_log",
-        parameters: &[
-            ("name", "$request.path.name"),
-            ("version", "$request.path.version"),
-            ("number", "$response.body#/number"),
-        ],
-    },
-    OperationLink {
+    OperationLinks {
         from: "create_user",
         status: "201",
-        name: "GetUser",
-        to: "get_user",
         parameters: &[("name", "$response.body#/user/name")],
+        targets: &[("GetUser", "get_user"), ("UpdateUser", "update_user")],
     },
-    OperationLink {
-        from: "create_user",
-        status: "201",
-        name: "UpdateUser",
-        to: "update_user",
-        parameters: &[("name", "$response.body#/user/name")],
-    },
-    OperationLink {
+    OperationLinks {
         from: "create_token",
         status: "201",
-        name: "RevokeToken",
-        to: "revoke_token",
         parameters: &[("id", "$response.body#/token/id")],
+        targets: &[("RevokeToken", "revoke_token")],
     },
-    OperationLink {
+    OperationLinks {
         from: "create_data_volume",
         status: "201",
-        name: "UpdateDataVolume",
-        to: "update_data_volume",
         parameters: &[("name", "$response.body#/name")],
+        targets: &[
+            ("UpdateDataVolume", "update_data_volume"),
+            ("DeleteDataVolume", "delete_data_volume"),
+        ],
     },
-    OperationLink {
-        from: "create_data_volume",
-        status: "201",
-        name: "DeleteDataVolume",
-        to: "delete_data_volume",
-        parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
+    OperationLinks {
         from: "create_datazone",
         status: "201",
-        name: "UpdateDatazone",
-        to: "update_datazone",
         parameters: &[("name", "$response.body#/name")],
-    },
-    OperationLink {
-        from: "create_datazone",
-        status: "201",
-        name: "DeleteDatazone",
-        to: "delete_datazone",
-        parameters: &[("name", "$response.body#/name")],
+        targets: &[
+            ("UpdateDatazone", "update_datazone"),
+            ("DeleteDatazone", "delete_datazone"),
+        ],
     },
 ];
 
@@ -223,12 +128,11 @@ struct Links;
 
 impl utoipa::Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for &OperationLink {
+        for &OperationLinks {
             from,
             status,
-            name,
-            to,
             parameters,
+            targets,
         } in LINKS
         {
             let operation = openapi
@@ -237,17 +141,21 @@ impl utoipa::Modify for Links {
                 .values_mut()
                 .flat_map(operations_mut)
                 .find(|operation| operation.operation_id.as_deref() == Some(from))
-                .unwrap_or_else(|| panic!("link {name}: no operation {from}"));
+                .unwrap_or_else(|| panic!("links of {from}: no such operation"));
             let Some(utoipa::openapi::RefOr::T(response)) =
                 operation.responses.responses.get_mut(status)
             else {
-                panic!("link {name}: {from} documents no {status} answer");
+                panic!("links of {from}: it documents no {status} answer");
             };
-            let link = parameters.iter().fold(
-                utoipa::openapi::link::LinkBuilder::new().operation_id(to),
-                |link, (parameter, expression)| link.parameter(*parameter, *expression),
-            );
-            response.links.insert(name.to_owned(), link.build().into());
+            for (name, to) in targets {
+                let link = parameters.iter().fold(
+                    utoipa::openapi::link::LinkBuilder::new().operation_id(*to),
+                    |link, (parameter, expression)| link.parameter(*parameter, *expression),
+                );
+                response
+                    .links
+                    .insert((*name).to_owned(), link.build().into());
+            }
         }
     }
 }
