@@ -99,7 +99,7 @@ impl RegistryClient {
 
     /// Answers the registry's `WWW-Authenticate` challenge: a Bearer token from its token service
     /// (Docker token auth), or Basic credentials.
-    async fn authorization(&self, challenge: &str) -> Result<Option<String>, String> {
+    async fn authorization(&self, challenge: &str) -> Result<Option<String>, RegistryRequestError> {
         let (scheme, parameters) = challenge.split_once(' ').unwrap_or((challenge, ""));
         let parameters = challenge_parameters(parameters);
         if scheme.eq_ignore_ascii_case("basic") {
@@ -110,9 +110,9 @@ impl RegistryClient {
             .find(|(key, _)| key == "realm")
             .map(|(_, value)| value)
         else {
-            return Err(format!(
+            return Err(RegistryRequestError::Failed(format!(
                 "the registry's challenge names no token service: {challenge}"
-            ));
+            )));
         };
         let query: Vec<(&str, &str)> = parameters
             .iter()
@@ -126,22 +126,31 @@ impl RegistryClient {
         let response = request
             .send()
             .await
-            .map_err(|error| format!("GET {realm}: {error}"))?;
-        if !response.status().is_success() {
-            return Err(format!(
-                "the token service {realm} answered {}",
-                response.status()
-            ));
+            .map_err(|error| RegistryRequestError::Failed(format!("GET {realm}: {error}")))?;
+        match response.status() {
+            status if status.is_success() => {}
+            status @ (reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN) => {
+                return Err(RegistryRequestError::TokenRefused {
+                    realm: realm.clone(),
+                    status,
+                });
+            }
+            status => {
+                return Err(RegistryRequestError::Failed(format!(
+                    "the token service {realm} answered {status}"
+                )));
+            }
         }
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|error| format!("token from {realm}: {error}"))?;
+        let body: serde_json::Value = response.json().await.map_err(|error| {
+            RegistryRequestError::Failed(format!("token from {realm}: {error}"))
+        })?;
         let token = body
             .get("token")
             .or_else(|| body.get("access_token"))
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| format!("the token service {realm} sent no token"))?;
+            .ok_or_else(|| {
+                RegistryRequestError::Failed(format!("the token service {realm} sent no token"))
+            })?;
         Ok(Some(format!("Bearer {token}")))
     }
 
@@ -151,11 +160,10 @@ impl RegistryClient {
         &self,
         request: impl Fn(Option<&str>) -> reqwest::RequestBuilder,
         what: &str,
-    ) -> Result<reqwest::Response, String> {
-        let response = request(None)
-            .send()
-            .await
-            .map_err(|error| format!("{what}: {error}"))?;
+    ) -> Result<reqwest::Response, RegistryRequestError> {
+        let failed =
+            |error: reqwest::Error| RegistryRequestError::Failed(format!("{what}: {error}"));
+        let response = request(None).send().await.map_err(failed)?;
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -170,10 +178,7 @@ impl RegistryClient {
         let Some(authorization) = self.authorization(&challenge).await? else {
             return Ok(response);
         };
-        request(Some(&authorization))
-            .send()
-            .await
-            .map_err(|error| format!("{what}: {error}"))
+        request(Some(&authorization)).send().await.map_err(failed)
     }
 
     /// Whether the configured account may push to `repository` (`host:port/path`), asked before a
@@ -210,9 +215,12 @@ impl RegistryClient {
         };
         let response = match self.send_authorized(request, &format!("POST {url}")).await {
             Ok(response) => response,
-            // The token service turned the account down.
-            Err(message) if message.contains(" answered 401") => return Err(refused()),
-            Err(message) => return Err(PushAccessError::Unanswered { message }),
+            Err(RegistryRequestError::TokenRefused { .. }) => return Err(refused()),
+            Err(error @ RegistryRequestError::Failed(_)) => {
+                return Err(PushAccessError::Unanswered {
+                    message: error.to_string(),
+                });
+            }
         };
         match response.status() {
             status if status.is_success() => {
@@ -251,11 +259,11 @@ impl RegistryClient {
                 None => request,
             }
         };
-        if let Err(message) = self
+        if let Err(error) = self
             .send_authorized(request, &format!("DELETE {url}"))
             .await
         {
-            tracing::debug!(%message, "cannot cancel the upload of a push-access check");
+            tracing::debug!(%error, "cannot cancel the upload of a push-access check");
         }
     }
 
@@ -276,7 +284,10 @@ impl RegistryClient {
                     None => request,
                 }
             };
-            let response = self.send_authorized(request, &format!("GET {url}")).await?;
+            let response = self
+                .send_authorized(request, &format!("GET {url}"))
+                .await
+                .map_err(|error| error.to_string())?;
             match response.status() {
                 reqwest::StatusCode::NOT_FOUND => return Ok(tags),
                 status if status.is_success() => {}
@@ -333,7 +344,10 @@ impl RegistryClient {
                 None => request,
             }
         };
-        let response = self.send_authorized(head, &format!("HEAD {url}")).await?;
+        let response = self
+            .send_authorized(head, &format!("HEAD {url}"))
+            .await
+            .map_err(|error| error.to_string())?;
         match response.status() {
             reqwest::StatusCode::NOT_FOUND => Ok(None),
             status if status.is_success() => Ok(response
@@ -344,6 +358,19 @@ impl RegistryClient {
             status => Err(format!("HEAD {url} answered {status}")),
         }
     }
+}
+
+/// Why a request to a registry failed: the token service refusing the account is told apart from
+/// everything else, so that a missing or wrong account can be named.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryRequestError {
+    #[error("the token service {realm} refused the account ({status})")]
+    TokenRefused {
+        realm: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Why the configured account cannot push; the pipeline adds how to configure it.
