@@ -14,9 +14,9 @@ address=${LABFORGE_CONTRACT_LISTEN:-127.0.0.1:5006}
 folder=$(mktemp -d /var/tmp/labforge-contract.XXXXXX)
 trap 'stop_started; rm -rf "$folder"' EXIT
 
-mkdir -p "$folder/data" "$folder/workspace"
+mkdir -p "$folder/data"
 say "starting labforge serve for the contract run on $address (log: $folder/serve.log)"
-LABFORGE_LISTEN=$address LABFORGE_DATA_DIR=$folder/data LABFORGE_WORKSPACE_ROOT=$folder/workspace \
+LABFORGE_LISTEN=$address LABFORGE_DATA_DIR=$folder/data \
   LABFORGE_BUILD_CONCURRENCY=0 LABFORGE_DATABASE_URL=sqlite://$folder/data/labforge.db \
   "$binary" serve >"$folder/serve.log" 2>&1 &
 STARTED_PIDS+=($!)

@@ -20,9 +20,9 @@ pub struct TextRule {
     regex: LazyLock<Regex>,
 }
 
-/// A [`TextRule`] from a pattern literal and its bounds.
+/// A [`TextRule`] from a pattern (a literal or a constant) and its bounds.
 macro_rules! text_rule {
-    ($pattern:literal, $min:expr, $max:expr $(,)?) => {
+    ($pattern:expr, $min:expr, $max:expr $(,)?) => {
         $crate::rules::TextRule::new($pattern, $min, $max, || {
             regex::Regex::new($pattern).expect("rule patterns are valid")
         })

@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::http::openapi::FieldRule;
-use crate::rules::{TextRule, text_rule};
+use crate::rules::{SAYS_SOMETHING, TextRule, text_rule};
 use crate::storage::accounts::{ApiTokenRow, UserChanges, UserRow};
 use crate::storage::{Database, StorageError, new_id};
 
@@ -208,7 +208,7 @@ pub static COUNTRY: TextRule = text_rule!("^[A-Za-z]{2}$", 2, 2);
 /// A country code, or empty to clear it.
 pub static COUNTRY_OR_NONE: TextRule = text_rule!("^([A-Za-z]{2})?$", 0, 2);
 /// A token's name: 1 to 100 characters, not only blanks.
-pub static TOKEN_NAME: TextRule = text_rule!("[^ \t\r\n]", 1, 100);
+pub static TOKEN_NAME: TextRule = text_rule!(SAYS_SOMETHING, 1, 100);
 
 /// The rules of the accounts' request bodies, for the OpenAPI document.
 pub static BODY_RULES: [FieldRule; 6] = [

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::http::openapi::FieldRule;
-use crate::rules::{TextRule, is_blank, text_rule, trim_blank};
+use crate::rules::{SAYS_SOMETHING, TextRule, is_blank, text_rule, trim_blank};
 use crate::storage::launcher::{DataVolumeRow, DatazoneRow};
 use crate::storage::{Database, StorageError, new_id};
 
@@ -25,10 +25,10 @@ pub const MAX_LOCATION_CHARACTERS: usize = 500;
 
 /// Names of data volumes and datazones: slugs, like datalab names.
 pub static NAME: TextRule = text_rule!("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", 2, 64);
-pub static DESCRIPTION: TextRule = text_rule!("[^ \t\r\n]", 1, MAX_DESCRIPTION_CHARACTERS);
+pub static DESCRIPTION: TextRule = text_rule!(SAYS_SOMETHING, 1, MAX_DESCRIPTION_CHARACTERS);
 /// Any text; a blank one means no mission.
 pub static MISSION: TextRule = text_rule!("", 0, MAX_MISSION_CHARACTERS);
-pub static SOURCE: TextRule = text_rule!("[^ \t\r\n]", 1, MAX_LOCATION_CHARACTERS);
+pub static SOURCE: TextRule = text_rule!(SAYS_SOMETHING, 1, MAX_LOCATION_CHARACTERS);
 /// Absolute, below `/`, without empty, `.` or `..` segments or control characters (trailing
 /// slashes are allowed), so that the mount means exactly the folder it names.
 pub static MOUNT_PATH: TextRule = text_rule!(
