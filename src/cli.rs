@@ -10,7 +10,12 @@ use tokio_util::sync::CancellationToken;
 use crate::base_images::build_base_images;
 use crate::build_log::BuildLog;
 use crate::buildkit::BuildEngine;
+use crate::client::{self, ExitStatus, commands};
 use crate::config::{Config, LogFormat, env};
+use crate::datalabs::Visibility;
+use crate::licences::{
+    Audience, Decision, EvaluationRequest, LicenceError, LicenceService, LicencesConfig, Obligation,
+};
 use crate::metadata::DatalabKind;
 use crate::pipeline::{BuildHistory, BuildOutcome, BuildSpec, Pipeline};
 use crate::sources::Source;
@@ -28,6 +33,8 @@ struct Arguments {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Client(ClientCommand),
     /// Build a datalab from a git URL, a zip file or a folder, and push its image.
     Build {
         /// An https git URL, a .zip file, or a folder (inside the workspace root).
@@ -69,10 +76,153 @@ enum Command {
     Migrate,
     /// Print the effective configuration and the environment variables that shape it.
     Config,
+    /// What an SPDX licence expression allows.
+    Licence {
+        #[command(subcommand)]
+        command: LicenceCommand,
+    },
+}
+
+/// The commands that call a running labforge service (see docs/CLI.md for their exit codes).
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Sign in to a labforge service; keeps its address and an API token (mode 0600) in
+    /// `$XDG_CONFIG_HOME/labforge/credentials.json` for the other commands.
+    Login {
+        /// The service's address, like `https://labforge.example.org`.
+        url: String,
+        /// Your user name (asked on the terminal when absent).
+        #[arg(long)]
+        user: Option<String>,
+        /// An API token made on the web page, instead of a user name and password.
+        #[arg(long, env = client::TOKEN_VARIABLE, hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Create or update a datalab from a folder, a .zip file or a git URL, build it on the
+    /// service while showing its log, and print the image and digest.
+    Push {
+        /// A folder or .zip file holding metadata.yaml, or an https git URL.
+        source: String,
+        /// Branch, tag or commit of a git source.
+        #[arg(long = "ref")]
+        reference: Option<String>,
+        /// One folder of a git source, relative to the repository's root, built alone.
+        #[arg(long)]
+        subfolder: Option<String>,
+        /// The datalab's name (default: metadata's alternateName).
+        #[arg(long)]
+        name: Option<String>,
+        /// The version (default: metadata's version).
+        #[arg(long)]
+        version: Option<String>,
+        /// jupyterlab, desktop or generic, for a new datalab (default: metadata's kind, else
+        /// jupyterlab).
+        #[arg(long)]
+        kind: Option<DatalabKind>,
+    },
+    /// Print a build's log, following it while it runs (default: the newest version's newest
+    /// build).
+    Logs {
+        datalab: String,
+        version: Option<String>,
+        /// The build number within the version.
+        build: Option<i64>,
+    },
+    /// Submit a version for publication; every unmet condition is listed.
+    Submit {
+        datalab: String,
+        version: String,
+        /// Who may see it once published: public, `member_states` or private.
+        #[arg(long, default_value = "public")]
+        audience: Visibility,
+    },
+    /// Launch a datalab, wait until it is ready and print the session's address.
+    Launch {
+        datalab: String,
+        /// The version to run (default: the newest with a succeeded build).
+        #[arg(long)]
+        version: Option<String>,
+        /// CPUs (default: the datalab's declared minimum, or 1).
+        #[arg(long)]
+        cpu: Option<f64>,
+        /// Memory in GiB (default: the datalab's declared minimum, or 2).
+        #[arg(long)]
+        memory: Option<f64>,
+        /// A data volume of the catalogue to mount (repeat for more).
+        #[arg(long = "volume")]
+        volumes: Vec<String>,
+        /// The datazone to run in (default: local).
+        #[arg(long)]
+        datazone: Option<String>,
+        /// A name for the session list (default: the datalab's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List your sessions, or stop one or read its output.
+    Sessions {
+        #[command(subcommand)]
+        command: Option<SessionsCommand>,
+        /// Include ended and failed sessions.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// End a session and remove its container.
+    Stop { id: String },
+    /// Print the session container's recent output.
+    Logs { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum LicenceCommand {
+    /// Print the decision for an expression and an audience, with its obligations and reasons.
+    /// Exits 0 when the audience is allowed, 1 when it is not, 2 when the expression is malformed.
+    Check {
+        /// An SPDX licence expression, like "MIT OR Apache-2.0" (quote it).
+        expression: String,
+        /// public, member-states or private.
+        #[arg(long, default_value = "public")]
+        audience: Audience,
+    },
+}
+
+/// How `labforge licence check` exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckOutcome {
+    Allowed,
+    NotAllowed,
+    Malformed,
+}
+
+impl CheckOutcome {
+    fn of(result: &Result<Decision, LicenceError>) -> Self {
+        match result {
+            Ok(decision) if decision.allowed => Self::Allowed,
+            Ok(_) => Self::NotAllowed,
+            Err(_) => Self::Malformed,
+        }
+    }
+
+    fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Self::Allowed => 0,
+            Self::NotAllowed => 1,
+            Self::Malformed => 2,
+        })
+    }
 }
 
 pub fn main() -> ExitCode {
     let arguments = Arguments::parse();
+    // The client commands call a service; the service's own configuration is not theirs.
+    let command = match arguments.command {
+        Command::Client(command) => return run_client(command),
+        command => command,
+    };
+    let arguments = Arguments { command };
     let config = match Config::load() {
         Ok(config) => config,
         Err(error) => {
@@ -80,6 +230,16 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Pure computation: no logs, no runtime, and exit codes of its own.
+    if let Command::Licence {
+        command: LicenceCommand::Check {
+            expression,
+            audience,
+        },
+    } = &arguments.command
+    {
+        return check_licence(config.licences, expression, *audience);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let logs = tracing_subscriber::fmt()
@@ -97,6 +257,96 @@ pub fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {}", with_causes(&error));
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_client(command: ClientCommand) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("the async runtime starts");
+    let work = async move {
+        match command {
+            ClientCommand::Login { url, user, token } => {
+                commands::login(commands::LoginOptions { url, user, token }).await
+            }
+            ClientCommand::Push {
+                source,
+                reference,
+                subfolder,
+                name,
+                version,
+                kind,
+            } => {
+                commands::push(commands::PushOptions {
+                    source,
+                    reference,
+                    subfolder,
+                    name,
+                    version,
+                    kind,
+                })
+                .await
+            }
+            ClientCommand::Logs {
+                datalab,
+                version,
+                build,
+            } => commands::logs(&datalab, version, build).await,
+            ClientCommand::Submit {
+                datalab,
+                version,
+                audience,
+            } => commands::submit(&datalab, &version, audience).await,
+            ClientCommand::Launch {
+                datalab,
+                version,
+                cpu,
+                memory,
+                volumes,
+                datazone,
+                name,
+            } => {
+                commands::launch(commands::LaunchOptions {
+                    datalab,
+                    version,
+                    cpu,
+                    memory_gib: memory,
+                    data_volumes: volumes,
+                    datazone,
+                    name,
+                })
+                .await
+            }
+            ClientCommand::Sessions { command, all } => match command {
+                None => commands::sessions(all).await,
+                Some(SessionsCommand::Stop { id }) => commands::stop_session(&id).await,
+                Some(SessionsCommand::Logs { id }) => commands::session_logs(&id).await,
+            },
+        }
+    };
+    // Ctrl-C drops the command's future, which restores what it changed (the terminal's echo).
+    let result = runtime.block_on(async move {
+        tokio::select! {
+            result = work => result,
+            _ = tokio::signal::ctrl_c() => Err(client::ClientError::Interrupted),
+        }
+    });
+    // A line still being read from the terminal is not waited for.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitStatus::Success.into(),
+        Err(error) => {
+            if matches!(error, client::ClientError::Interrupted) {
+                // ^C leaves the cursor after what was printed last.
+                eprintln!();
+            }
+            eprintln!("error: {error}");
+            error.exit_status().into()
         }
     }
 }
@@ -179,6 +429,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             database.close().await;
             Ok(())
         }
+        Command::Licence { .. } => unreachable!("answered before the runtime starts"),
+        Command::Client(_) => unreachable!("run by `run_client`"),
         Command::Config => {
             println!("{}", toml::to_string_pretty(&config)?);
             for variable in env::ALL {
@@ -187,6 +439,68 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints the decision on standard output, or the refusal on standard error.
+fn check_licence(config: LicencesConfig, expression: &str, audience: Audience) -> ExitCode {
+    let result = LicenceService::new(config).evaluate(&EvaluationRequest {
+        expression: expression.to_owned(),
+        audience,
+    });
+    match &result {
+        Ok(decision) => print!("{}", decision_text(decision)),
+        Err(error) => eprintln!("error: {error}"),
+    }
+    CheckOutcome::of(&result).exit_code()
+}
+
+fn decision_text(decision: &Decision) -> String {
+    use std::fmt::Write as _;
+
+    let or_none = |items: Vec<&str>, separator: &str| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(separator)
+        }
+    };
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        text,
+        "{}: {} is {}\nallowed audiences: {}",
+        decision.expression,
+        decision.audience.as_argument(),
+        if decision.allowed {
+            "allowed"
+        } else {
+            "not allowed"
+        },
+        or_none(
+            decision
+                .audiences
+                .iter()
+                .map(|audience| audience.as_argument())
+                .collect(),
+            ", "
+        )
+    );
+    if decision.allowed {
+        let obligations = decision
+            .obligations
+            .iter()
+            .map(|obligation| match obligation {
+                Obligation::SourceReachable => "the source reachable from the datalab's page",
+                Obligation::PublicSourceUrl => "a public source URL before it is public",
+            })
+            .collect();
+        let _ = writeln!(text, "obligations: {}", or_none(obligations, "; "));
+    }
+    text.push_str("reasons:\n");
+    for reason in &decision.reasons {
+        let _ = writeln!(text, "  - {reason}");
+    }
+    text
 }
 
 /// Registers the examples with the running service, whose workers build them; fails when the
@@ -358,6 +672,36 @@ fn parse_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn licence_checks_exit_zero_when_allowed_one_when_not_two_when_malformed() {
+        let outcome = |expression: &str, audience| {
+            CheckOutcome::of(&crate::licences::evaluate(expression, audience))
+        };
+        assert_eq!(outcome("MIT", Audience::Public), CheckOutcome::Allowed);
+        assert_eq!(
+            outcome("LicenseRef-proprietary", Audience::Public),
+            CheckOutcome::NotAllowed
+        );
+        assert_eq!(outcome("MIT OR", Audience::Public), CheckOutcome::Malformed);
+        assert_eq!(CheckOutcome::Allowed.exit_code(), ExitCode::from(0));
+        assert_eq!(CheckOutcome::NotAllowed.exit_code(), ExitCode::from(1));
+        assert_eq!(CheckOutcome::Malformed.exit_code(), ExitCode::from(2));
+    }
+
+    #[test]
+    fn a_decision_prints_its_audiences_obligations_and_reasons() {
+        let decision = crate::licences::evaluate("AGPL-3.0-only", Audience::Public).unwrap();
+        let text = decision_text(&decision);
+        assert!(
+            text.starts_with(
+                "AGPL-3.0-only: public is allowed\nallowed audiences: public, member-states, private\n\
+                 obligations: the source reachable from the datalab's page; a public source URL \
+                 before it is public\nreasons:\n  - `AGPL-3.0-only` ("
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_cause_the_message_already_states_is_not_repeated() {

@@ -92,7 +92,13 @@ impl RegistryClient {
     pub fn with_credentials(credentials: Option<Credentials>) -> Self {
         crate::install_crypto_provider();
         Self {
-            http: reqwest::Client::default(),
+            // No idle connections are kept: a registry may answer an upload's first, anonymous
+            // attempt with 401 before reading its body and then close the connection, and the
+            // token request that follows must not be sent on it.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap_or_default(),
             credentials,
         }
     }
@@ -357,6 +363,171 @@ impl RegistryClient {
                 .map(str::to_owned)),
             status => Err(format!("HEAD {url} answered {status}")),
         }
+    }
+}
+
+impl RegistryClient {
+    /// `scheme://host:port/v2/<path>/` for `image`'s repository.
+    fn repository_url(image: &ImageReference) -> String {
+        let scheme = if image.is_loopback() { "http" } else { "https" };
+        format!("{scheme}://{}/v2/{}", image.registry(), image.path())
+    }
+
+    /// `GET` of a manifest (by tag or digest) with its media type; `None` when the registry does
+    /// not know it.
+    pub async fn manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<Option<(String, bytes::Bytes)>, String> {
+        let url = format!("{}/manifests/{reference}", Self::repository_url(image));
+        let get = |authorization: Option<&str>| {
+            let request = self
+                .http
+                .get(&url)
+                .header(reqwest::header::ACCEPT, MANIFEST_TYPES);
+            with_authorization(request, authorization)
+        };
+        let response = self
+            .send_authorized(get, &format!("GET {url}"))
+            .await
+            .map_err(|error| error.to_string())?;
+        match response.status() {
+            reqwest::StatusCode::NOT_FOUND => return Ok(None),
+            status if status.is_success() => {}
+            status => return Err(format!("GET {url} answered {status}")),
+        }
+        let media_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| format!("GET {url}: {error}"))?;
+        Ok(Some((media_type, body)))
+    }
+
+    /// The whole blob `digest` of `image`'s repository.
+    pub async fn blob(&self, image: &ImageReference, digest: &str) -> Result<bytes::Bytes, String> {
+        let url = format!("{}/blobs/{digest}", Self::repository_url(image));
+        let get =
+            |authorization: Option<&str>| with_authorization(self.http.get(&url), authorization);
+        let response = self
+            .send_authorized(get, &format!("GET {url}"))
+            .await
+            .map_err(|error| error.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("GET {url} answered {}", response.status()));
+        }
+        response
+            .bytes()
+            .await
+            .map_err(|error| format!("GET {url}: {error}"))
+    }
+
+    /// Uploads `content` as the blob `digest` into `image`'s repository: in one request when the
+    /// registry takes a monolithic upload, else by finishing the upload it opened.
+    pub async fn push_blob(
+        &self,
+        image: &ImageReference,
+        digest: &str,
+        content: bytes::Bytes,
+    ) -> Result<(), String> {
+        let url = format!(
+            "{}/blobs/uploads/?digest={digest}",
+            Self::repository_url(image)
+        );
+        let post = |authorization: Option<&str>| {
+            let request = self
+                .http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(content.clone());
+            with_authorization(request, authorization)
+        };
+        let response = self
+            .send_authorized(post, &format!("POST {url}"))
+            .await
+            .map_err(|error| error.to_string())?;
+        match response.status() {
+            reqwest::StatusCode::CREATED => return Ok(()),
+            reqwest::StatusCode::ACCEPTED => {}
+            status => return Err(format!("POST {url} answered {status}")),
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| format!("POST {url} answered 202 without a Location"))?;
+        let mut target = if location.starts_with('/') {
+            let scheme = if image.is_loopback() { "http" } else { "https" };
+            format!("{scheme}://{}{location}", image.registry())
+        } else {
+            location.to_owned()
+        };
+        target.push(if target.contains('?') { '&' } else { '?' });
+        target.push_str("digest=");
+        target.push_str(digest);
+        let put = |authorization: Option<&str>| {
+            let request = self
+                .http
+                .put(&target)
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(content.clone());
+            with_authorization(request, authorization)
+        };
+        let response = self
+            .send_authorized(put, &format!("PUT {target}"))
+            .await
+            .map_err(|error| error.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("PUT {target} answered {}", response.status()))
+        }
+    }
+
+    /// Stores `manifest` (of `media_type`) in `image`'s repository under `reference`.
+    pub async fn put_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+        media_type: &str,
+        manifest: bytes::Bytes,
+    ) -> Result<(), String> {
+        let url = format!("{}/manifests/{reference}", Self::repository_url(image));
+        let put = |authorization: Option<&str>| {
+            let request = self
+                .http
+                .put(&url)
+                .header(reqwest::header::CONTENT_TYPE, media_type)
+                .body(manifest.clone());
+            with_authorization(request, authorization)
+        };
+        let response = self
+            .send_authorized(put, &format!("PUT {url}"))
+            .await
+            .map_err(|error| error.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            Err(format!("PUT {url} answered {status}: {body}"))
+        }
+    }
+}
+
+fn with_authorization(
+    request: reqwest::RequestBuilder,
+    authorization: Option<&str>,
+) -> reqwest::RequestBuilder {
+    match authorization {
+        Some(authorization) => request.header(reqwest::header::AUTHORIZATION, authorization),
+        None => request,
     }
 }
 

@@ -30,7 +30,7 @@ where
         .routes(routes!(get_user, update_user))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     pub name: String,
@@ -129,7 +129,7 @@ async fn list_tokens(
     Ok(Json(accounts.tokens(&user).await?))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub name: String,

@@ -28,6 +28,8 @@ use crate::storage::Database;
 
 /// How often the service's housekeeping runs.
 const SWEEP_INTERVAL: Duration = Duration::from_hours(1);
+/// How often sessions are checked for idleness and age.
+const SESSION_WATCH_INTERVAL: Duration = Duration::from_mins(1);
 
 /// `labforge serve`: opens the database (migrating it), creates the first administrator on a new
 /// database and prints its one-time password, starts the build workers, then serves until Ctrl-C
@@ -56,6 +58,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         )));
     tokio::spawn(registry.clone().run_maintenance());
     tokio::spawn(sweep_hourly(state.clone()));
+    // Before the API answers, so that no launch starts while containers are being matched.
+    if let Err(error) = state.sessions.runtime().reconcile().await {
+        tracing::warn!(%error, "cannot reconcile the sessions with their containers");
+    }
+    tokio::spawn(cull_sessions(state.clone()));
     let listen = config.server.listen;
     let database = state.database.clone();
     let listener = tokio::net::TcpListener::bind(listen)
@@ -87,9 +94,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         events.close();
     };
     tracing::info!(address = %listen, backend = ?database.backend(), "labforge serving");
-    axum::serve(listener, app(state, registry))
-        .with_graceful_shutdown(stopping)
-        .await?;
+    axum::serve(
+        listener,
+        app(state, registry).merge(crate::ui::router(&config.ui)),
+    )
+    .with_graceful_shutdown(stopping)
+    .await?;
     database.close().await;
     Ok(())
 }
@@ -157,6 +167,20 @@ async fn sweep_hourly(state: AppState) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired sessions removed"),
             Err(error) => tracing::warn!(%error, "cannot remove expired sessions"),
+        }
+    }
+}
+
+/// Stops idle and too-old sessions every minute.
+async fn cull_sessions(state: AppState) {
+    let runtime = state.sessions.runtime();
+    let mut interval = tokio::time::interval(SESSION_WATCH_INTERVAL);
+    loop {
+        interval.tick().await;
+        match runtime.cull().await {
+            Ok(0) => {}
+            Ok(stopped) => tracing::info!(stopped, "idle or old sessions stopped"),
+            Err(error) => tracing::warn!(%error, "cannot stop idle sessions"),
         }
     }
 }

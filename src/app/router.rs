@@ -28,7 +28,10 @@ use crate::registry::RegistryState;
         (name = "datalabs", description = "Datalabs, their versions and sources, builds and build logs"),
         (name = "marketplace", description = "Searching the published datalabs, with facets; stars"),
         (name = "launcher", description = "Data volumes and datazones a launch can use"),
+        (name = "sessions", description = "Launched datalabs: launch, progress, logs, delete; opened at /sessions/{id}/"),
+        (name = "publishing", description = "Submissions, the moderators' review queue, decisions and each datalab's history"),
         (name = "catalog", description = "The catalogue as DCAT-AP / schema.org JSON-LD"),
+        (name = "licences", description = "SPDX licences: the picker's list, and what an expression allows"),
     )
 )]
 struct ApiDocument;
@@ -120,6 +123,17 @@ const LINKS: &[OperationLinks] = &[
             ("DeleteDatazone", "delete_datazone"),
         ],
     },
+    OperationLinks {
+        from: "launch_session",
+        status: "202",
+        parameters: &[("id", "$response.body#/id")],
+        targets: &[
+            ("GetSession", "get_session"),
+            ("DeleteSession", "delete_session"),
+            ("SessionLogs", "session_logs"),
+            ("SessionEvents", "session_events"),
+        ],
+    },
 ];
 
 /// Adds [`LINKS`] to the document; a link naming an operation or status the document lacks is a
@@ -181,6 +195,8 @@ pub fn api(state: AppState) -> (Router, serde_json::Value) {
             }),
         )
         .route("/metrics", get(metrics::render))
+        // Outside the API and its document: the sessions' own pages and WebSockets.
+        .merge(crate::sessions::proxy::router())
         .layer(DefaultBodyLimit::max(state.server.max_json_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -197,6 +213,9 @@ fn domain_routes() -> OpenApiRouter<AppState> {
         .merge(crate::datalabs::routes::routes())
         .merge(crate::catalog::routes::routes())
         .merge(crate::launcher::routes::routes())
+        .merge(crate::publishing::routes::routes())
+        .merge(crate::licences::routes::routes())
+        .merge(crate::sessions::routes::routes())
 }
 
 /// The router and the finished document: the shared error answers and the links are added once
@@ -210,6 +229,7 @@ fn split(gathered: OpenApiRouter<AppState>) -> (Router<AppState>, serde_json::Va
         .iter()
         .chain(&crate::datalabs::names::BODY_RULES)
         .chain(&crate::launcher::BODY_RULES)
+        .chain(&crate::sessions::BODY_RULES)
         .collect();
     state_field_rules(&mut document, &rules);
     state_endpoint_rules(&mut document);

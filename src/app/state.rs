@@ -13,6 +13,9 @@ use crate::datalabs::{BuildEvents, DatalabService};
 use crate::http::ServerConfig;
 use crate::http::metrics::Metrics;
 use crate::launcher::LauncherService;
+use crate::licences::LicenceService;
+use crate::publishing::PublishingService;
+use crate::sessions::SessionService;
 use crate::storage::Database;
 
 /// The services of one `labforge serve` process. Each field is cheap to clone.
@@ -24,26 +27,39 @@ pub struct AppState {
     pub datalabs: DatalabService,
     pub catalog: CatalogService,
     pub launcher: LauncherService,
+    pub publishing: PublishingService,
+    pub licences: LicenceService,
+    pub sessions: SessionService,
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// Hands each domain its own settings out of `config`.
     pub fn new(config: &Config, database: Database) -> Self {
+        let datalabs = DatalabService::new(
+            database.clone(),
+            config.datalab_settings(),
+            BuildEvents::new(),
+        );
+        let sessions = SessionService::new(
+            database.clone(),
+            datalabs.clone(),
+            config.session_settings(),
+        );
         Self {
             server: config.server.clone(),
             accounts: AccountService::new(database.clone(), config.accounts.clone()),
-            datalabs: DatalabService::new(
-                database.clone(),
-                config.datalab_settings(),
-                BuildEvents::new(),
-            ),
+            publishing: PublishingService::new(database.clone(), datalabs.clone()),
+            datalabs,
             catalog: CatalogService::new(
                 database.clone(),
                 config.catalog.clone(),
                 config.server.public_url(),
+                config.licences.member_states.clone(),
             ),
             launcher: LauncherService::new(database.clone()),
+            licences: LicenceService::new(config.licences.clone()),
+            sessions,
             metrics: Arc::default(),
             database,
         }
@@ -68,5 +84,8 @@ service_from_state!(
     datalabs: DatalabService,
     catalog: CatalogService,
     launcher: LauncherService,
+    publishing: PublishingService,
+    licences: LicenceService,
+    sessions: SessionService,
     metrics: Arc<Metrics>,
 );

@@ -108,7 +108,7 @@ impl BuildEngine {
 }
 
 /// The account in the form the Docker API and BuildKit's auth session take it.
-fn docker_credentials(
+pub(crate) fn docker_credentials(
     registry: &str,
     credentials: &crate::images::Credentials,
 ) -> bollard::auth::DockerCredentials {

@@ -45,6 +45,12 @@ impl Facet {
         Self::ALL.into_iter().find(|facet| facet.as_str() == name)
     }
 
+    /// Whether the facet takes only a fixed set of values (`kind`, `esa_official`) rather than
+    /// whatever the published metadata says.
+    pub const fn is_closed(self) -> bool {
+        matches!(self, Self::Kind | Self::EsaOfficial)
+    }
+
     /// A distinct number below [`Self::ALL`]'s length, so that a set of facets fits in the bits of
     /// a byte when counting.
     pub const fn position(self) -> usize {

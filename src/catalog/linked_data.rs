@@ -19,14 +19,14 @@
 //!   one concept scheme per facet that the catalogue lists as `dcat:themeTaxonomy`.
 //!
 //! IRIs labforge mints lie below the catalogue's [`BaseUrl`]: `catalog`, `datalabs/<id>`,
-//! `volumes/<name>`, `organisations/<name>`, `themes/<facet>` and `themes/<facet>/<label>`.
+//! `volumes/<name>`, `agents/<name>`, `themes/<facet>` and `themes/<facet>/<label>`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::metadata::policy::public_view;
-use crate::metadata::{DatalabKind, Metadata};
+use crate::metadata::{Contact, Creator, DatalabKind, Metadata};
 
 /// labforge's own terms, where no shared vocabulary has one (`labforge:kind`, `labforge:mountPath`).
 const LABFORGE_VOCABULARY: &str = "https://w3id.org/labforge/vocabulary#";
@@ -192,7 +192,14 @@ fn context() -> Value {
 
 fn datalab_node(entry: &DatalabEntry, base_url: &BaseUrl) -> Map<String, Value> {
     let metadata = public_metadata(&entry.metadata);
-    let organisation = organisation_node(&metadata.creator, base_url);
+    let creators: Vec<Value> = metadata
+        .creator
+        .iter()
+        .map(|creator| agent_node(creator, base_url))
+        .collect();
+    // The first creator decides to publish; labforge's operator publishes the catalogue.
+    let publisher = creators.first().cloned().unwrap_or(Value::Null);
+    let contacts: Vec<Value> = metadata.contact_point.iter().map(contact_node).collect();
     let page = entry.page_url.as_str();
     let Value::Object(mut node) = json!({
         "@id": base_url.join(&["datalabs", &entry.id]),
@@ -203,13 +210,9 @@ fn datalab_node(entry: &DatalabEntry, base_url: &BaseUrl) -> Map<String, Value> 
         "schema:alternateName": metadata.alternate_name,
         "dct:description": metadata.r#abstract,
         "schema:abstract": metadata.r#abstract,
-        "dcat:contactPoint": {
-            "@type": "vcard:Kind",
-            "vcard:hasEmail": {"@id": format!("mailto:{}", metadata.contact_point)},
-        },
-        "dct:creator": organisation,
-        // The author's organisation decides to publish; labforge's operator publishes the catalogue.
-        "dct:publisher": organisation,
+        "dcat:contactPoint": contacts,
+        "dct:creator": creators,
+        "dct:publisher": publisher,
         "dcat:version": metadata.version,
         "schema:softwareVersion": metadata.version,
         "schema:applicationCategory": application_category(entry.kind),
@@ -304,13 +307,30 @@ fn volume_node(volume: &ServedVolume, base_url: &BaseUrl) -> Value {
 
 /// Organisations are named, not identified, in metadata; one IRI per name lets every datalab of
 /// the same organisation point at the same node.
-fn organisation_node(name: &str, base_url: &BaseUrl) -> Value {
-    json!({
-        "@id": base_url.join(&["organisations", name]),
-        "@type": ["foaf:Agent", "foaf:Organization", "schema:Organization"],
-        "foaf:name": name,
-        "schema:name": name,
-    })
+/// An organisation or a person: metadata does not say which, so only `foaf:Agent`, the class
+/// DCAT-AP asks of creators and publishers.
+fn agent_node(creator: &Creator, base_url: &BaseUrl) -> Value {
+    let mut node = json!({
+        "@id": base_url.join(&["agents", &creator.name]),
+        "@type": "foaf:Agent",
+        "foaf:name": creator.name,
+        "schema:name": creator.name,
+    });
+    if let Some(email) = &creator.email {
+        node["foaf:mbox"] = json!({"@id": format!("mailto:{email}")});
+    }
+    node
+}
+
+fn contact_node(contact: &Contact) -> Value {
+    let mut node = json!({
+        "@type": "vcard:Kind",
+        "vcard:hasEmail": {"@id": format!("mailto:{}", contact.email)},
+    });
+    if let Some(name) = &contact.name {
+        node["vcard:fn"] = json!(name);
+    }
+    node
 }
 
 /// The protocol a datalab's endpoint speaks, by kind.
@@ -490,8 +510,26 @@ mod tests {
             title: "Euclid VIS tools".to_owned(),
             alternate_name: "jl-euclid-tools".to_owned(),
             r#abstract: "Quick-look notebooks.".to_owned(),
-            contact_point: "datalabs@example.org".to_owned(),
-            creator: "European Space Agency".to_owned(),
+            contact_point: vec![
+                Contact {
+                    name: None,
+                    email: "datalabs@example.org".to_owned(),
+                },
+                Contact {
+                    name: Some("Archive team".to_owned()),
+                    email: "archive@example.org".to_owned(),
+                },
+            ],
+            creator: vec![
+                Creator {
+                    name: "European Space Agency".to_owned(),
+                    email: None,
+                },
+                Creator {
+                    name: "Jane Doe".to_owned(),
+                    email: Some("jane@example.org".to_owned()),
+                },
+            ],
             version: "1.2.3".to_owned(),
             keywords: vec!["euclid".to_owned(), "vis".to_owned()],
             associated_file_type: vec!["FITS".to_owned()],
@@ -515,6 +553,7 @@ mod tests {
                 health_path: "/api/status".to_owned(),
                 command: vec!["jupyter".to_owned(), "lab".to_owned()],
             }),
+            application: None,
         }
     }
 
@@ -575,7 +614,14 @@ mod tests {
         );
         assert_eq!(
             document["dcat:contactPoint"],
-            json!({"@type": "vcard:Kind", "vcard:hasEmail": {"@id": "mailto:datalabs@example.org"}})
+            json!([
+                {"@type": "vcard:Kind", "vcard:hasEmail": {"@id": "mailto:datalabs@example.org"}},
+                {
+                    "@type": "vcard:Kind",
+                    "vcard:hasEmail": {"@id": "mailto:archive@example.org"},
+                    "vcard:fn": "Archive team"
+                }
+            ])
         );
         assert_eq!(
             document["dct:license"],
@@ -591,10 +637,14 @@ mod tests {
         );
         assert_eq!(document["dct:conformsTo"]["@type"], "dct:Standard");
         assert_eq!(
-            document["dct:creator"]["@id"],
-            "https://labs.example.org/organisations/European%20Space%20Agency"
+            document["dct:creator"][0]["@id"],
+            "https://labs.example.org/agents/European%20Space%20Agency"
         );
-        assert_eq!(document["dct:publisher"], document["dct:creator"]);
+        assert_eq!(
+            document["dct:creator"][1]["foaf:mbox"],
+            json!({"@id": "mailto:jane@example.org"})
+        );
+        assert_eq!(document["dct:publisher"], document["dct:creator"][0]);
         assert_eq!(document["schema:softwareVersion"], "1.2.3");
         assert_eq!(document["schema:processorRequirements"], "at least 0.5 CPU");
         assert_eq!(
@@ -689,9 +739,10 @@ mod tests {
         let described = field_table().iter().filter(|field| {
             field.read == ReadAccess::Public
                 && field.value_type != "mapping"
-                // The service contract tells the launcher how to start the datalab; it describes
-                // nothing a catalogue reader chooses by.
+                // The service contract and a desktop's application tell the image how to start;
+                // they describe nothing a catalogue reader chooses by.
                 && !field.key.starts_with("service.")
+                && !field.key.starts_with("application.")
         });
         for field in described {
             for term in std::iter::once(&field.term).chain(&field.also_term) {
@@ -727,10 +778,10 @@ mod tests {
             }))
         );
         assert_eq!(
-            licence_node("LicenseRef-ESA-CL-type-1-2.4"),
+            licence_node("LicenseRef-ESA-CL-strong-copyleft-2.4"),
             Some(json!({
                 "@type": "dct:LicenseDocument",
-                "rdfs:label": "LicenseRef-ESA-CL-type-1-2.4"
+                "rdfs:label": "LicenseRef-ESA-CL-strong-copyleft-2.4"
             }))
         );
         assert_eq!(

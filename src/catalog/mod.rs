@@ -30,10 +30,13 @@ use serde_json::Value;
 use url::Url;
 
 use crate::accounts::{Caller, Role, User};
-use crate::datalabs::visibility::{Access, Exposure, access};
+use crate::datalabs::visibility::{Access, Exposure, access, in_member_state};
+use crate::licences::MemberStates;
 use crate::metadata::policy::public_view;
 use crate::metadata::{DatalabKind, Metadata};
-use crate::storage::catalog::{CatalogDatalabRow, DescribedDatalabRow, MarketplaceQuery, Viewer};
+use crate::storage::catalog::{
+    CatalogDatalabRow, DescribedDatalabRow, MarketplaceQuery, Reach, Viewer,
+};
 use crate::storage::{Database, StorageError};
 use linked_data::{BaseUrl, CatalogDescription, DatalabEntry, LinkedDataError};
 use search::{MarketplaceRequest, MarketplaceResults};
@@ -98,13 +101,18 @@ impl From<LinkedDataError> for CatalogError {
 /// Whether `viewer` (`None` when anonymous) may see the datalab, by the one rule of
 /// [`crate::datalabs::visibility`]; marketplace listings apply the same rule in SQL
 /// (`storage::catalog`'s search), and the tests of both hold them together.
-pub fn may_see(viewer: Option<&User>, datalab: &CatalogDatalabRow) -> bool {
+pub fn may_see(
+    viewer: Option<&User>,
+    datalab: &CatalogDatalabRow,
+    member_states: &MemberStates,
+) -> bool {
     let caller = viewer.map_or(Caller::Anonymous, |user| Caller::User(user.clone()));
     let exposure = Exposure {
         owner_id: &datalab.owner_id,
         state: datalab.state,
         visibility: datalab.visibility,
         caller_is_member: datalab.viewer_is_member,
+        caller_in_member_state: in_member_state(&caller, member_states),
     };
     access(&caller, &exposure) >= Access::View
 }
@@ -122,14 +130,22 @@ pub struct CatalogService {
     config: CatalogConfig,
     /// The URL users reach the service at, without a trailing slash.
     public_url: String,
+    /// Who is in the ESA Member States audience.
+    member_states: MemberStates,
 }
 
 impl CatalogService {
-    pub fn new(database: Database, config: CatalogConfig, public_url: String) -> Self {
+    pub fn new(
+        database: Database,
+        config: CatalogConfig,
+        public_url: String,
+        member_states: MemberStates,
+    ) -> Self {
         Self {
             database,
             config,
             public_url,
+            member_states,
         }
     }
 
@@ -142,7 +158,7 @@ impl CatalogService {
         let page = self
             .database
             .search_marketplace(&MarketplaceQuery {
-                viewer: viewer(caller),
+                viewer: viewer(caller, &self.member_states),
                 words: &request.words,
                 filters: &request.filters,
                 order: request.order,
@@ -236,7 +252,7 @@ impl CatalogService {
         self.database
             .catalog_datalab(name, viewer_id)
             .await?
-            .filter(|datalab| may_see(viewer, datalab))
+            .filter(|datalab| may_see(viewer, datalab, &self.member_states))
             .ok_or_else(|| CatalogError::UnknownDatalab(name.to_owned()))
     }
 
@@ -291,10 +307,17 @@ fn parse_url(text: &str) -> Result<Url, CatalogError> {
     })
 }
 
-fn viewer(caller: &Caller) -> Viewer<'_> {
+fn viewer<'a>(caller: &'a Caller, member_states: &MemberStates) -> Viewer<'a> {
+    let reach = if caller.is_at_least(Role::Moderator) {
+        Reach::Everything
+    } else if in_member_state(caller, member_states) {
+        Reach::MemberStates
+    } else {
+        Reach::Public
+    };
     Viewer {
         user_id: caller.user().map(|user| user.id.as_str()),
-        sees_everything: caller.is_at_least(Role::Moderator),
+        reach,
     }
 }
 
@@ -340,20 +363,23 @@ mod tests {
         let admin = user("admin", Role::Admin);
         let public = datalab(DatalabState::Published, Visibility::Public, false);
         for viewer in [None, Some(&stranger), Some(&owner), Some(&moderator)] {
-            assert!(may_see(viewer, &public));
+            assert!(may_see(viewer, &public, &MemberStates::default()));
         }
         for hidden in [
             datalab(DatalabState::Published, Visibility::Private, false),
             datalab(DatalabState::Draft, Visibility::Public, false),
         ] {
-            assert!(!may_see(None, &hidden));
-            assert!(!may_see(Some(&stranger), &hidden));
-            assert!(may_see(Some(&owner), &hidden));
-            assert!(may_see(Some(&moderator), &hidden));
-            assert!(may_see(Some(&admin), &hidden));
+            assert!(!may_see(None, &hidden, &MemberStates::default()));
+            assert!(!may_see(Some(&stranger), &hidden, &MemberStates::default()));
+            assert!(may_see(Some(&owner), &hidden, &MemberStates::default()));
+            assert!(may_see(Some(&moderator), &hidden, &MemberStates::default()));
+            assert!(may_see(Some(&admin), &hidden, &MemberStates::default()));
         }
         let shared = datalab(DatalabState::Published, Visibility::Private, true);
-        assert!(may_see(Some(&stranger), &shared), "a member sees it");
-        assert!(!may_see(None, &shared));
+        assert!(
+            may_see(Some(&stranger), &shared, &MemberStates::default()),
+            "a member sees it"
+        );
+        assert!(!may_see(None, &shared, &MemberStates::default()));
     }
 }

@@ -52,8 +52,9 @@ impl MarketplaceRequest {
     /// Reads the query string. Every parameter is checked, and an unknown one, a repeated single
     /// one or a value out of range is refused naming it: a misspelt filter (`license=MIT`) silently
     /// ignored would show results that look filtered and are not. A facet may repeat
-    /// (`domain=a&domain=b` means either); an empty facet value is no filter, as an unset select
-    /// box sends it.
+    /// (`domain=a&domain=b` means either); an empty value of an open facet (`domain=`) is no
+    /// filter, as an unset select box sends it, while the closed ones (`kind`, `esa_official`)
+    /// refuse it as the OpenAPI document's enumerations do.
     pub fn from_query_string(query: &str) -> Result<Self, CatalogError> {
         let mut request = Self::default();
         let mut seen = BTreeSet::new();
@@ -73,7 +74,7 @@ impl MarketplaceRequest {
                     ));
                 }
                 let value = value.trim();
-                if value.is_empty() {
+                if value.is_empty() && !facet.is_closed() {
                     continue;
                 }
                 check_facet_value(facet, value)?;
@@ -325,6 +326,14 @@ mod tests {
         assert_eq!(refused("license=MIT"), "license");
         assert_eq!(refused("kind=notebook"), "kind");
         assert_eq!(refused("esa_official=yes"), "esa_official");
+        assert_eq!(refused("kind="), "kind");
+        assert_eq!(refused("esa_official="), "esa_official");
+        assert!(
+            MarketplaceRequest::from_query_string("domain=&mission=")
+                .unwrap()
+                .filters
+                .is_empty()
+        );
         assert_eq!(refused(&format!("q={}", "a".repeat(201))), "q");
         assert_eq!(refused(&format!("page={}", MAX_PAGE + 1)), "page");
     }

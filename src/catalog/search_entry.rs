@@ -45,6 +45,8 @@ pub struct SearchEntry {
     pub owner_id: String,
     /// Listed to everyone; otherwise only to its owner, its members and moderators.
     pub public: bool,
+    /// Listed to signed-in users of an ESA Member State too.
+    pub member_states: bool,
     /// Trimmed SPDX expression; `None` when the metadata gives none or a blank one.
     pub licence: Option<String>,
     pub esa_official: bool,
@@ -140,6 +142,7 @@ pub fn search_entry(source: SearchEntrySource) -> Result<Option<SearchEntry>, Un
         kind: source.kind,
         owner_id: source.owner_id,
         public: source.visibility == Visibility::Public,
+        member_states: source.visibility == Visibility::MemberStates,
         licence,
         esa_official,
         created_at: source.created_at,

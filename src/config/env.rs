@@ -58,6 +58,15 @@ pub const ALL: &[EnvironmentVariable] = &[
         },
     },
     EnvironmentVariable {
+        name: "LABFORGE_UI_DIR",
+        doc: "Folder of the built web UI served at / (default web/build, from the folder labforge \
+              starts in).",
+        apply: |config, value| {
+            config.ui.dir = PathBuf::from(value);
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
         name: "LABFORGE_PUBLIC_URL",
         doc: "URL users reach the service at, used in links and JSON-LD (default http://<listen>).",
         apply: |config, value| {

@@ -113,6 +113,11 @@ pub struct Config {
     pub datalabs: crate::datalabs::DatalabsConfig,
     pub build_queue: crate::jobs::BuildQueueConfig,
     pub catalog: crate::catalog::CatalogConfig,
+    pub licences: crate::licences::LicencesConfig,
+    /// Sessions: per-user quotas and lifetimes.
+    pub launcher: crate::sessions::LauncherConfig,
+    /// The built web UI served at `/`.
+    pub ui: crate::ui::UiConfig,
 }
 
 impl Default for Config {
@@ -133,6 +138,9 @@ impl Default for Config {
             datalabs: crate::datalabs::DatalabsConfig::default(),
             build_queue: crate::jobs::BuildQueueConfig::default(),
             catalog: crate::catalog::CatalogConfig::default(),
+            launcher: crate::sessions::LauncherConfig::default(),
+            licences: crate::licences::LicencesConfig::default(),
+            ui: crate::ui::UiConfig::default(),
         }
     }
 }
@@ -194,6 +202,7 @@ impl Config {
             sources: self.sources_settings(),
             workspaces: self.workspaces(),
             data_dir: self.data_dir.clone(),
+            member_states: self.licences.member_states.clone(),
         }
     }
 
@@ -213,6 +222,33 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| self.data_dir.join("workspaces")),
         )
+    }
+
+    /// What the sessions service needs: its quotas, the workspaces it mounts, the local daemon
+    /// and the registry account it pulls with.
+    pub fn session_settings(&self) -> crate::sessions::SessionSettings {
+        crate::sessions::SessionSettings {
+            limits: self.launcher.clone(),
+            workspaces: self.workspaces(),
+            local_docker_host: self.engine.docker_host.clone(),
+            registry: self
+                .registry
+                .credentials()
+                .map(|credentials| (self.registry.address.clone(), credentials)),
+            instance: self.instance(),
+        }
+    }
+
+    /// A stable name of this service among others sharing a Docker daemon: its data folder
+    /// (every instance has its own), hashed.
+    pub fn instance(&self) -> String {
+        use sha2::Digest as _;
+        let folder = self
+            .data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| self.data_dir.clone());
+        let digest = sha2::Sha256::digest(folder.as_os_str().as_encoded_bytes());
+        hex::encode(&digest[..8])
     }
 
     /// The build pipeline's settings.
@@ -306,6 +342,26 @@ mod tests {
             config.data_dir,
             PathBuf::from("/srv/labforge"),
             "keys absent from the file keep their value"
+        );
+    }
+
+    #[test]
+    fn the_file_replaces_the_esa_member_states_and_a_bad_code_is_refused() {
+        let config = Config::default()
+            .merge_toml(
+                "[licences.member_states]\ntaken = \"2031-06-01\"\n\
+                 source = \"an ESA Council decision\"\ncountries = [\"DE\", \"UA\"]\n",
+            )
+            .unwrap();
+        let states = &config.licences.member_states;
+        assert!(states.includes("UA") && !states.includes("FR"));
+        assert_eq!(states.source(), "an ESA Council decision");
+        let error = Config::default()
+            .merge_toml("[licences.member_states]\ncountries = [\"Germany\"]\n")
+            .unwrap_err();
+        assert!(
+            error.contains("\"Germany\" is not an ISO 3166-1 alpha-2 code"),
+            "{error}"
         );
     }
 

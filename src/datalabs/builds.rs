@@ -12,6 +12,7 @@ use super::{
     Build, DatalabError, DatalabService, LogLine, Version, VersionSource, Workspaces, upload,
 };
 use crate::accounts::{Caller, User};
+use crate::evidence::LicenceReport;
 use crate::sources::Source;
 use crate::storage::datalabs::VersionRow;
 use crate::storage::new_id;
@@ -102,6 +103,48 @@ impl DatalabService {
             .reach_build(caller, name, version, number, Access::View)
             .await?;
         Ok(Build::from_row(row, version)?)
+    }
+
+    /// The SPDX 2.3 document of the build's image, for whoever may see the build.
+    pub async fn build_sbom(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+        number: i64,
+    ) -> Result<serde_json::Value, DatalabError> {
+        let row = self
+            .reach_build(caller, name, version, number, Access::View)
+            .await?;
+        self.database
+            .build_sbom(&row.id)
+            .await?
+            .ok_or(DatalabError::NoEvidence {
+                version: version.to_owned(),
+                number,
+                status: row.status,
+            })
+    }
+
+    /// The licence report of the build's dependencies, for whoever may see the build.
+    pub async fn build_licence_report(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+        number: i64,
+    ) -> Result<LicenceReport, DatalabError> {
+        let row = self
+            .reach_build(caller, name, version, number, Access::View)
+            .await?;
+        let status = row.status;
+        Build::from_row(row, version)?
+            .licence_report
+            .ok_or(DatalabError::NoEvidence {
+                version: version.to_owned(),
+                number,
+                status,
+            })
     }
 
     /// Cancels a queued build at once; asks the worker of a running build to stop it, which it

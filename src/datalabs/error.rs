@@ -34,6 +34,15 @@ pub enum DatalabError {
         version: String,
         number: i64,
     },
+    #[error(
+        "the SBOM and licence report of build {version}-{number} ({status}: only succeeded builds \
+         keep them; queue a new build of a version built before they existed)"
+    )]
+    NoEvidence {
+        version: String,
+        number: i64,
+        status: BuildStatus,
+    },
     #[error("there is no user {0:?}")]
     UnknownUser(String),
     #[error("only the owner of {name:?} or an administrator may change it")]
@@ -77,6 +86,11 @@ pub enum DatalabError {
          (GET /api/me/workspace lists those that hold a metadata.yaml)"
     )]
     UnknownWorkspaceFolder { path: String },
+    #[error("cannot write the export under {path}: {source}")]
+    ExportStorage {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot prepare the workspace {path}: {source}")]
     WorkspaceUnavailable {
         path: PathBuf,

@@ -16,6 +16,8 @@ mod builds;
 mod error;
 pub mod events;
 pub mod examples;
+mod export;
+mod launchable;
 mod log_follower;
 pub mod names;
 pub mod registry_access;
@@ -31,11 +33,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::licences::MemberStates;
 use crate::sources::SourcesConfig;
 
 pub use builds::build_source;
 pub use error::DatalabError;
 pub use events::BuildEvents;
+pub use export::{ExportArchive, ExportManifest, MANIFEST_FILE};
+pub use launchable::Launchable;
 pub use log_follower::LogEvent;
 pub use service::DatalabService;
 pub use states::{BuildStatus, DatalabState, UnknownState, VersionState, Visibility};
@@ -73,4 +78,6 @@ pub struct DatalabSettings {
     pub workspaces: Workspaces,
     /// Uploads live under it (`<data_dir>/uploads`).
     pub data_dir: PathBuf,
+    /// Who is in the ESA Member States audience.
+    pub member_states: MemberStates,
 }

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::accounts::{AccountService, Caller};
 use crate::catalog::CatalogService;
+use crate::evidence::LicenceReport;
 use crate::http::error::ErrorEnvelope;
 use crate::http::{ApiError, ApiJson, SignedIn};
 
@@ -42,6 +43,7 @@ where
         .routes(routes!(share_datalab, unshare_datalab))
         .routes(routes!(list_versions, create_version))
         .routes(routes!(get_version))
+        .routes(routes!(export_version))
         .routes(routes!(list_builds, queue_build))
         .routes(routes!(get_build))
         .routes(routes!(cancel_build))
@@ -49,6 +51,42 @@ where
         // cover; the service cuts it off at `max_upload_bytes` instead.
         .routes(routes!(upload_zip))
         .routes(routes!(build_log))
+        .routes(routes!(build_sbom))
+        .routes(routes!(build_licence_report))
+}
+
+/// The version as one zip archive: its sources as a build stages them (ignore files applied,
+/// `.git` and secret-looking files left out) and `labforge-export.json` (where they came from,
+/// the last green build's environment hash and image digest). Uploading it as a new version's
+/// source builds the same environment. For anyone who may see the datalab.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/export", tag = "datalabs",
+    security((), ("api_token" = []), ("session_cookie" = [])),
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version")),
+    responses(
+        (status = 200, content_type = "application/zip", body = Vec<u8>,
+            description = "The sources and labforge-export.json"),
+        (status = 404, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope, description = "The source cannot be staged any more")))]
+async fn export_version(
+    State(datalabs): State<DatalabService>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let archive = datalabs.export_version(&caller, &name, &version).await?;
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(archive.file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (header::CONTENT_LENGTH, archive.size.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", archive.file_name),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// Creates a draft, private datalab owned by the caller (authors and above).
@@ -276,6 +314,59 @@ async fn get_build(
     let number = build_number(&name, &version, &number)?;
     Ok(Json(
         datalabs.build(&caller, &name, &version, number).await?,
+    ))
+}
+
+/// The SPDX 2.3 JSON document of the build's image (also attached to the image in the registry as
+/// an OCI referrer of artifact type `application/spdx+json`), as a download.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds/{number}/sbom",
+    tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version"),
+        ("number" = i64, Path, description = "Build number within the version")),
+    responses((status = 200, body = Object, content_type = "application/spdx+json",
+            description = "An SPDX 2.3 JSON document"),
+        (status = 404, body = ErrorEnvelope, description = "No such build, or it kept no SBOM")))]
+async fn build_sbom(
+    State(datalabs): State<DatalabService>,
+    caller: Caller,
+    Path((name, version, number)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let number = build_number(&name, &version, &number)?;
+    let sbom = datalabs
+        .build_sbom(&caller, &name, &version, number)
+        .await?;
+    let file = format!("attachment; filename=\"{name}-{version}-{number}.spdx.json\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/spdx+json".to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        Json(sbom),
+    )
+        .into_response())
+}
+
+/// The licence report of the build's dependencies: how many were found, and each one whose
+/// licence is unknown, non-commercial, copyleft, limited to the ESA Member States or proprietary,
+/// with why.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds/{number}/licence-report",
+    tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version"),
+        ("number" = i64, Path, description = "Build number within the version")),
+    responses((status = 200, body = LicenceReport),
+        (status = 404, body = ErrorEnvelope, description = "No such build, or it kept no report")))]
+async fn build_licence_report(
+    State(datalabs): State<DatalabService>,
+    caller: Caller,
+    Path((name, version, number)): Path<(String, String, String)>,
+) -> Result<Json<LicenceReport>, ApiError> {
+    let number = build_number(&name, &version, &number)?;
+    Ok(Json(
+        datalabs
+            .build_licence_report(&caller, &name, &version, number)
+            .await?,
     ))
 }
 

@@ -8,7 +8,7 @@ use futures_util::Stream;
 
 use super::names::{check_name, check_version};
 use super::views::reads_private_fields;
-use super::visibility::{Access, Exposure, access};
+use super::visibility::{Access, Exposure, access, in_member_state};
 use super::{
     BuildEvents, Datalab, DatalabError, DatalabSettings, DatalabState, NewDatalab, NewVersion,
     Upload, Version, VersionSource, VersionState, Visibility, WorkspaceFolder, upload,
@@ -17,6 +17,7 @@ use crate::accounts::{Caller, Role, User};
 use crate::sources::Source;
 use crate::storage::builds::BuildRow;
 use crate::storage::datalabs::{DatalabRow, UploadRow, VersionRow};
+use crate::storage::submissions::{HistoryEntry, Publication, PublishingWrite};
 use crate::storage::{Database, new_id};
 
 #[derive(Debug, Clone)]
@@ -82,9 +83,29 @@ impl DatalabService {
             .version_of(&datalab.id, version)
             .await?
             .ok_or_else(unknown)?;
-        self.database
-            .publish_publicly(&datalab.id, &version_row.id, Utc::now())
-            .await?;
+        let write = PublishingWrite {
+            publication: Some(Publication {
+                datalab_id: datalab.id.clone(),
+                version_id: version_row.id.clone(),
+                visibility: Visibility::Public,
+            }),
+            history: vec![HistoryEntry {
+                datalab_id: datalab.id.clone(),
+                datalab_name: datalab.name.clone(),
+                submission_id: None,
+                actor: None,
+                action: "published",
+                from_state: Some(datalab.state.to_string()),
+                to_state: DatalabState::Published.to_string(),
+                version: Some(version_row.version.clone()),
+                build_number: None,
+                comment: Some(
+                    "published by the operator's `labforge run`, without review".to_owned(),
+                ),
+            }],
+            ..PublishingWrite::default()
+        };
+        self.database.apply_publishing(&write, Utc::now()).await?;
         self.database.refresh_datalab_search(&datalab.id).await?;
         Ok(())
     }
@@ -331,7 +352,7 @@ impl DatalabService {
 
     /// The datalab `name` if the caller's access is at least `needed`: hidden datalabs are
     /// reported as unknown, visible ones the caller may not change as forbidden.
-    pub(super) async fn reach(
+    pub(crate) async fn reach(
         &self,
         caller: &Caller,
         name: &str,
@@ -350,6 +371,7 @@ impl DatalabService {
             state: row.state,
             visibility: row.visibility,
             caller_is_member: false,
+            caller_in_member_state: in_member_state(caller, &self.settings.member_states),
         };
         let mut granted = access(caller, &exposure);
         if granted < Access::View
@@ -379,7 +401,7 @@ impl DatalabService {
             .await
     }
 
-    pub(super) async fn reach_version(
+    pub(crate) async fn reach_version(
         &self,
         caller: &Caller,
         name: &str,

@@ -62,11 +62,15 @@ macro_rules! text_states {
         }
     };
 }
+pub(crate) use text_states;
 
 text_states! {
     /// Who may see a datalab beyond its owner, its members and the moderators, once published.
     pub enum Visibility ("datalab visibility") {
         Public = "public",
+        /// Signed-in users whose affiliation country is an ESA Member State (the ESA Community
+        /// Licence's audience).
+        MemberStates = "member_states",
         Private = "private",
     }
 }

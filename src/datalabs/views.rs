@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::states::{BuildStatus, DatalabState, VersionState, Visibility};
 use crate::accounts::{Caller, Role};
+use crate::evidence::LicenceReport;
 use crate::metadata::DatalabKind;
 use crate::pipeline::PhaseTimings;
 use crate::pipeline::smoke::SmokeTestResult;
@@ -49,7 +50,7 @@ impl TryFrom<DatalabRow> for Datalab {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDatalab {
     pub name: String,
@@ -162,7 +163,7 @@ impl TryFrom<VersionRow> for Version {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVersion {
     /// Semantic version; metadata.yaml of the source must state the same.
@@ -207,10 +208,13 @@ pub struct Build {
     pub lint_findings: Vec<LintFinding>,
     /// Seconds spent in each phase, once succeeded.
     pub phase_timings: Option<PhaseTimings>,
+    /// The dependencies whose licences a moderator must look at, once succeeded; the full SPDX
+    /// document is at `.../builds/{number}/sbom`.
+    pub licence_report: Option<LicenceReport>,
 }
 
 impl Build {
-    pub(super) fn from_row(row: BuildRow, version: &str) -> Result<Self, StorageError> {
+    pub(crate) fn from_row(row: BuildRow, version: &str) -> Result<Self, StorageError> {
         let corrupt = |what| {
             move |error: serde_json::Error| StorageError::Corrupt {
                 what,
@@ -249,6 +253,11 @@ impl Build {
                 .map(|timings| serde_json::from_value(timings.0))
                 .transpose()
                 .map_err(corrupt("phase timings"))?,
+            licence_report: row
+                .licence_report
+                .map(|report| serde_json::from_value(report.0))
+                .transpose()
+                .map_err(corrupt("licence report"))?,
         })
     }
 }

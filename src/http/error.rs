@@ -15,6 +15,9 @@ use crate::accounts::AccountError;
 use crate::catalog::CatalogError;
 use crate::datalabs::DatalabError;
 use crate::launcher::LauncherError;
+use crate::licences::LicenceError;
+use crate::publishing::PublishingError;
+use crate::sessions::SessionError;
 use crate::sources::SourceError;
 use crate::storage::StorageError;
 
@@ -25,6 +28,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Every problem, when there is more than one to fix.
+    pub details: Vec<ErrorDetail>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -40,6 +45,16 @@ pub struct ErrorBody {
     /// The request field at fault, as a dotted path (`metadata.title`, `volumes[1]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Each of several problems, with the field or condition it concerns.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<ErrorDetail>,
+}
+
+/// One of several problems of a request.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub field: String,
+    pub message: String,
 }
 
 impl ApiError {
@@ -49,6 +64,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            details: Vec::new(),
         }
     }
 
@@ -117,6 +133,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_owned(),
                 message: self.message,
                 field: self.field,
+                details: self.details,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -181,7 +198,8 @@ impl From<DatalabError> for ApiError {
             }
             DatalabError::UnknownDatalab { .. }
             | DatalabError::UnknownVersion { .. }
-            | DatalabError::UnknownBuild { .. } => Self::not_found(message),
+            | DatalabError::UnknownBuild { .. }
+            | DatalabError::NoEvidence { .. } => Self::not_found(message),
             DatalabError::UnknownUser(name) => Self::not_found(format!("user {name:?}")),
             DatalabError::NotDraft { .. } | DatalabError::BuildEnded { .. } => {
                 Self::conflict(message)
@@ -193,9 +211,9 @@ impl From<DatalabError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_zip", message)
             }
             DatalabError::UploadInterrupted(_) => Self::bad_request(message),
-            DatalabError::UploadStorage { .. } | DatalabError::WorkspaceUnavailable { .. } => {
-                Self::internal(&error)
-            }
+            DatalabError::UploadStorage { .. }
+            | DatalabError::ExportStorage { .. }
+            | DatalabError::WorkspaceUnavailable { .. } => Self::internal(&error),
             DatalabError::Storage(storage) => storage.into(),
         }
     }
@@ -232,5 +250,82 @@ impl From<LauncherError> for ApiError {
             LauncherError::UnknownDatazone(name) => Self::not_found(format!("datazone {name:?}")),
             LauncherError::Storage(storage) => storage.into(),
         }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        let message = error.to_string();
+        match error {
+            SessionError::InvalidField { field, .. } => Self::invalid_field(field, message),
+            SessionError::QuotaExceeded { limit, .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
+                    .with_field(format!("launcher.{limit}"))
+            }
+            SessionError::DatazoneFull { limit, .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "datazone_full", message)
+                    .with_field(format!("datazone.{limit}"))
+            }
+            SessionError::UnknownSession(id) => Self::not_found(format!("session {id:?}")),
+            SessionError::UnknownReference { field, .. } => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", message).with_field(field)
+            }
+            SessionError::NotBuilt(_) => {
+                Self::new(StatusCode::CONFLICT, "not_built", message).with_field("version")
+            }
+            // A datalab the caller may not see is unknown, as everywhere.
+            SessionError::Datalab(DatalabError::UnknownDatalab { .. }) => {
+                Self::not_found(message).with_field("datalab")
+            }
+            SessionError::Datalab(DatalabError::UnknownVersion { .. }) => {
+                Self::not_found(message).with_field("version")
+            }
+            SessionError::Datalab(datalab) => datalab.into(),
+            SessionError::Runtime(_) | SessionError::Kubernetes(_) => Self::internal(&error),
+            SessionError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<PublishingError> for ApiError {
+    fn from(error: PublishingError) -> Self {
+        let message = error.to_string();
+        match error {
+            PublishingError::Datalab(datalab) => datalab.into(),
+            PublishingError::NotReady { unmet, .. } => {
+                let mut answer = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_ready", message);
+                answer.details = unmet
+                    .into_iter()
+                    .map(|condition| ErrorDetail {
+                        field: condition.field,
+                        message: condition.message,
+                    })
+                    .collect();
+                answer
+            }
+            PublishingError::AlreadyPending { .. }
+            | PublishingError::Archived { .. }
+            | PublishingError::StepNotAllowed(_)
+            | PublishingError::LifecycleNotAllowed { .. }
+            | PublishingError::ChangedMeanwhile { .. } => Self::conflict(message),
+            PublishingError::UnknownSubmission { .. } => Self::not_found(message),
+            PublishingError::ModeratorRequired
+            | PublishingError::OwnDatalab { .. }
+            | PublishingError::NotYours { .. } => Self::forbidden(message),
+            PublishingError::CommentRequired { .. } | PublishingError::CommentTooLong { .. } => {
+                Self::invalid_field("comment", message)
+            }
+            PublishingError::InvalidFilter { parameter, .. } => {
+                Self::invalid_field(parameter, message)
+            }
+            PublishingError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<LicenceError> for ApiError {
+    /// Every refusal of an expression is the author's to fix, in the request's `expression`.
+    fn from(error: LicenceError) -> Self {
+        Self::invalid_field("expression", error.to_string())
     }
 }

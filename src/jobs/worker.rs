@@ -289,6 +289,8 @@ impl Worker {
                     .and_then(|result| serde_json::to_string(result).ok()),
                 lint_findings: serde_json::to_value(&outcome.lint).ok(),
                 phase_timings: serde_json::to_value(outcome.timings).ok(),
+                sbom: Some(outcome.evidence.sbom),
+                licence_report: serde_json::to_value(&outcome.evidence.report).ok(),
                 version_metadata: Some(metadata),
                 failure: None,
             },
@@ -467,6 +469,11 @@ mod tests {
             reused: false,
             lint: Vec::new(),
             smoke_test: None,
+            evidence: crate::evidence::BuildEvidence {
+                sbom: serde_json::json!({}),
+                report: crate::evidence::licence_report(&[]),
+                referrer: "sha256:def".to_owned(),
+            },
             timings: PhaseTimings::default(),
             metadata: parse_metadata(metadata_yaml, "metadata.yaml").unwrap(),
         }

@@ -1,9 +1,12 @@
 //! What a launch can be given: data volumes to mount and datazones to run in. Administrators keep
 //! both catalogues; every signed-in user reads them when launching.
 //!
-//! Launching itself is not here yet; these catalogues are validated now so that a launch can trust
+//! Launching is `sessions`' work; these catalogues are validated here so that a launch can trust
 //! them: a mount path is absolute and stays where it says, an endpoint is a URL its runtime can
-//! reach.
+//! reach, a kubeconfig is an absolute path and a namespace a Kubernetes name. A docker datazone
+//! names its daemon (by default the one labforge builds with); a kubernetes one its kubeconfig
+//! (by default labforge's own: in-cluster or `$KUBECONFIG`) and namespace (by default the
+//! kubeconfig's).
 
 pub mod routes;
 
@@ -50,8 +53,17 @@ pub static KUBERNETES_ENDPOINT: TextRule = text_rule!(
     MAX_LOCATION_CHARACTERS,
 );
 
+/// A kubeconfig file on labforge's host: an absolute path without `.`, `..` or empty segments.
+pub static KUBECONFIG: TextRule = text_rule!(
+    r"^(/([^/\x00-\x1f\x7f-\x9f]*[^/.\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*|[.]{3,}))+$",
+    2,
+    MAX_LOCATION_CHARACTERS,
+);
+/// A Kubernetes namespace: an RFC 1123 label.
+pub static NAMESPACE: TextRule = text_rule!("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", 1, 63);
+
 /// The rules of the launcher's request bodies, for the OpenAPI document.
-pub static BODY_RULES: [FieldRule; 7] = [
+pub static BODY_RULES: [FieldRule; 9] = [
     FieldRule::new("DataVolumeSpec", "name", &NAME),
     FieldRule::new("DataVolumeSpec", "description", &DESCRIPTION),
     FieldRule::new("DataVolumeSpec", "mission", &MISSION),
@@ -59,6 +71,8 @@ pub static BODY_RULES: [FieldRule; 7] = [
     FieldRule::new("DataVolumeSpec", "mount_path", &MOUNT_PATH),
     FieldRule::new("DatazoneSpec", "name", &NAME),
     FieldRule::new("DatazoneSpec", "description", &DESCRIPTION),
+    FieldRule::new("DatazoneSpec", "kubeconfig", &KUBECONFIG),
+    FieldRule::new("DatazoneSpec", "namespace", &NAMESPACE),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +143,8 @@ const fn read_only_by_default() -> bool {
 pub enum Runtime {
     /// A Docker daemon, reached at a `unix://`, `tcp://` or `http(s)://` endpoint.
     Docker,
-    /// A Kubernetes cluster, reached at its API server's `https://` (or `http://`) endpoint.
+    /// A Kubernetes cluster, reached through a kubeconfig (its API server's `https://` or
+    /// `http://` endpoint may replace the kubeconfig's).
     Kubernetes,
 }
 
@@ -165,7 +180,20 @@ pub struct Datazone {
     pub name: String,
     pub description: String,
     pub runtime: Runtime,
-    pub endpoint: String,
+    /// Docker: the daemon's endpoint, `null` for the daemon labforge builds with. Kubernetes: the
+    /// API server, `null` for the kubeconfig's.
+    pub endpoint: Option<String>,
+    /// Kubernetes only: the kubeconfig file on labforge's host, `null` for labforge's own
+    /// (in-cluster, or `$KUBECONFIG`).
+    pub kubeconfig: Option<String>,
+    /// Kubernetes only: where sessions' pods go, `null` for the kubeconfig's namespace.
+    pub namespace: Option<String>,
+    /// Live sessions all users may have here together; `null` is no limit.
+    pub max_sessions: Option<u32>,
+    /// CPUs all live sessions here may hold together; `null` is no limit.
+    pub max_cpu: Option<u32>,
+    /// Memory all live sessions here may hold together, in GiB; `null` is no limit.
+    pub max_memory_gib: Option<u32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -187,7 +215,12 @@ impl TryFrom<DatazoneRow> for Datazone {
             name: row.name,
             description: row.description,
             runtime,
-            endpoint: row.endpoint,
+            endpoint: Some(row.endpoint).filter(|endpoint| !endpoint.is_empty()),
+            kubeconfig: row.kubeconfig,
+            namespace: row.namespace,
+            max_sessions: total(row.max_sessions)?,
+            max_cpu: total(row.max_cpu)?,
+            max_memory_gib: total(row.max_memory_gib)?,
             created_at: row.created_at,
         })
     }
@@ -201,7 +234,29 @@ pub struct DatazoneSpec {
     pub name: String,
     pub description: String,
     pub runtime: Runtime,
-    pub endpoint: String,
+    /// Docker: the daemon (`unix://`, `tcp://`, `http(s)://`), by default the one labforge
+    /// builds with. Kubernetes: the API server (`https://`), by default the kubeconfig's.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Kubernetes only: an absolute path to a kubeconfig on labforge's host; by default
+    /// labforge's own (in-cluster, or `$KUBECONFIG`).
+    #[serde(default)]
+    pub kubeconfig: Option<String>,
+    /// Kubernetes only: the namespace sessions run in; by default the kubeconfig's.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Live sessions all users may have here together; left out, no limit.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_sessions: Option<u32>,
+    /// CPUs all live sessions here may hold together; left out, no limit.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_cpu: Option<u32>,
+    /// Memory all live sessions here may hold together, in GiB; left out, no limit.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_memory_gib: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -321,15 +376,93 @@ fn data_volume_row(spec: DataVolumeSpec) -> Result<DataVolumeRow, LauncherError>
 
 fn datazone_row(spec: DatazoneSpec) -> Result<DatazoneRow, LauncherError> {
     check_name(&spec.name)?;
-    check_endpoint(spec.runtime, &spec.endpoint)?;
+    if let Some(endpoint) = &spec.endpoint {
+        check_endpoint(spec.runtime, endpoint)?;
+    }
+    if spec.runtime == Runtime::Docker {
+        for (field, value) in [
+            ("kubeconfig", &spec.kubeconfig),
+            ("namespace", &spec.namespace),
+        ] {
+            if value.is_some() {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "a docker datazone has no {field}: leave it out, or choose runtime kubernetes"
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(path) = &spec.kubeconfig {
+        check_kubeconfig(path)?;
+    }
+    if let Some(namespace) = &spec.namespace
+        && !NAMESPACE.allows(namespace)
+    {
+        return Err(invalid(
+            "namespace",
+            format!(
+                "{namespace:?} must be 1 to 63 lowercase letters, digits and hyphens, not \
+                 starting or ending with a hyphen (a Kubernetes namespace name)"
+            ),
+        ));
+    }
+    for (field, value) in [
+        ("max_sessions", spec.max_sessions),
+        ("max_cpu", spec.max_cpu),
+        ("max_memory_gib", spec.max_memory_gib),
+    ] {
+        if value == Some(0) {
+            return Err(invalid(
+                field,
+                "must be at least 1; leave it out for no limit",
+            ));
+        }
+    }
     Ok(DatazoneRow {
         id: new_id(),
         name: spec.name,
         description: check_text("description", &spec.description, &DESCRIPTION)?,
         runtime: spec.runtime.as_str().to_owned(),
-        endpoint: spec.endpoint,
+        endpoint: spec.endpoint.unwrap_or_default(),
+        kubeconfig: spec.kubeconfig,
+        namespace: spec.namespace,
+        max_sessions: spec.max_sessions.map(i64::from),
+        max_cpu: spec.max_cpu.map(i64::from),
+        max_memory_gib: spec.max_memory_gib.map(i64::from),
         created_at: Utc::now(),
     })
+}
+
+/// A stored datazone total, as the API shows it.
+fn total(value: Option<i64>) -> Result<Option<u32>, StorageError> {
+    value
+        .map(|value| {
+            u32::try_from(value).map_err(|_| StorageError::Corrupt {
+                what: "datazone total",
+                detail: value.to_string(),
+            })
+        })
+        .transpose()
+}
+
+/// A kubeconfig is read from labforge's host: an absolute path that means exactly the file it
+/// names.
+fn check_kubeconfig(path: &str) -> Result<(), LauncherError> {
+    if KUBECONFIG.allows(path) {
+        return Ok(());
+    }
+    let reason = if !path.starts_with('/') {
+        "it must be an absolute path, starting with /".to_owned()
+    } else if path.chars().count() > MAX_LOCATION_CHARACTERS {
+        format!("it must have at most {MAX_LOCATION_CHARACTERS} characters")
+    } else {
+        "it must be / followed by folder names and the file's, like /etc/labforge/esac.kubeconfig, \
+         without `.`, `..` or empty segments, control characters or a trailing /"
+            .to_owned()
+    };
+    Err(invalid("kubeconfig", format!("{path:?}: {reason}")))
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> LauncherError {
@@ -510,6 +643,14 @@ mod tests {
             (Runtime::Kubernetes, "https://[::1]:6443"),
         ] {
             assert_eq!(field_of(check_endpoint(runtime, bad)), "endpoint", "{bad}");
+        }
+    }
+
+    #[test]
+    fn kubeconfigs_are_absolute_file_paths() {
+        check_kubeconfig("/etc/labforge/esac.kubeconfig").unwrap();
+        for bad in ["kubeconfig", "/etc/../x", "/etc/", "/etc//x", "/x\n", ""] {
+            assert_eq!(field_of(check_kubeconfig(bad)), "kubeconfig", "{bad:?}");
         }
     }
 

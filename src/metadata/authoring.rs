@@ -3,18 +3,22 @@
 //! rewrite that changes what was written is reported as a [`MetadataNote`]:
 //!
 //! - one text where a list is expected (`keywords: FITS`) is a list of that one text;
+//! - `contactPoint` and `creator` entries written as `Name <email>` are a name and an address
+//!   ([`people`]);
 //! - `kind` is read without regard to case (`JupyterLab`);
 //! - a `version` of one or two numbers (`1`, `1.0`, which YAML reads as a number) is padded to
 //!   `MAJOR.MINOR.PATCH` from the text as written (`1.10` is `1.10.0`, not `1.1.0`), with a note.
 //!
 //! After the schema, values that have the right shape but mean nothing are refused: a `license`
-//! must be an SPDX expression of current ids ([`license_problem`]), and the problem names the id
-//! that was probably meant.
+//! must be an SPDX expression the licence engine accepts ([`license_problem`]), and the problem
+//! names the id that was probably meant.
 
 use serde_json::Value;
 
 use super::error::{MetadataProblem, Position};
+use super::people;
 use super::yaml::LocatedDocument;
+use crate::licences::LicenceExpression;
 
 /// Fields whose value is a list of texts, as JSON pointers.
 const LIST_FIELDS: [&str; 7] = [
@@ -42,6 +46,7 @@ pub struct MetadataNote {
 /// YAML has already turned into floating-point values.
 pub(super) fn normalise(document: &mut LocatedDocument, text: &str) -> Vec<MetadataNote> {
     let mut notes = Vec::new();
+    people::normalise(document);
     for pointer in LIST_FIELDS {
         if let Some(value) = document.value.pointer_mut(pointer)
             && value.is_string()
@@ -114,71 +119,19 @@ fn scalar_text(text: &str, position: Position) -> Option<String> {
     (!scalar.is_empty()).then(|| scalar.to_owned())
 }
 
-/// The problem with `license`, when it is text that is not an SPDX expression of current ids.
+/// The problem with `license`, when it is text the licence engine does not accept as an SPDX
+/// expression (unknown or deprecated ids, bad syntax, beyond its limits): its message names the
+/// id that was probably meant.
 pub(super) fn license_problem(document: &LocatedDocument) -> Option<MetadataProblem> {
     let Some(Value::String(license)) = document.value.get("license") else {
         return None;
     };
-    let error = spdx::Expression::parse(license).err()?;
-    let term = license.get(error.span.clone()).unwrap_or(license.as_str());
-    let mut message = format!(
-        "`{license}` is not an SPDX licence expression: {} (at `{term}`)",
-        error.reason
-    );
-    let suggestions = suggest_licence_ids(license, term);
-    if !suggestions.is_empty() {
-        message.push_str("; did you mean ");
-        message.push_str(
-            &suggestions
-                .iter()
-                .map(|id| format!("`{id}`"))
-                .collect::<Vec<_>>()
-                .join(" or "),
-        );
-        message.push('?');
-    }
-    message.push_str(" See https://spdx.org/licenses/ for the ids.");
+    let error = LicenceExpression::parse(license).err()?;
     Some(MetadataProblem {
         field: Some("license".to_owned()),
         position: document.position_of("/license"),
-        message,
+        message: format!("`{license}` is not an SPDX licence expression labforge accepts: {error}"),
     })
-}
-
-/// Current SPDX ids the author probably meant: those equal to the whole text or the failing term
-/// once case, spaces and punctuation are ignored (by id or by full name), else the current ids
-/// that extend a deprecated one (`GPL-2.0` -> `GPL-2.0-only`, `GPL-2.0-or-later`).
-fn suggest_licence_ids(license: &str, term: &str) -> Vec<&'static str> {
-    let current = || {
-        spdx::identifiers::LICENSES
-            .iter()
-            .filter(|known| spdx::license_id(known.name).is_some_and(|id| !id.is_deprecated()))
-    };
-    for written in [license, term] {
-        let wanted = comparable(written);
-        let matches: Vec<&'static str> = current()
-            .filter(|known| {
-                comparable(known.name) == wanted || comparable(known.full_name) == wanted
-            })
-            .map(|known| known.name)
-            .collect();
-        if !matches.is_empty() {
-            return matches;
-        }
-    }
-    let prefix = format!("{term}-");
-    current()
-        .filter(|known| known.name.starts_with(&prefix))
-        .map(|known| known.name)
-        .collect()
-}
-
-/// Lowercase letters and digits only.
-fn comparable(text: &str) -> String {
-    text.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|character| character.to_ascii_lowercase())
-        .collect()
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@
 mod authoring;
 pub mod error;
 pub mod fields;
+mod people;
 pub mod policy;
 mod validation;
-mod yaml;
+pub mod yaml;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use authoring::MetadataNote;
 pub use error::{MetadataError, MetadataProblem, Position};
 pub use fields::{FieldDefinition, Obligation, ReadAccess, WriteAccess, field_table};
+pub use people::{Contact, Creator};
 
 /// Larger files are refused before parsing; real metadata is a few KiB.
 pub const MAX_METADATA_BYTES: usize = 256 * 1024;
@@ -34,10 +36,13 @@ pub struct Metadata {
     /// The datalab slug, used in image names and URLs.
     pub alternate_name: String,
     pub r#abstract: String,
-    /// Email address.
-    pub contact_point: String,
-    /// Organisation name.
-    pub creator: String,
+    /// Who to write to about the datalab; at least one.
+    #[serde(deserialize_with = "people::contacts")]
+    pub contact_point: Vec<Contact>,
+    /// The organisations or people credited with the datalab; at least one, the first is the
+    /// publisher in the catalogue.
+    #[serde(deserialize_with = "people::creators")]
+    pub creator: Vec<Creator>,
     /// Semantic version; builds are numbered within it.
     pub version: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -74,6 +79,9 @@ pub struct Metadata {
     /// Present when `kind` is `generic` (the schema requires it then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceContract>,
+    /// The program a desktop datalab opens (the schema allows it only with `kind: desktop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<DesktopApplication>,
 }
 
 /// Which base a datalab builds on and how it is served.
@@ -150,6 +158,29 @@ pub struct ServiceContract {
     pub command: Vec<String>,
 }
 
+/// The application of a desktop datalab: `x_base` starts it with the desktop and again from the
+/// desktop's menu or launcher, and the smoke test waits for its window.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DesktopApplication {
+    /// Display name: the label of its menu entry and launcher.
+    pub name: String,
+    /// The program and its arguments, run word by word without a shell.
+    pub command: Vec<String>,
+    /// Text in its main window's title, when that is not the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maximised: bool,
+}
+
+impl DesktopApplication {
+    /// What the title of the application's main window contains.
+    pub fn window_title(&self) -> &str {
+        self.window.as_deref().unwrap_or(&self.name)
+    }
+}
+
 /// Parses and validates `metadata.yaml`, for callers with no one to tell how it was read.
 pub fn parse_metadata(text: &str, file_name: &str) -> Result<Metadata, MetadataError> {
     read_metadata(text, file_name).map(|read| read.metadata)
@@ -205,6 +236,15 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    fn problems_of(text: &str) -> Vec<String> {
+        parse_metadata(text, "metadata.yaml")
+            .expect_err("expected the metadata to be refused")
+            .problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     fn problems(name: &str) -> Vec<String> {
@@ -276,6 +316,61 @@ mod tests {
     }
 
     #[test]
+    fn contacts_and_creators_are_read_as_authors_write_them() {
+        let read = read_metadata(
+            "title: T\nalternateName: jl-t\nabstract: A\nversion: 1.0.0\n\
+             contactPoint:\n  - Jane Doe <jane@example.org>\n  - archive@example.org\n\
+             creator: European Space Agency\n",
+            "metadata.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            read.metadata.contact_point,
+            [
+                Contact {
+                    name: Some("Jane Doe".to_owned()),
+                    email: "jane@example.org".to_owned()
+                },
+                Contact {
+                    name: None,
+                    email: "archive@example.org".to_owned()
+                }
+            ]
+        );
+        assert_eq!(
+            read.metadata.creator,
+            [Creator {
+                name: "European Space Agency".to_owned(),
+                email: None
+            }]
+        );
+    }
+
+    #[test]
+    fn a_wrong_contact_in_a_list_is_named_by_its_place_and_line() {
+        let error = read_metadata(
+            "title: T\nalternateName: jl-t\nabstract: A\nversion: 1.0.0\n\
+             contactPoint:\n  - jane@example.org\n  - Jane Doe\n\
+             creator:\n  - {name: ESA, phone: 123}\n  - []\n",
+            "metadata.yaml",
+        )
+        .unwrap_err();
+        let found: Vec<String> = error.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "`contactPoint[1].email` at line 7, column 5: expected an email address like \
+                 someone@example.org (or write the entry as Jane Doe <someone@example.org>), \
+                 found \"Jane Doe\"",
+                "`creator[0].phone` at line 9, column 17: unknown field; the fields allowed here \
+                 are email, name",
+                "`creator[1]` at line 10, column 5: expected a name, Name <email>, or a mapping \
+                 with name and email, found a list",
+            ]
+        );
+    }
+
+    #[test]
     fn refuses_the_alias_bomb_at_its_first_anchor() {
         let found = problems("alias-bomb.yaml");
         assert_eq!(
@@ -294,8 +389,9 @@ mod tests {
             "`alternateName` at line 2, column 16: expected a slug of 2 to 63 lowercase letters, \
              digits and hyphens, starting with a letter or digit, like jl-euclid-tools, found \
              \"Bad_Name\"",
-            "`contactPoint` at line 4, column 15: expected an email address like \
-             someone@example.org, found \"not-an-email\"",
+            "`contactPoint[0].email` at line 4, column 15: expected an email address like \
+             someone@example.org (or write the entry as Jane Doe <someone@example.org>), found \
+             \"not-an-email\"",
             "`version` at line 6, column 10: expected a semantic version like 1.2.3 or 1.2.3-rc.1 \
              (quote it if YAML reads it as a number), found \"v1\"",
             "`keywords` at line 7, column 11: expected a list of text values, like [a, b], found \
@@ -340,6 +436,104 @@ mod tests {
                  like /health, found \"health\"",
                 "`service.command` at line 11, column 12: expected a non-empty list of command \
                  words, like [\"python\", \"-m\", \"app\"], found a list",
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_the_application_of_a_desktop_datalab() {
+        let text = fixture("valid-minimal.yaml")
+            + "kind: desktop\napplication:\n  name: SAOImage DS9\n  command: [ds9, -zoom, to fit, \
+               m31.fits]\n  window: SAOImage ds9\n  maximised: true\n";
+        let metadata = parse_metadata(&text, "metadata.yaml").unwrap();
+        let application = metadata.application.unwrap();
+        assert_eq!(application.name, "SAOImage DS9");
+        assert_eq!(application.command, ["ds9", "-zoom", "to fit", "m31.fits"]);
+        assert_eq!(application.window_title(), "SAOImage ds9");
+        assert!(application.maximised);
+
+        let text = fixture("valid-minimal.yaml")
+            + "kind: desktop\napplication:\n  name: TOPCAT\n  command: [topcat]\n";
+        let application = parse_metadata(&text, "metadata.yaml")
+            .unwrap()
+            .application
+            .unwrap();
+        assert_eq!(application.window_title(), "TOPCAT");
+        assert!(!application.maximised);
+    }
+
+    #[test]
+    fn an_application_is_refused_outside_a_desktop_datalab() {
+        let base = fixture("valid-minimal.yaml");
+        let line = base.lines().count() + 1;
+        let application = "application:\n  name: TOPCAT\n  command: [topcat]\n";
+        let found = problems_of(&format!("{base}kind: jupyterlab\n{application}"));
+        assert_eq!(
+            found,
+            [format!(
+                "`kind` at line {line}, column 7: `application` names the program of a desktop \
+                 datalab, so `kind` must be desktop (found \"jupyterlab\"); set `kind: desktop` \
+                 or remove `application`"
+            )]
+        );
+        let found = problems_of(&format!("{base}{application}"));
+        assert_eq!(
+            found,
+            [format!(
+                "`kind` at line {line}, column 1: `application` names the program of a desktop \
+                 datalab, so `kind` must be desktop (found no kind); set `kind: desktop` or \
+                 remove `application`"
+            )]
+        );
+    }
+
+    #[test]
+    fn checks_the_application_fields() {
+        let base = fixture("valid-minimal.yaml") + "kind: desktop\n";
+        let line = base.lines().count() + 1;
+        let found = problems_of(&format!(
+            "{base}application:\n  name: \"two\\nlines\"\n  command: ds9 -zoom 2 m31.fits\n  \
+             maximised: yes please\n  windowTitle: DS9\n"
+        ));
+        let expected = [
+            format!(
+                "`application.name` at line {}, column 9: expected a display name of 1 to 80 \
+                 characters on one line, like SAOImage DS9, found \"two\\nlines\"",
+                line + 1
+            ),
+            format!(
+                "`application.command` at line {}, column 12: expected a non-empty list of \
+                 command words, like [ds9, /home/datalab/x-ds9/m31.fits] (no shell runs it, so \
+                 write one item per word), found \"ds9 -zoom 2 m31.fits\"",
+                line + 2
+            ),
+            format!(
+                "`application.maximised` at line {}, column 14: expected true or false, found \
+                 \"yes please\"",
+                line + 3
+            ),
+            format!(
+                "`application.windowTitle` at line {}, column 3: unknown field; the fields \
+                 allowed here are command, maximised, name, window",
+                line + 4
+            ),
+        ];
+        assert_eq!(found, expected);
+
+        let found = problems_of(&format!("{base}application:\n  command: []\n"));
+        assert_eq!(
+            found,
+            [
+                format!(
+                    "`application.name` at line {}, column 3: missing; this field is mandatory",
+                    line + 1
+                ),
+                format!(
+                    "`application.command` at line {}, column 12: expected a non-empty list of \
+                     command words, like [ds9, /home/datalab/x-ds9/m31.fits] (no shell runs it, \
+                     so write one item per word), found a list",
+                    line + 1
+                ),
             ]
         );
     }

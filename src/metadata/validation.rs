@@ -54,6 +54,23 @@ fn describe(error: &ValidationError<'_>, document: &LocatedDocument) -> Vec<Meta
     let schema_node = schema_path
         .rfind('/')
         .and_then(|index| SCHEMA.pointer(&schema_path[..index]));
+    if schema_path.starts_with("/dependentSchemas/application/") {
+        // `application` present with no `kind`, or another kind: one message for both.
+        let kind = document.value.get("kind");
+        return vec![MetadataProblem {
+            field: Some("kind".to_owned()),
+            position: if kind.is_some() {
+                document.position_of("/kind")
+            } else {
+                document.key_position_of("/application")
+            },
+            message: format!(
+                "`application` names the program of a desktop datalab, so `kind` must be desktop \
+                 (found {}); set `kind: desktop` or remove `application`",
+                kind.map_or_else(|| "no kind".to_owned(), describe_value)
+            ),
+        }];
+    }
     match error.kind() {
         ValidationErrorKind::Required { property } => {
             let property = property

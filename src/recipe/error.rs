@@ -228,3 +228,163 @@ pub fn approved_form(base: BaseImage) -> String {
         image = base.image_name()
     )
 }
+
+/// What is wrong with a repository's Binder configuration (repo2docker's files: `apt.txt`,
+/// `environment.yml`, `runtime.txt`, `postBuild`, a `binder/` or `.binder/` folder). Each variant
+/// names the file and, where there is one, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum BinderError {
+    #[error(
+        "the repository has both a `binder/` and a `.binder/` folder; like repo2docker, labforge \
+         reads its configuration from one of them only: merge them into one"
+    )]
+    BothBinderFolders,
+    #[error("cannot read {}: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: the file is {size} bytes; it may be at most {limit} bytes", file.display())]
+    TooLarge {
+        file: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{}: the file is not UTF-8 text; save it as UTF-8", file.display())]
+    NotUtf8 { file: PathBuf },
+    #[error(
+        "{}:{line}: `{text}` is not a Debian package: write one package per line, a name of \
+         lowercase letters, digits, `+`, `-` and `.` (like `jq` or `libxml2-dev`), optionally \
+         followed by `=version` (like `jq=1.6-2.1`); options and shell syntax are not allowed",
+        file.display()
+    )]
+    AptPackage {
+        file: PathBuf,
+        line: usize,
+        text: String,
+    },
+    #[error(
+        "{}: {count} Debian packages; at most {limit} may be listed (packages they depend on are \
+         installed with them and need not be listed)",
+        file.display()
+    )]
+    TooManyAptPackages {
+        file: PathBuf,
+        count: usize,
+        limit: usize,
+    },
+    #[error(
+        "{}: `{text}` asks for R, and R is not supported: labforge's bases run Python. Install R \
+         from Debian with apt.txt (`r-base`, and `r-cran-<name>` for R packages) and remove \
+         runtime.txt",
+        file.display()
+    )]
+    RuntimeR { file: PathBuf, text: String },
+    #[error(
+        "{}: `{text}` is not a runtime labforge knows: write `python-3.11` (the bases' Python), or \
+         remove the file",
+        file.display()
+    )]
+    RuntimeFormat { file: PathBuf, text: String },
+    #[error(
+        "{}: `{text}` asks for another Python than the bases' {base_python}, which a datalab cannot \
+         change. Write `python-3.11` (or remove runtime.txt) and make sure the requirements work on \
+         it",
+        file.display()
+    )]
+    RuntimeMismatch {
+        file: PathBuf,
+        text: String,
+        base_python: String,
+    },
+    #[error("{}", problems.join("\n"))]
+    EnvironmentYaml {
+        file: PathBuf,
+        /// `file:line:column: message`, in file order.
+        problems: Vec<String>,
+    },
+    #[error("{}:{line}: {message}", file.display())]
+    EnvironmentShape {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "{}:{line}: `{text}` cannot be installed from PyPI: {reason}. Write it like `numpy=1.26` or \
+         `numpy>=1.26,<2`",
+        file.display()
+    )]
+    CondaSpec {
+        file: PathBuf,
+        line: usize,
+        text: String,
+        reason: String,
+    },
+    #[error(
+        "{}: these conda packages have no PyPI distribution labforge can install in their place \
+         (the image has no conda; environment.yml is installed from PyPI):\n{}",
+        file.display(),
+        packages.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    )]
+    CondaOnly {
+        file: PathBuf,
+        packages: Vec<CondaOnlyPackage>,
+    },
+    #[error(
+        "{}:{line}: `{text}` asks for another Python than the bases' {base_python}, which a \
+         datalab cannot change. Pin `python=3.11` (or remove the line) and make sure the other \
+         packages work on it",
+        file.display()
+    )]
+    PythonMismatch {
+        file: PathBuf,
+        line: usize,
+        text: String,
+        base_python: String,
+    },
+    #[error(transparent)]
+    PipSection(#[from] RequirementsError),
+    #[error("{} cannot be run: {reason}", file.display())]
+    PostBuild { file: PathBuf, reason: String },
+    #[error(
+        "the repository describes its environment only in files labforge cannot install:\n{}\n\
+         labforge installs requirements.txt, environment.yml (from PyPI), apt.txt and postBuild; \
+         add a requirements.txt with the packages (an empty one if the base image is all the \
+         datalab needs)",
+        files.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    )]
+    Unsupported { files: Vec<UnsupportedFile> },
+}
+
+/// A Binder file labforge does not install, and what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedFile {
+    pub file: PathBuf,
+    pub advice: &'static str,
+}
+
+impl std::fmt::Display for UnsupportedFile {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "  {}: {}", self.file.display(), self.advice)
+    }
+}
+
+/// A conda dependency with no PyPI counterpart, and what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CondaOnlyPackage {
+    pub line: usize,
+    /// The dependency as written.
+    pub name: String,
+    pub advice: String,
+}
+
+impl std::fmt::Display for CondaOnlyPackage {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "  line {}: `{}`: {}",
+            self.line, self.name, self.advice
+        )
+    }
+}

@@ -1,20 +1,34 @@
 //! The Dockerfile labforge writes for a datalab without one of its own.
 //!
-//! Layer order follows what changes least: the base, then the Python environment, then the
-//! author's content. The environment is installed with uv from a BuildKit cache mount, one layer
-//! per requirement in file order (up to [`MAX_ENVIRONMENT_LAYERS`]): each layer installs the
+//! Layer order follows what changes least: the base, then the Debian packages of `apt.txt` (one
+//! layer, installed as root from BuildKit's apt cache mounts, as the base images install theirs),
+//! then the Python environment, then the author's content, then `postBuild` (which, as on Binder,
+//! runs with the repository's files present). The environment is installed with uv from a
+//! BuildKit cache mount, one layer per requirement in file order (up to [`MAX_ENVIRONMENT_LAYERS`]): each layer installs the
 //! requirements up to and including its own, so uv resolves them together, finds the earlier ones
 //! already installed and adds only what is new. Appending a requirement therefore rebuilds and
 //! pushes one small layer instead of the whole environment. Requirement files reach the build as
 //! bind mounts, so they never end up in the image, and the build host's CA bundle is mounted the
 //! same way for the steps that reach the package index.
+//!
+//! The base's own Python packages stay as they are: before the first environment layer, `uv pip
+//! freeze` writes what the base's virtualenv holds to [`BASE_PACKAGES`], and every layer installs
+//! with it as constraints. A requirement may add packages, never replace one of the base's
+//! (`jupyterlab<4` would have downgraded `jl_base`'s JupyterLab); uv then fails with "you require
+//! jupyterlab<4 and jupyterlab==4.6.6", which the pipeline explains. The list is taken from the
+//! base image as built (not from the lock in base-images/), so it is right for every base and
+//! version, including packages the lock does not list (uv); the step is cached with the base.
+//! Packaging tools (pip, setuptools, wheel) are left out of it: upgrading them breaks nothing the
+//! base runs, and packages do ask for newer ones.
 
 use std::fmt::Write as _;
 
+use super::application::{application_files, copy_instruction};
 use super::base::BaseImage;
+use crate::metadata::DesktopApplication;
 
 /// Bumped whenever the generated Dockerfile changes shape; part of the environment hash.
-pub const RECIPE_VERSION: u32 = 1;
+pub const RECIPE_VERSION: u32 = 3;
 
 /// More layers than this and the tail of the requirements shares the last one.
 pub const MAX_ENVIRONMENT_LAYERS: usize = 16;
@@ -25,6 +39,21 @@ pub const CONTENT_DIR: &str = "content";
 pub const CA_BUNDLE_IN_CONTEXT: &str = ".labforge/ca-certificates.crt";
 
 const VENV_PYTHON: &str = "/opt/datalab/venv/bin/python";
+
+/// The base's Python packages as installed (`name==version` lines), the constraints of every
+/// environment layer; also in the image, for whoever wants to know what the base brought.
+pub const BASE_PACKAGES: &str = "/opt/datalab/base-packages.txt";
+
+/// Where `postBuild` is placed in the build context (and mounted from, when it runs).
+pub const POST_BUILD_IN_CONTEXT: &str = ".labforge/postBuild";
+
+/// The author's `postBuild` and the interpreter its `#!` line names.
+#[derive(Debug, Clone, Copy)]
+pub struct PostBuildStep<'a> {
+    /// Checked by [`super::binder::post_build`]: absolute path and at most one plain argument.
+    pub interpreter: &'a [String],
+    pub script: &'a str,
+}
 
 /// What a generic (any web tool) datalab runs and how it is probed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +68,8 @@ pub struct RecipeInput<'a> {
     pub base: BaseImage,
     /// The datalab's name; its content is copied to `/home/datalab/<name>`.
     pub name: &'a str,
+    /// Debian packages (`name` or `name=version`, checked by [`super::binder::apt`]).
+    pub apt_packages: &'a [String],
     /// Canonical requirement lines in file order.
     pub requirements: &'a [String],
     /// Canonical constraint lines (`-c` files), applied to every layer.
@@ -47,6 +78,9 @@ pub struct RecipeInput<'a> {
     /// requirement file.
     pub index_options: &'a [String],
     pub service: Option<&'a ServiceCommand>,
+    /// A desktop datalab's application, written where `x_base` reads it.
+    pub application: Option<&'a DesktopApplication>,
+    pub post_build: Option<PostBuildStep<'a>>,
 }
 
 /// A Dockerfile and the files it expects in the context next to it.
@@ -80,6 +114,10 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
         image = base.image_name(),
     );
 
+    if !input.apt_packages.is_empty() {
+        write_apt_layer(&mut dockerfile, input.apt_packages);
+    }
+
     if !input.constraints.is_empty() {
         files.push((
             format!("{CONTEXT_DIR}/requirements/constraints.txt"),
@@ -95,10 +133,20 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
         )
     };
     let constraint_option = if input.constraints.is_empty() {
-        ""
+        format!(" -c {BASE_PACKAGES}")
     } else {
-        " -c /run/labforge/constraints.txt"
+        format!(" -c {BASE_PACKAGES} -c /run/labforge/constraints.txt")
     };
+    if !input.requirements.is_empty() {
+        let _ = writeln!(
+            dockerfile,
+            "# The base's Python packages as installed: the constraints of every environment \
+             layer,\n# so requirements add packages but never replace one of the base's \
+             (packaging tools\n# aside: pip, setuptools and wheel may be upgraded).\n\
+             RUN uv pip freeze --python {VENV_PYTHON} > {BASE_PACKAGES} \\\n    \
+             && sed -i -E '/^(pip|setuptools|wheel)==/d' {BASE_PACKAGES}\n"
+        );
+    }
     let mut installed: Vec<String> = Vec::new();
     for (index, layer) in environment_layers(input.requirements)
         .into_iter()
@@ -123,6 +171,10 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
         );
     }
 
+    if let Some(application) = input.application {
+        files.push(application_files(application));
+        let _ = writeln!(dockerfile, "{}", copy_instruction());
+    }
     let _ = writeln!(
         dockerfile,
         "# The author's content, last: editing a notebook rebuilds only this layer.\n\
@@ -131,6 +183,9 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
          USER 1000",
         name = input.name,
     );
+    if let Some(post_build) = input.post_build {
+        write_post_build(&mut dockerfile, &mut files, post_build);
+    }
     if let Some(service) = input.service {
         let command = serde_json::to_string(&service.command).expect("strings serialise");
         let _ = writeln!(
@@ -144,6 +199,46 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
         );
     }
     GeneratedRecipe { dockerfile, files }
+}
+
+/// The Debian packages of apt.txt, installed as root from the base images' apt cache mounts.
+fn write_apt_layer(dockerfile: &mut String, apt_packages: &[String]) {
+    let _ = writeln!(
+        dockerfile,
+        "# Debian packages from apt.txt, as root. Versions come from the base's Debian mirror.\n\
+         USER 0\n\
+         # hadolint ignore=DL3008\n\
+         RUN --mount=type=cache,id=labforge-apt-cache,target=/var/cache/apt,sharing=locked \\\n    \
+         --mount=type=cache,id=labforge-apt-lists,target=/var/lib/apt/lists,sharing=locked \\\n    \
+         apt-get update \\\n    \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\\n       \
+         {packages}\n\
+         USER 1000\n",
+        packages = apt_packages.join(" "),
+    );
+}
+
+/// postBuild, run as the datalab user in the datalab's folder from a bind mount of the script.
+fn write_post_build(
+    dockerfile: &mut String,
+    files: &mut Vec<(String, String)>,
+    post_build: PostBuildStep<'_>,
+) {
+    files.push((
+        POST_BUILD_IN_CONTEXT.to_owned(),
+        post_build.script.to_owned(),
+    ));
+    let _ = writeln!(
+        dockerfile,
+        "# postBuild, as the datalab user in the datalab's folder, its files present (as on \
+         Binder).\n\
+         RUN --mount=type=bind,source={POST_BUILD_IN_CONTEXT},target=/run/labforge/postBuild \\\n    \
+         --mount=type=bind,source={CA_BUNDLE_IN_CONTEXT},target=/run/labforge/ca.crt \\\n    \
+         SSL_CERT_FILE=/run/labforge/ca.crt PIP_CERT=/run/labforge/ca.crt \
+         REQUESTS_CA_BUNDLE=/run/labforge/ca.crt UV_SYSTEM_CERTS=1 \\\n    \
+         {interpreter} /run/labforge/postBuild",
+        interpreter = post_build.interpreter.join(" "),
+    );
 }
 
 fn lines(entries: &[String]) -> String {
@@ -185,10 +280,13 @@ mod tests {
         let input = |requirements| RecipeInput {
             base: BaseImage::JlBase,
             name: "jl-demo",
+            apt_packages: &[],
             requirements,
             constraints: &[],
             index_options: &[],
             service: None,
+            application: None,
+            post_build: None,
         };
         let old = generate(&input(&before));
         let new = generate(&input(&after));
@@ -204,10 +302,174 @@ mod tests {
     }
 
     #[test]
+    fn a_desktop_application_is_copied_to_etc_before_the_content() {
+        let application = DesktopApplication {
+            name: "TOPCAT".to_owned(),
+            command: vec!["topcat".to_owned(), "stars.vot".to_owned()],
+            window: None,
+            maximised: false,
+        };
+        let recipe = generate(&RecipeInput {
+            base: BaseImage::XBase,
+            name: "x-topcat",
+            apt_packages: &[],
+            requirements: &[],
+            constraints: &[],
+            index_options: &[],
+            service: None,
+            post_build: None,
+            application: Some(&application),
+        });
+        let copy = recipe
+            .dockerfile
+            .find("COPY .labforge/application.json /etc/labforge/application.json\n")
+            .unwrap_or_else(|| panic!("{}", recipe.dockerfile));
+        let content = recipe
+            .dockerfile
+            .find("COPY --chown=1000:1000 content/")
+            .unwrap();
+        assert!(copy < content, "{}", recipe.dockerfile);
+        assert!(
+            !recipe.dockerfile.contains("CMD"),
+            "x_base's CMD starts the desktop"
+        );
+        assert_eq!(recipe.files, [application_files(&application)]);
+
+        let plain = generate(&RecipeInput {
+            base: BaseImage::XBase,
+            name: "x-topcat",
+            apt_packages: &[],
+            requirements: &[],
+            constraints: &[],
+            index_options: &[],
+            service: None,
+            post_build: None,
+            application: None,
+        });
+        assert!(!plain.dockerfile.contains("application.json"));
+        assert!(plain.files.is_empty());
+    }
+
+    #[test]
+    fn apt_packages_are_installed_as_root_before_the_python_layers() {
+        let recipe = generate(&RecipeInput {
+            base: BaseImage::XBase,
+            name: "desk",
+            apt_packages: &["jq".to_owned(), "saods9=8.4.1+dfsg-1".to_owned()],
+            requirements: &["astropy".to_owned()],
+            constraints: &[],
+            index_options: &[],
+            service: None,
+            application: None,
+            post_build: None,
+        });
+        let dockerfile = &recipe.dockerfile;
+        let apt = dockerfile.find("apt-get install").unwrap();
+        let root = dockerfile.find("USER 0").unwrap();
+        let back = dockerfile.find("USER 1000").unwrap();
+        let python = dockerfile.find("uv pip install").unwrap();
+        assert!(root < apt && apt < back && back < python, "{dockerfile}");
+        assert!(
+            dockerfile.contains("--no-install-recommends \\\n       jq saods9=8.4.1+dfsg-1\n"),
+            "{dockerfile}"
+        );
+        assert!(dockerfile.contains("target=/var/lib/apt/lists,sharing=locked"));
+        let without = generate(&RecipeInput {
+            base: BaseImage::XBase,
+            name: "desk",
+            apt_packages: &[],
+            requirements: &["astropy".to_owned()],
+            constraints: &[],
+            index_options: &[],
+            service: None,
+            application: None,
+            post_build: None,
+        });
+        assert!(!without.dockerfile.contains("apt-get"));
+        assert!(!without.dockerfile.contains("USER 0"));
+    }
+
+    #[test]
+    fn requirements_install_with_the_base_s_packages_as_constraints() {
+        let recipe = generate(&RecipeInput {
+            base: BaseImage::JlBase,
+            name: "lab",
+            apt_packages: &[],
+            requirements: &["jupyterlab<4".to_owned(), "numpy".to_owned()],
+            constraints: &[],
+            index_options: &[],
+            service: None,
+            application: None,
+            post_build: None,
+        });
+        let dockerfile = &recipe.dockerfile;
+        let freeze = dockerfile
+            .find(
+                "RUN uv pip freeze --python /opt/datalab/venv/bin/python > \
+                 /opt/datalab/base-packages.txt \\\n    && sed -i -E \
+                 '/^(pip|setuptools|wheel)==/d' /opt/datalab/base-packages.txt\n",
+            )
+            .unwrap_or_else(|| panic!("{dockerfile}"));
+        assert!(freeze < dockerfile.find("uv pip install").unwrap());
+        assert_eq!(
+            dockerfile
+                .matches("-r /run/labforge/requirements.txt -c /opt/datalab/base-packages.txt\n")
+                .count(),
+            2,
+            "{dockerfile}"
+        );
+        let nothing = generate(&RecipeInput {
+            base: BaseImage::JlBase,
+            name: "lab",
+            apt_packages: &[],
+            requirements: &[],
+            constraints: &[],
+            index_options: &[],
+            service: None,
+            application: None,
+            post_build: None,
+        });
+        assert!(!nothing.dockerfile.contains("uv pip"));
+    }
+
+    #[test]
+    fn post_build_runs_after_the_content_as_the_datalab_user_from_a_mount() {
+        let recipe = generate(&RecipeInput {
+            base: BaseImage::JlBase,
+            name: "lab",
+            apt_packages: &[],
+            requirements: &["numpy".to_owned()],
+            constraints: &[],
+            index_options: &[],
+            service: None,
+            application: None,
+            post_build: Some(PostBuildStep {
+                interpreter: &["/bin/bash".to_owned(), "-e".to_owned()],
+                script: "#!/bin/bash -e\ntouch done\n",
+            }),
+        });
+        let dockerfile = &recipe.dockerfile;
+        let copy = dockerfile.find("COPY --chown=1000:1000 content/").unwrap();
+        let user = dockerfile.rfind("USER 1000").unwrap();
+        let run = dockerfile
+            .find("/bin/bash -e /run/labforge/postBuild")
+            .unwrap_or_else(|| panic!("{dockerfile}"));
+        assert!(copy < user && user < run, "{dockerfile}");
+        assert!(dockerfile.contains(
+            "--mount=type=bind,source=.labforge/postBuild,target=/run/labforge/postBuild"
+        ));
+        assert!(recipe.files.contains(&(
+            ".labforge/postBuild".to_owned(),
+            "#!/bin/bash -e\ntouch done\n".to_owned()
+        )));
+    }
+
+    #[test]
     fn the_dockerfile_builds_from_the_approved_base_and_ends_with_the_content() {
         let recipe = generate(&RecipeInput {
             base: BaseImage::DatalabBase,
             name: "web-tool",
+            apt_packages: &[],
             requirements: &["flask>=3".to_owned()],
             constraints: &["werkzeug<4".to_owned()],
             index_options: &[],
@@ -216,6 +478,8 @@ mod tests {
                 port: 8050,
                 health_path: "/health".into(),
             }),
+            application: None,
+            post_build: None,
         });
         assert!(recipe.dockerfile.contains(
             "ARG DATALAB_BASE_VERSION\nFROM ${REGISTRY}/datalabs/datalab_base:${DATALAB_BASE_VERSION}"

@@ -2,7 +2,9 @@
 //! against the approved bases, a Dockerfile is generated per kind, and every Dockerfile built is
 //! linted with hadolint.
 
+pub mod application;
 pub mod base;
+pub mod binder;
 pub mod error;
 pub mod generate;
 pub mod lint;
@@ -23,6 +25,9 @@ pub struct PackagingConfig {
     pub lint_errors_fail_build: bool,
     /// The hadolint program (a path, or a name looked up in `PATH`).
     pub hadolint: String,
+    /// The shellcheck program for Binder `postBuild` scripts (a path, or a name looked up in
+    /// `PATH`); without it, postBuild is built unlinted, with a warning in the build log.
+    pub shellcheck: String,
 }
 
 impl Default for PackagingConfig {
@@ -32,6 +37,7 @@ impl Default for PackagingConfig {
             allow_local_paths: false,
             lint_errors_fail_build: true,
             hadolint: "hadolint".to_owned(),
+            shellcheck: "shellcheck".to_owned(),
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct BuildRow {
     pub smoke_test: Option<String>,
     pub lint_findings: Option<Json<serde_json::Value>>,
     pub phase_timings: Option<Json<serde_json::Value>>,
+    /// The dependencies' licence report of a succeeded build (its SPDX document is read apart:
+    /// [`Database::build_sbom`]).
+    pub licence_report: Option<Json<serde_json::Value>>,
 }
 
 /// The columns of [`BuildRow`] from `builds b LEFT JOIN users u ON u.id = b.requested_by`.
@@ -49,7 +52,7 @@ macro_rules! build_columns {
         "b.id, b.datalab_id, b.version_id, b.number, b.status, u.name AS requested_by, \
          b.queued_at, b.started_at, b.finished_at, b.worker, b.lease_expires_at, \
          b.cancel_requested, b.failure, b.environment_hash, b.content_hash, b.image, b.digest, \
-         b.reused, b.smoke_test, b.lint_findings, b.phase_timings \
+         b.reused, b.smoke_test, b.lint_findings, b.phase_timings, b.licence_report \
          FROM builds b LEFT JOIN users u ON u.id = b.requested_by"
     };
 }
@@ -68,6 +71,9 @@ pub struct BuildResult {
     pub smoke_test: Option<String>,
     pub lint_findings: Option<serde_json::Value>,
     pub phase_timings: Option<serde_json::Value>,
+    /// The image's SPDX document.
+    pub sbom: Option<serde_json::Value>,
+    pub licence_report: Option<serde_json::Value>,
     /// The validated metadata of a succeeded build, stored on its version.
     pub version_metadata: Option<serde_json::Value>,
 }
@@ -86,6 +92,8 @@ impl BuildResult {
             smoke_test: None,
             lint_findings: None,
             phase_timings: None,
+            sbom: None,
+            licence_report: None,
             version_metadata: None,
         }
     }
@@ -184,6 +192,16 @@ impl Database {
                 .fetch_optional(pool)
                 .await?
         }))
+    }
+
+    /// The SPDX document build `id` keeps; `None` when the build has none (not succeeded, or
+    /// built before labforge made them).
+    pub async fn build_sbom(&self, id: &str) -> Result<Option<serde_json::Value>, StorageError> {
+        let query = "SELECT sbom FROM builds WHERE id = $1";
+        let sbom: Option<(Option<Json<serde_json::Value>>,)> = with_pool!(self, read, |pool| {
+            sqlx::query_as(query).bind(id).fetch_optional(pool).await?
+        });
+        Ok(sbom.and_then(|(sbom,)| sbom).map(|sbom| sbom.0))
     }
 
     /// The builds of a version, newest first.
@@ -333,7 +351,7 @@ impl Database {
                 "UPDATE builds SET status = $3, finished_at = $4, lease_expires_at = NULL, \
                  failure = $5, environment_hash = $6, content_hash = $7, image = $8, \
                  digest = $9, reused = $10, smoke_test = $11, lint_findings = $12, \
-                 phase_timings = $13 \
+                 phase_timings = $13, sbom = $14, licence_report = $15 \
                  WHERE id = $1 AND worker = $2 AND status = 'running' \
                  RETURNING version_id, datalab_id",
             )
@@ -350,6 +368,8 @@ impl Database {
             .bind(&result.smoke_test)
             .bind(result.lint_findings.as_ref().map(Json))
             .bind(result.phase_timings.as_ref().map(Json))
+            .bind(result.sbom.as_ref().map(Json))
+            .bind(result.licence_report.as_ref().map(Json))
             .fetch_optional(&mut *transaction)
             .await?;
             if let (Some((version_id, _)), Some(metadata)) = (&recorded, &result.version_metadata) {

@@ -182,34 +182,6 @@ impl Database {
         }))
     }
 
-    /// Marks the datalab `datalab_id` published and public with `version_id` as its published
-    /// version, in one transaction.
-    pub async fn publish_publicly(
-        &self,
-        datalab_id: &str,
-        version_id: &str,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), StorageError> {
-        with_pool!(self, write, |pool| {
-            let mut transaction = pool.begin().await?;
-            sqlx::query(
-                "UPDATE datalabs SET state = 'published', visibility = 'public', updated_at = $2 \
-                 WHERE id = $1",
-            )
-            .bind(datalab_id)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-            sqlx::query("UPDATE versions SET state = 'published', updated_at = $2 WHERE id = $1")
-                .bind(version_id)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
-        });
-        Ok(())
-    }
-
     /// Stores a new version; a version number the datalab already has is a
     /// [`StorageError::Conflict`].
     pub async fn insert_version(

@@ -24,7 +24,14 @@ pub struct DatazoneRow {
     pub name: String,
     pub description: String,
     pub runtime: String,
+    /// Empty for the runtime's default (the local daemon, the kubeconfig's API server).
     pub endpoint: String,
+    pub kubeconfig: Option<String>,
+    pub namespace: Option<String>,
+    /// Totals of all its live sessions; `None` is no limit.
+    pub max_sessions: Option<i64>,
+    pub max_cpu: Option<i64>,
+    pub max_memory_gib: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -38,7 +45,8 @@ macro_rules! data_volume_columns {
 /// The columns of [`DatazoneRow`].
 macro_rules! datazone_columns {
     () => {
-        "id, name, description, runtime, endpoint, created_at"
+        "id, name, description, runtime, endpoint, kubeconfig, namespace, max_sessions, max_cpu, \
+         max_memory_gib, created_at"
     };
 }
 
@@ -135,14 +143,20 @@ impl Database {
     pub async fn insert_datazone(&self, datazone: &DatazoneRow) -> Result<(), StorageError> {
         with_pool!(self, write, |pool| {
             sqlx::query(
-                "INSERT INTO datazones (id, name, description, runtime, endpoint, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO datazones (id, name, description, runtime, endpoint, kubeconfig, \
+                 namespace, max_sessions, max_cpu, max_memory_gib, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&datazone.id)
             .bind(&datazone.name)
             .bind(&datazone.description)
             .bind(&datazone.runtime)
             .bind(&datazone.endpoint)
+            .bind(&datazone.kubeconfig)
+            .bind(&datazone.namespace)
+            .bind(datazone.max_sessions)
+            .bind(datazone.max_cpu)
+            .bind(datazone.max_memory_gib)
             .bind(datazone.created_at)
             .execute(pool)
             .await
@@ -163,8 +177,9 @@ impl Database {
     ) -> Result<Option<DatazoneRow>, StorageError> {
         Ok(with_pool!(self, write, |pool| {
             sqlx::query_as(concat!(
-                "UPDATE datazones SET name = $2, description = $3, runtime = $4, endpoint = $5 \
-                 WHERE name = $1 RETURNING ",
+                "UPDATE datazones SET name = $2, description = $3, runtime = $4, endpoint = $5, \
+                 kubeconfig = $6, namespace = $7, max_sessions = $8, max_cpu = $9, \
+                 max_memory_gib = $10 WHERE name = $1 RETURNING ",
                 datazone_columns!()
             ))
             .bind(name)
@@ -172,6 +187,11 @@ impl Database {
             .bind(&datazone.description)
             .bind(&datazone.runtime)
             .bind(&datazone.endpoint)
+            .bind(&datazone.kubeconfig)
+            .bind(&datazone.namespace)
+            .bind(datazone.max_sessions)
+            .bind(datazone.max_cpu)
+            .bind(datazone.max_memory_gib)
             .fetch_optional(pool)
             .await
             .map_err(StorageError::conflict_as(format!(

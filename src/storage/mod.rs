@@ -16,6 +16,8 @@ pub mod builds;
 pub mod catalog;
 pub mod datalabs;
 pub mod launcher;
+pub mod sessions;
+pub mod submissions;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -171,6 +173,8 @@ stored_as_text!(
     crate::datalabs::states::DatalabState,
     crate::datalabs::states::VersionState,
     crate::datalabs::states::BuildStatus,
+    crate::publishing::states::SubmissionState,
+    crate::sessions::SessionStatus,
 );
 
 impl Database {
@@ -325,5 +329,63 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.applied_migrations().await.unwrap(), applied);
+    }
+
+    /// Migration 0006 rebuilds `datalabs` on SQLite (a CHECK cannot change in place): rows that
+    /// existed before keep their versions and members, and deleting a datalab still cascades.
+    #[tokio::test]
+    async fn the_sqlite_datalabs_rebuild_keeps_rows_and_foreign_keys() {
+        let folder = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", folder.path().join("old.db").display());
+        let database = Database::connect(&url, None).await.unwrap();
+        let Database::Sqlite(pools) = &database else {
+            unreachable!("a sqlite URL")
+        };
+        sqlx::migrate!("migrations/sqlite")
+            .run_to(5, &pools.write)
+            .await
+            .unwrap();
+        for statement in [
+            "INSERT INTO users (id, name, role, created_at) VALUES ('u', 'olga', 'author', 'now')",
+            "INSERT INTO datalabs (id, name, kind, owner_id, visibility, state, created_at, \
+             updated_at) VALUES ('d', 'lab', 'jupyterlab', 'u', 'public', 'published', 'now', 'now')",
+            "INSERT INTO versions (id, datalab_id, version, source_kind, source_location, \
+             created_at, updated_at) VALUES ('v', 'd', '1.0.0', 'git', 'x', 'now', 'now')",
+            "INSERT INTO datalab_members (datalab_id, user_id) VALUES ('d', 'u')",
+        ] {
+            sqlx::query(statement).execute(&pools.write).await.unwrap();
+        }
+        database.migrate().await.unwrap();
+        let count = |table: &'static str| {
+            let pool = pools.read.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*) FROM {table}"
+                )))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(count("datalabs").await, 1);
+        assert_eq!(count("versions").await, 1);
+        sqlx::query("UPDATE datalabs SET visibility = 'member_states' WHERE id = 'd'")
+            .execute(&pools.write)
+            .await
+            .expect("the new audience is allowed");
+        let refused = sqlx::query("UPDATE datalabs SET visibility = 'everyone' WHERE id = 'd'")
+            .execute(&pools.write)
+            .await;
+        assert!(refused.is_err(), "the CHECK still holds");
+        sqlx::query("DELETE FROM datalabs WHERE id = 'd'")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        assert_eq!(
+            count("versions").await,
+            0,
+            "the cascade reaches the renamed table"
+        );
+        assert_eq!(count("datalab_members").await, 0);
     }
 }

@@ -1,6 +1,8 @@
 //! Who may call what: every endpoint of the API called as anonymous, a researcher, the owner of
 //! the datalabs involved, another author, a moderator and an administrator, on SQLite and on
-//! PostgreSQL. Each row names the answer each of them must get.
+//! PostgreSQL. Each row names the answer each of them must get. The researcher is affiliated in
+//! an ESA Member State (the Netherlands), the other author in the United States, so the rows of
+//! Olga's datalab for the member states show both sides of that audience.
 
 use axum::http::{Method, StatusCode};
 use labforge::accounts::Role;
@@ -31,7 +33,7 @@ impl Callers {
         Self {
             researcher: app.user("rita", Role::Researcher).await,
             owner: app.user("olga", Role::Author).await,
-            other_author: app.user("otto", Role::Author).await,
+            other_author: app.user_in("otto", Role::Author, Some("US")).await,
             moderator: app.user("mona", Role::Moderator).await,
             admin: app.user("adam", Role::Admin).await,
         }
@@ -184,6 +186,14 @@ fn datalabs_rows() -> Vec<Row> {
             None,
             hidden_draft,
         ),
+        // Its git source lies on a host this machine cannot reach: those who see the draft learn
+        // that the source cannot be staged; the others, nothing.
+        row(
+            Method::GET,
+            "/api/datalabs/olga-draft/versions/0.0.1/export",
+            None,
+            [404, 404, 422, 404, 422, 422],
+        ),
         row(
             Method::GET,
             "/api/datalabs/olga-draft/versions/0.0.1/builds/0",
@@ -195,6 +205,21 @@ fn datalabs_rows() -> Vec<Row> {
             "/api/datalabs/olga-draft/versions/0.0.1/builds/0/log",
             None,
             hidden_draft,
+        ),
+        // The queued build kept no evidence yet: who may see the draft learns that, the others
+        // that there is no such datalab (a finished build's evidence by visibility is tested in
+        // tests/build/build_end_to_end.rs).
+        row(
+            Method::GET,
+            "/api/datalabs/olga-draft/versions/0.0.1/builds/0/sbom",
+            None,
+            [404; 6],
+        ),
+        row(
+            Method::GET,
+            "/api/datalabs/olga-draft/versions/0.0.1/builds/0/licence-report",
+            None,
+            [404; 6],
         ),
         row(
             Method::POST,
@@ -252,7 +277,7 @@ fn datalabs_rows() -> Vec<Row> {
     ]
 }
 
-fn marketplace_and_launcher_rows() -> Vec<Row> {
+fn marketplace_launcher_and_licence_rows() -> Vec<Row> {
     let volume = json!({"name": "gaia-dr3", "description": "Gaia DR3", "mission": "Gaia",
         "source": "/archive/gaia/dr3", "mount_path": "/data/gaia"});
     let zone = json!({"name": "local", "description": "This machine's docker",
@@ -311,6 +336,13 @@ fn marketplace_and_launcher_rows() -> Vec<Row> {
             None,
             [401, 403, 403, 403, 403, 204],
         ),
+        row(Method::GET, "/api/licences", None, [200; 6]),
+        row(
+            Method::POST,
+            "/api/licences/evaluate",
+            Some(json!({"expression": "MIT OR GPL-3.0-only", "audience": "member_states"})),
+            [200; 6],
+        ),
         row(Method::GET, "/api/datazones", None, signed_in),
         row(
             Method::POST,
@@ -329,6 +361,114 @@ fn marketplace_and_launcher_rows() -> Vec<Row> {
             "/api/datazones/local",
             None,
             [401, 403, 403, 403, 403, 204],
+        ),
+    ]
+}
+
+/// Olga's draft has only a queued build, so her submission is refused for its conditions (422);
+/// unknown submissions are 404 to everyone who may act on submissions at all.
+fn publishing_rows() -> Vec<Row> {
+    let audience = json!({"audience": "public"});
+    vec![
+        row(
+            Method::POST,
+            "/api/datalabs/olga-draft/versions/0.0.1/submission",
+            Some(audience),
+            [401, 404, 422, 404, 403, 422],
+        ),
+        row(
+            Method::GET,
+            "/api/datalabs/olga-draft/submissions",
+            None,
+            [401, 404, 200, 404, 200, 200],
+        ),
+        row(
+            Method::GET,
+            "/api/datalabs/olga-public/history",
+            None,
+            [401, 403, 200, 403, 200, 200],
+        ),
+        row(
+            Method::GET,
+            "/api/moderation/queue",
+            None,
+            [401, 403, 403, 403, 200, 200],
+        ),
+        row(
+            Method::GET,
+            "/api/submissions/unknown-submission",
+            None,
+            [401, 404, 404, 404, 404, 404],
+        ),
+        row(
+            Method::POST,
+            "/api/submissions/unknown-submission/decision",
+            Some(json!({"decision": "approve"})),
+            [401, 403, 403, 403, 404, 404],
+        ),
+        row(
+            Method::POST,
+            "/api/submissions/unknown-submission/withdraw",
+            None,
+            [401, 404, 404, 404, 404, 404],
+        ),
+    ]
+}
+
+/// Launches are refused before any container starts: the draft is hidden from those who may not
+/// see it, and has no succeeded build for those who may.
+fn sessions_rows() -> Vec<Row> {
+    let unknown = [401, 404, 404, 404, 404, 404];
+    vec![
+        row(
+            Method::GET,
+            "/api/sessions",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        row(
+            Method::POST,
+            "/api/sessions",
+            Some(json!({"datalab": "olga-draft"})),
+            [401, 404, 409, 404, 409, 409],
+        ),
+        row(Method::GET, "/api/sessions/unknown-session", None, unknown),
+        row(
+            Method::DELETE,
+            "/api/sessions/unknown-session",
+            None,
+            unknown,
+        ),
+        row(
+            Method::GET,
+            "/api/sessions/unknown-session/logs",
+            None,
+            unknown,
+        ),
+        row(
+            Method::GET,
+            "/api/sessions/unknown-session/events",
+            None,
+            unknown,
+        ),
+    ]
+}
+
+/// Run last: they deprecate, then archive, Olga's published datalab.
+fn lifecycle_rows() -> Vec<Row> {
+    vec![
+        row(
+            Method::POST,
+            "/api/datalabs/olga-public/deprecate",
+            Some(json!({"comment": "Superseded by a newer lab."})),
+            [401, 403, 200, 403, 403, 409],
+        ),
+        row(
+            Method::POST,
+            "/api/datalabs/olga-public/archive",
+            Some(json!({})),
+            // Archived, it is hidden again from those who only saw it because it was public.
+            [401, 403, 200, 404, 409, 409],
         ),
     ]
 }
@@ -407,6 +547,39 @@ async fn datalab_fixtures(app: &TestApp, owner: &TestUser) {
         .publish_as_operator("olga-public", "0.0.1")
         .await
         .unwrap();
+    // `olga-members`: published for the ESA Member States.
+    app.create_datalab_with_version(owner, "olga-members", "jupyterlab", "0.0.1", git)
+        .await;
+    let database = &app.state.database;
+    datalabs::set_state_of_named(database, "olga-members", "published", "member_states").await;
+    let id = database
+        .datalab_by_name("olga-members")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    database.refresh_datalab_search(&id).await.unwrap();
+}
+
+/// Olga's datalab for the ESA Member States: seen by the researcher from the Netherlands, not by
+/// the author from the United States nor anonymously.
+fn member_states_rows() -> Vec<Row> {
+    let members = [404, 200, 200, 404, 200, 200];
+    vec![
+        row(Method::GET, "/api/datalabs/olga-members", None, members),
+        row(
+            Method::GET,
+            "/api/datalabs/olga-members/versions",
+            None,
+            members,
+        ),
+        row(
+            Method::PUT,
+            "/api/datalabs/olga-members/star",
+            None,
+            [401, 200, 200, 404, 200, 200],
+        ),
+    ]
 }
 
 async fn every_endpoint_answers_each_kind_of_caller_as_the_table_says(app: TestApp) {
@@ -415,8 +588,12 @@ async fn every_endpoint_answers_each_kind_of_caller_as_the_table_says(app: TestA
     let mut mismatches = Vec::new();
     let rows: Vec<Row> = accounts_rows()
         .into_iter()
-        .chain(marketplace_and_launcher_rows())
+        .chain(marketplace_launcher_and_licence_rows())
+        .chain(publishing_rows())
+        .chain(sessions_rows())
+        .chain(member_states_rows())
         .chain(datalabs_rows())
+        .chain(lifecycle_rows())
         .collect();
     assert_every_documented_endpoint_has_a_row(&app, &rows).await;
     for row in rows {
@@ -593,7 +770,7 @@ async fn a_full_search_rebuild_finds_what_changed_behind_the_index_s_back(app: T
         .refresh_all_datalab_search()
         .await
         .unwrap();
-    assert_eq!(visited, 2);
+    assert_eq!(visited, 3, "olga-draft, olga-public and olga-members");
     let (_, after) = app
         .call(Method::GET, "/api/marketplace", As::Anonymous, None)
         .await;

@@ -51,6 +51,7 @@ on_both_backends!(
     deleting_a_draft_removes_the_uploads_only_it_used,
     old_uploads_no_version_names_are_removed,
     versions_are_built_only_from_the_owners_own_workspace,
+    a_version_exports_as_a_zip_of_its_staged_sources_with_a_manifest,
 );
 
 async fn create_datalab(app: &TestApp, owner: &TestUser, name: &str) {
@@ -1195,4 +1196,65 @@ async fn versions_are_built_only_from_the_owners_own_workspace(app: TestApp) {
         .call(Method::GET, "/api/me/workspace", As::Anonymous, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_version_exports_as_a_zip_of_its_staged_sources_with_a_manifest(app: TestApp) {
+    let owner = app.user("olga", Role::Author).await;
+    let stranger = app.user("otto", Role::Author).await;
+    create_datalab(&app, &owner, "export-lab").await;
+    create_workspace_version(&app, &owner, "export-lab", "1.0.0").await;
+    let folder = app.workspace_of(&owner).join("export-lab-1.0.0");
+    std::fs::write(folder.join("requirements.txt"), "numpy\n").unwrap();
+    std::fs::create_dir_all(folder.join("notebooks/.ipynb_checkpoints")).unwrap();
+    std::fs::write(folder.join("notebooks/a.ipynb"), "{}").unwrap();
+    std::fs::write(folder.join("notebooks/.ipynb_checkpoints/a.ipynb"), "{}").unwrap();
+    std::fs::write(folder.join(".env"), "TOKEN=secret\n").unwrap();
+
+    let path = "/api/datalabs/export-lab/versions/1.0.0/export";
+    for caller in [As::Anonymous, As::User(&stranger)] {
+        let (status, _) = app.call(Method::GET, path, caller, None).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "a draft is exported to those who see it"
+        );
+    }
+    let mut request = Request::get(path);
+    request = request.header(header::AUTHORIZATION, format!("Bearer {}", owner.token));
+    let response = app.send(request.body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/zip");
+    assert_eq!(
+        response.headers()[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"export-lab-1.0.0.zip\""
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.unwrap().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "labforge-export.json",
+            "metadata.yaml",
+            "notebooks/a.ipynb",
+            "requirements.txt"
+        ],
+        "checkpoints and secrets are left out as a build leaves them out"
+    );
+    let manifest: Value =
+        serde_json::from_reader(archive.by_name("labforge-export.json").unwrap()).unwrap();
+    assert_eq!(manifest["datalab"], "export-lab");
+    assert_eq!(manifest["version"], "1.0.0");
+    assert_eq!(
+        manifest["source"],
+        json!({"kind": "workspace", "path": "export-lab-1.0.0"})
+    );
+    assert_eq!(manifest["build"], Value::Null, "no green build yet");
+    // Nothing is left behind in the service's folders.
+    let exports = app.config.data_dir.join("exports");
+    assert_eq!(std::fs::read_dir(exports).unwrap().count(), 0);
 }

@@ -14,6 +14,7 @@ on_both_backends!(
     data_volumes_are_validated_field_by_field,
     administrators_keep_datazones_and_signed_in_users_list_them,
     datazones_are_validated_field_by_field,
+    docker_datazones_default_to_the_local_daemon_and_take_no_kubernetes_fields,
 );
 
 fn euclid_volume() -> Value {
@@ -206,7 +207,9 @@ fn cluster() -> Value {
         "name": "esac-k8s",
         "description": "The ESAC Kubernetes cluster",
         "runtime": "kubernetes",
-        "endpoint": "https://k8s.esac.example.org:6443"
+        "endpoint": "https://k8s.esac.example.org:6443",
+        "kubeconfig": "/etc/labforge/esac.kubeconfig",
+        "namespace": "datalabs"
     })
 }
 
@@ -223,6 +226,8 @@ async fn administrators_keep_datazones_and_signed_in_users_list_them(app: TestAp
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["runtime"], "kubernetes");
+    assert_eq!(body["kubeconfig"], "/etc/labforge/esac.kubeconfig");
+    assert_eq!(body["namespace"], "datalabs");
     let (status, _) = app
         .call(
             Method::POST,
@@ -316,6 +321,10 @@ async fn datazones_are_validated_field_by_field(app: TestApp) {
         ("endpoint", json!("k8s.example.org")),
         ("endpoint", json!("unix:///var/run/docker.sock")),
         ("endpoint", json!("ftp://k8s.example.org")),
+        ("kubeconfig", json!("etc/esac.kubeconfig")),
+        ("kubeconfig", json!("/etc/../esac.kubeconfig")),
+        ("namespace", json!("Data_Labs")),
+        ("namespace", json!("x".repeat(64))),
     ] {
         let mut zone = cluster();
         zone[field] = value.clone();
@@ -328,5 +337,42 @@ async fn datazones_are_validated_field_by_field(app: TestApp) {
             "{field}={value}: {body}"
         );
         assert_eq!(body["error"]["field"], field, "{field}={value}: {body}");
+    }
+}
+
+/// Which fields a datazone takes depends on its runtime: a docker one names at most its daemon
+/// (by default the one labforge builds with), and has no kubeconfig or namespace.
+async fn docker_datazones_default_to_the_local_daemon_and_take_no_kubernetes_fields(app: TestApp) {
+    let admin = app.user("administrator", Role::Admin).await;
+    // A docker datazone naming no endpoint runs on the daemon labforge builds with.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datazones",
+            As::User(&admin),
+            Some(
+                json!({"name": "next-door", "description": "The local daemon",
+                        "runtime": "docker"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["endpoint"], Value::Null, "{body}");
+    assert_eq!(body["kubeconfig"], Value::Null, "{body}");
+    for field in ["kubeconfig", "namespace"] {
+        let mut zone = json!({"name": "daemon", "description": "A daemon", "runtime": "docker"});
+        zone[field] = cluster()[field].clone();
+        let (status, body) = app
+            .call(Method::POST, "/api/datazones", As::User(&admin), Some(zone))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("runtime kubernetes"),
+            "{body}"
+        );
     }
 }

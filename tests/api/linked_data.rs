@@ -363,7 +363,7 @@ fn the_recommended_shapes_ask_only_for_what_labforge_leaves_open() {
         "Earth%20Observation%20Lab",
     ] {
         expected.insert((
-            format!("https://labs.example.org/organisations/{organisation}"),
+            format!("https://labs.example.org/agents/{organisation}"),
             "dct:type".to_owned(),
         ));
     }

@@ -9,7 +9,7 @@ use labforge::accounts::Role;
 use serde_json::{Value, json};
 
 use crate::common::datalabs::{self, DatalabFixture, insert_datalab};
-use crate::common::service::{As, TestApp, TestUser};
+use crate::common::service::{As, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -24,16 +24,6 @@ on_both_backends!(
     a_datalab_is_json_ld_for_those_who_may_see_it,
     the_openapi_document_tags_the_marketplace_catalog_and_launcher_paths,
 );
-
-async fn user_id(app: &TestApp, user: &TestUser) -> String {
-    app.state
-        .database
-        .user_by_name(&user.name)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-}
 
 /// The names of the hits of `GET /api/marketplace?<query>`, after checking it answered 200.
 async fn names(app: &TestApp, query: &str, caller: As<'_>) -> Vec<String> {
@@ -71,7 +61,7 @@ fn counts(body: &Value, facet: &str) -> Vec<String> {
 
 async fn words_match_stemmed_and_as_prefix_and_title_matches_rank_first(app: TestApp) {
     let owner = app.user("owner", Role::Author).await;
-    let owner_id = user_id(&app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     let database = &app.state.database;
     let mut in_abstract = DatalabFixture::published(
         "jl-sky-tools",
@@ -155,7 +145,7 @@ async fn words_match_stemmed_and_as_prefix_and_title_matches_rank_first(app: Tes
 /// Four datalabs with different facet values, for the facet and filter tests.
 async fn faceted_catalogue(app: &TestApp) {
     let owner = app.user("owner", Role::Author).await;
-    let owner_id = user_id(app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     let labs = [
         (
             "jl-gaia-astrometry",
@@ -296,17 +286,23 @@ async fn filters_combine_across_facets_and_any_value_within_one(app: TestApp) {
         ["Euclid=2", "Gaia=1", "Solar Orbiter=1"],
         "the missions one could choose instead"
     );
-    // An empty value, as an unset select box sends it, filters nothing.
-    assert_eq!(names(&app, "kind=&q=", As::Anonymous).await.len(), 4);
+    // An empty value of an open facet, as an unset select box sends it, filters nothing; the
+    // closed ones name their values instead.
+    assert_eq!(names(&app, "domain=&q=", As::Anonymous).await.len(), 4);
+    let (status, body) = app
+        .call(Method::GET, "/api/marketplace?kind=", As::Anonymous, None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "kind", "{body}");
 }
 
 async fn sorts_and_pages_with_a_total_and_refuse_bad_parameters_by_name(app: TestApp) {
     let owner = app.user("owner", Role::Author).await;
-    let owner_id = user_id(&app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     let mut fans = Vec::new();
     for number in 0..3 {
         let fan = app.user(&format!("fan{number}"), Role::Researcher).await;
-        fans.push(user_id(&app, &fan).await);
+        fans.push(app.user_id(&fan).await);
     }
     let now = Utc::now();
     // name, age in days, stars
@@ -392,7 +388,7 @@ async fn listings_show_published_datalabs_by_the_visibility_rule(app: TestApp) {
     let stranger = app.user("stranger", Role::Researcher).await;
     let moderator = app.user("moderator", Role::Moderator).await;
     let admin = app.user("administrator", Role::Admin).await;
-    let owner_id = user_id(&app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     let database = &app.state.database;
     insert_datalab(
         database,
@@ -402,16 +398,12 @@ async fn listings_show_published_datalabs_by_the_visibility_rule(app: TestApp) {
     let mut private = DatalabFixture::published("lab-private", &owner_id, "Private lab", "Shared.");
     private.visibility = "private";
     let private_id = insert_datalab(database, &private).await;
-    datalabs::add_member(database, &private_id, &user_id(&app, &member).await).await;
+    datalabs::add_member(database, &private_id, &app.user_id(&member).await).await;
     let mut draft = DatalabFixture::published("lab-draft", &owner_id, "Draft lab", "Unfinished.");
     draft.state = "draft";
     insert_datalab(database, &draft).await;
-    let mut other_private = DatalabFixture::published(
-        "lab-other",
-        &user_id(&app, &stranger).await,
-        "Other",
-        "Mine.",
-    );
+    let mut other_private =
+        DatalabFixture::published("lab-other", &app.user_id(&stranger).await, "Other", "Mine.");
     other_private.visibility = "private";
     insert_datalab(database, &other_private).await;
 
@@ -452,7 +444,7 @@ async fn listings_show_published_datalabs_by_the_visibility_rule(app: TestApp) {
 
 async fn the_index_follows_publication_and_metadata_changes(app: TestApp) {
     let owner = app.user("owner", Role::Author).await;
-    let owner_id = user_id(&app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     let database = &app.state.database;
     let mut fixture = DatalabFixture::published("lab-x", &owner_id, "Comet tracker", "Orbits.");
     fixture.state = "draft";
@@ -499,7 +491,7 @@ async fn stars_are_one_per_user_idempotent_and_only_on_visible_datalabs(app: Tes
     let owner = app.user("owner", Role::Author).await;
     let alice = app.user("alice", Role::Researcher).await;
     let bob = app.user("bob", Role::Researcher).await;
-    let owner_id = user_id(&app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     insert_datalab(
         &app.state.database,
         &DatalabFixture::published("lab-starred", &owner_id, "Starred", "Popular."),
@@ -596,7 +588,7 @@ async fn the_catalog_lists_published_public_datalabs_as_json_ld_without_private_
     app: TestApp,
 ) {
     let owner = app.user("owner", Role::Author).await;
-    let owner_id = user_id(&app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     let database = &app.state.database;
     let mut public = DatalabFixture::published("lab-open", &owner_id, "Open lab", "For all.");
     public.metadata["keywords"] = json!(["euclid"]);
@@ -645,7 +637,7 @@ async fn a_datalab_is_json_ld_for_those_who_may_see_it(app: TestApp) {
     let owner = app.user("owner", Role::Author).await;
     let stranger = app.user("stranger", Role::Researcher).await;
     let moderator = app.user("moderator", Role::Moderator).await;
-    let owner_id = user_id(&app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     let mut private = DatalabFixture::published("lab-closed", &owner_id, "Closed lab", "Few.");
     private.visibility = "private";
     private.metadata["mission"] = json!(["Gaia"]);

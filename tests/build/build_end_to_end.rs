@@ -9,11 +9,11 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use labforge::accounts::Role;
-use labforge::config::Config;
 use labforge::images::{ImageReference, RegistryClient};
 use serde_json::{Value, json};
 
 use crate::common;
+use crate::common::real_builds;
 use crate::common::service::{As, TestApp, TestUser};
 use crate::on_both_backends;
 
@@ -21,16 +21,6 @@ on_both_backends!(
     config = real_builds;
     a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live,
 );
-
-/// The registry and build engine of the test command, one worker.
-fn real_builds(config: &mut Config) {
-    let scratch = tempfile::tempdir().unwrap();
-    let shared = common::isolated_config(scratch.path());
-    config.registry = shared.registry;
-    config.engine = shared.engine;
-    config.packaging = shared.packaging;
-    config.build_queue.concurrency = 1;
-}
 
 /// What a follower of the log saw.
 struct Followed {
@@ -181,6 +171,40 @@ async fn a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live
     assert_eq!(built["smoke_test"]["passed"], true, "{built}");
     assert!(built["phase_timings"]["solve"].as_f64().unwrap() > 0.0);
     assert!(built["environment_hash"].is_string() && built["content_hash"].is_string());
+    // The build keeps its evidence: the report in the build view and apart, the SBOM to download.
+    assert!(built["phase_timings"]["evidence"].as_f64().unwrap() > 0.0);
+    assert!(
+        built["licence_report"]["debian_packages"].as_u64().unwrap() > 0,
+        "{built}"
+    );
+    let (status, report) = app
+        .call(
+            Method::GET,
+            &format!("{first}/licence-report"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report, built["licence_report"]);
+    let (status, sbom) = app
+        .call(
+            Method::GET,
+            &format!("{first}/sbom"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sbom}");
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    let (status, _) = app
+        .call(Method::GET, &format!("{first}/sbom"), As::Anonymous, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a draft's SBOM is its owner's"
+    );
     let (repository, tag) = image.rsplit_once(':').unwrap();
     // Datalab images are private: the build account reads them back.
     let in_registry = RegistryClient::with_credentials(app.config.registry.credentials())
@@ -225,5 +249,87 @@ async fn a_workspace_datalab_builds_through_the_queue_with_its_log_streamed_live
     assert_eq!(reused["reused"], true, "{reused}");
     assert_eq!(reused["digest"], digest);
     assert_eq!(reused["image"], image);
+
+    // Exported and uploaded as the source of another datalab, it builds the same environment.
+    let copy = format!("{name}-copy");
+    let archive = export(&app, &alice, &version).await;
+    let manifest = manifest_of(&archive);
+    assert_eq!(manifest["environment_hash"], built["environment_hash"]);
+    assert_eq!(manifest["digest"], digest);
+    let imported = import(&app, &alice, &copy, archive).await;
+    let followed = follow(&app, &alice, &format!("{imported}/builds/0")).await;
+    assert_eq!(
+        followed.end["status"],
+        "succeeded",
+        "{}",
+        followed.lines.join("\n")
+    );
+    let (_, rebuilt) = app
+        .call(
+            Method::GET,
+            &format!("{imported}/builds/0"),
+            As::User(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        rebuilt["environment_hash"], built["environment_hash"],
+        "{rebuilt}"
+    );
     workers.stop().await;
+}
+
+/// `GET <version>/export` as `user`: the archive's bytes.
+async fn export(app: &TestApp, user: &TestUser, version: &str) -> Vec<u8> {
+    let request = Request::get(format!("{version}/export"))
+        .header(header::AUTHORIZATION, format!("Bearer {}", user.token))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec()
+}
+
+fn manifest_of(archive: &[u8]) -> Value {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
+    serde_json::from_reader(zip.by_name(labforge::datalabs::MANIFEST_FILE).unwrap()).unwrap()
+}
+
+/// Uploads `archive` and makes it version 0.0.1 of a new generic datalab `name`, with a build
+/// queued; returns the version's path.
+async fn import(app: &TestApp, user: &TestUser, name: &str, archive: Vec<u8>) -> String {
+    let request = Request::post("/api/uploads")
+        .header(header::AUTHORIZATION, format!("Bearer {}", user.token))
+        .header(header::CONTENT_TYPE, "application/zip")
+        .body(Body::from(archive))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let upload: Value = serde_json::from_slice(&bytes).unwrap();
+    app.create_datalab_with_version(
+        user,
+        name,
+        "generic",
+        "0.0.1",
+        json!({"kind": "zip", "upload": upload["id"]}),
+    )
+    .await;
+    let version = format!("/api/datalabs/{name}/versions/0.0.1");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("{version}/builds"),
+            As::User(user),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    version
 }

@@ -41,31 +41,17 @@ fn quick_leases_and_local_git(config: &mut Config) {
     config.sources.allowed_hosts = vec!["127.0.0.1".to_owned()];
 }
 
-async fn create_datalab_with_version(app: &TestApp, owner: &TestUser, name: &str, source: Value) {
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/datalabs",
-            As::User(owner),
-            Some(json!({"name": name, "kind": "jupyterlab"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/api/datalabs/{name}/versions"),
-            As::User(owner),
-            Some(json!({"version": "0.0.1", "source": source})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
 /// A datalab whose version comes from a workspace folder.
 async fn workspace_datalab(app: &TestApp, owner: &TestUser, name: &str) {
     std::fs::create_dir_all(app.workspace_of(owner).join(name)).unwrap();
-    create_datalab_with_version(app, owner, name, json!({"kind": "workspace", "path": name})).await;
+    app.create_datalab_with_version(
+        owner,
+        name,
+        "jupyterlab",
+        "0.0.1",
+        json!({"kind": "workspace", "path": name}),
+    )
+    .await;
 }
 
 async fn queue(app: &TestApp, owner: &TestUser, name: &str) -> i64 {
@@ -295,7 +281,14 @@ async fn workers_run_at_most_their_concurrency_and_stop_builds_on_cancel_and_shu
     let names = ["lab-a", "lab-b", "lab-c"];
     for name in names {
         let url = format!("{}/{name}.git", silent.base_url);
-        create_datalab_with_version(&app, &alice, name, json!({"kind": "git", "url": url})).await;
+        app.create_datalab_with_version(
+            &alice,
+            name,
+            "jupyterlab",
+            "0.0.1",
+            json!({"kind": "git", "url": url}),
+        )
+        .await;
         queue(&app, &alice, name).await;
     }
     let workers = app.start_workers();

@@ -126,3 +126,74 @@ fn a_build_works_with_a_relative_data_folder_and_says_each_cause_once() {
         "{last}"
     );
 }
+
+/// `labforge licence check` exits 0 when the audience is allowed, 1 when it is not, 2 when the
+/// expression (or the audience) is malformed, and prints the decision or the refusal.
+#[test]
+fn a_licence_check_prints_the_decision_and_exits_by_its_outcome() {
+    let folder = tempfile::tempdir().unwrap();
+    let check = |arguments: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_labforge"))
+            .arg("licence")
+            .arg("check")
+            .args(arguments)
+            .env("LABFORGE_DATA_DIR", folder.path())
+            .env_remove("LABFORGE_CONFIG")
+            .output()
+            .expect("the binary runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, _) = check(&["MIT OR GPL-3.0-only"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "MIT OR GPL-3.0-only: public is allowed\n\
+             allowed audiences: public, member-states, private\nobligations: none\nreasons:\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("labforge takes `MIT`"), "{stdout}");
+
+    let (code, stdout, _) = check(&["LicenseRef-ESA-CL-strong-copyleft-2.4"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("public is not allowed"), "{stdout}");
+    assert!(
+        stdout.contains("allowed audiences: member-states, private"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = check(&[
+        "LicenseRef-ESA-CL-strong-copyleft-2.4",
+        "--audience",
+        "member-states",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("obligations: the source reachable from the datalab's page"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("The ESA Member States, as listed on"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = check(&["GPL-2.0"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("did you mean `GPL-2.0-only` or `GPL-2.0-or-later`?"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = check(&["MIT", "--audience", "everyone"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("public, member-states or private"),
+        "{stderr}"
+    );
+}

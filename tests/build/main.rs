@@ -1,13 +1,19 @@
 //! Building datalabs with the real parts `scripts/test.sh` starts (dockerd's BuildKit, labforge's
 //! registry on loopback, git over smart HTTP): the engine, the pipeline, sources, the build queue,
-//! a build through the service end to end, and the `labforge` command line.
+//! a build through the service end to end, and the `labforge` command line (local builds, and
+//! as a client of a running service).
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod binder;
 mod build_end_to_end;
 mod build_queue;
 mod buildkit;
 mod cli;
+mod cli_client;
+mod desktop;
+mod evidence;
 mod pipeline;
+mod sessions;
 mod sources;

@@ -22,7 +22,7 @@ async fn build(
 }
 
 /// Like [`build`], into the repository `name` instead of the one `metadata.yaml` names.
-async fn build_as(
+pub(crate) async fn build_as(
     pipeline: &Pipeline,
     folder: std::path::PathBuf,
     name: Option<&str>,
@@ -49,7 +49,7 @@ async fn build_as(
     (outcome, log)
 }
 
-fn log_text(log: &BuildLog) -> String {
+pub(crate) fn log_text(log: &BuildLog) -> String {
     log.lines()
         .iter()
         .map(|line| format!("{} {}", line.phase, line.text))
@@ -198,22 +198,6 @@ async fn the_image_is_private_in_labforge_s_registry_and_the_bases_are_public() 
     assert_eq!(blob.status(), 200);
     let bytes = blob.bytes().await.unwrap();
     assert_eq!(Digest::sha256_of(&bytes).to_string(), config_digest);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn desktop_lab_serves_the_novnc_page() {
-    let folder = tempfile::tempdir().unwrap();
-    let config = common::isolated_config(folder.path());
-    let lab = common::copy_example(&config, "x-fits-viewer");
-    let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
-    let (outcome, log) = build(&pipeline, lab, true).await;
-    let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
-    let smoke = outcome.smoke_test.expect("desktop labs are smoke-tested");
-    assert!(
-        smoke.passed && smoke.health_url_path == "/vnc.html",
-        "{smoke:?}"
-    );
-    assert_eq!(outcome.record.kind, "desktop");
 }
 
 #[tokio::test(flavor = "multi_thread")]

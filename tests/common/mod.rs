@@ -60,6 +60,17 @@ pub fn isolated_config(folder: &Path) -> Config {
 }
 
 /// Copies `examples/<name>` into the workspace and returns the copy's path.
+/// Adjusts a test app's configuration to build for real: the test command's registry, build
+/// engine and packaging tools, and one build worker.
+pub fn real_builds(config: &mut Config) {
+    let scratch = tempfile::tempdir().unwrap();
+    let shared = isolated_config(scratch.path());
+    config.registry = shared.registry;
+    config.engine = shared.engine;
+    config.packaging = shared.packaging;
+    config.build_queue.concurrency = 1;
+}
+
 pub fn copy_example(config: &Config, name: &str) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")

@@ -149,8 +149,13 @@ impl TestApp {
         }
     }
 
-    /// Creates a user with `role` and an API token.
+    /// Creates a user with `role`, affiliated in the Netherlands, and an API token.
     pub async fn user(&self, name: &str, role: Role) -> TestUser {
+        self.user_in(name, role, Some("NL")).await
+    }
+
+    /// Creates a user with `role` affiliated in `country` (none when `None`), and an API token.
+    pub async fn user_in(&self, name: &str, role: Role, country: Option<&str>) -> TestUser {
         let (user, _) = self
             .state
             .accounts
@@ -158,7 +163,7 @@ impl TestApp {
                 name: name.to_owned(),
                 email: Some(format!("{name}@example.org")),
                 role,
-                affiliation_country: Some("NL".to_owned()),
+                affiliation_country: country.map(str::to_owned),
                 password: Some(format!("{name}-password-long-enough")),
             })
             .await
@@ -173,6 +178,47 @@ impl TestApp {
             name: name.to_owned(),
             token,
         }
+    }
+
+    /// The database id of `user`.
+    pub async fn user_id(&self, user: &TestUser) -> String {
+        self.state
+            .database
+            .user_by_name(&user.name)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
+    /// Creates the datalab `name` of `kind` as `owner` with version `version` from `source`,
+    /// checking both answers.
+    pub async fn create_datalab_with_version(
+        &self,
+        owner: &TestUser,
+        name: &str,
+        kind: &str,
+        version: &str,
+        source: Value,
+    ) {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/datalabs",
+                As::User(owner),
+                Some(serde_json::json!({"name": name, "kind": kind})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/api/datalabs/{name}/versions"),
+                As::User(owner),
+                Some(serde_json::json!({"version": version, "source": source})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
     /// Sends a request with an optional JSON body; returns the status and the JSON answer

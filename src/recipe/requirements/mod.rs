@@ -117,6 +117,35 @@ pub fn parse_requirements(
     reader::read_with_includes(root, &relative, config)
 }
 
+/// Reads requirement lines written inside another file (an `environment.yml`'s `pip:` section),
+/// each with its line number there, exactly as lines of a requirements file: the same policing,
+/// and includes (`-r requirements.txt`) resolved next to `file`.
+pub fn parse_requirement_lines(
+    package_root: &Path,
+    file: &Path,
+    lines: &[(usize, String)],
+    config: &PackagingConfig,
+) -> Result<Requirements, RequirementsError> {
+    let root = package_root
+        .canonicalize()
+        .map_err(|source| RequirementsError::Read {
+            file: package_root.to_path_buf(),
+            source,
+        })?;
+    reader::read_lines(root, file, lines, config)
+}
+
+/// One requirement written as text (a translated conda dependency), as `(normalised name,
+/// canonical line)`, or why it is not a valid PEP 508 requirement of a named package.
+pub fn canonical_requirement(text: &str) -> Result<(String, String), String> {
+    match pep508::parse_requirement(text)? {
+        pep508::Parsed::Named { name, line } => Ok((name, line)),
+        pep508::Parsed::DirectUrl { .. } | pep508::Parsed::Location { .. } => {
+            Err("it must name a package, not a path or URL".to_owned())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;

@@ -27,6 +27,31 @@ pub(super) fn read_with_includes(
     Ok(reader.requirements)
 }
 
+/// Reads `lines` (numbered as in `file`, a file inside `root` that is not a requirements file)
+/// as requirement lines, with their includes.
+pub(super) fn read_lines(
+    root: PathBuf,
+    file: &Path,
+    lines: &[(usize, String)],
+    config: &PackagingConfig,
+) -> Result<Requirements, RequirementsError> {
+    let mut reader = Reader {
+        root,
+        config,
+        chain: vec![file.to_path_buf()],
+        requirements: Requirements::default(),
+    };
+    for (number, text) in lines {
+        let context = LineContext {
+            file,
+            number: *number,
+            text: text.trim(),
+        };
+        reader.read_line(&context, false)?;
+    }
+    Ok(reader.requirements)
+}
+
 struct Reader<'config> {
     root: PathBuf,
     config: &'config PackagingConfig,

@@ -151,11 +151,12 @@ impl Database {
                 serde_json::to_string(&entry.keywords).expect("a list of strings serialises");
             let entry_id: i64 = sqlx::query_scalar(
                 "INSERT INTO marketplace_entries (datalab_id, name, kind, owner_id, public, \
-                 licence, esa_official, stars, facet_codes, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                 (SELECT COUNT(*) FROM stars WHERE datalab_id = $1), $8, $9, $10) \
+                 licence, esa_official, stars, facet_codes, created_at, updated_at, \
+                 member_states) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                 (SELECT COUNT(*) FROM stars WHERE datalab_id = $1), $8, $9, $10, $11) \
                  ON CONFLICT (datalab_id) DO UPDATE SET name = excluded.name, \
                  kind = excluded.kind, owner_id = excluded.owner_id, public = excluded.public, \
+                 member_states = excluded.member_states, \
                  licence = excluded.licence, esa_official = excluded.esa_official, \
                  stars = excluded.stars, facet_codes = excluded.facet_codes, \
                  created_at = excluded.created_at, updated_at = excluded.updated_at \
@@ -171,6 +172,7 @@ impl Database {
             .bind(&facet_codes)
             .bind(entry.created_at)
             .bind(entry.updated_at)
+            .bind(entry.member_states)
             .fetch_one(&mut *transaction)
             .await?;
             sqlx::query(

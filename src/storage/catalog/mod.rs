@@ -28,4 +28,4 @@ mod stars;
 
 pub use facets::FacetCount;
 pub use reads::{CatalogDatalabRow, DescribedDatalabRow};
-pub use search::{MarketplaceHit, MarketplacePage, MarketplaceQuery, SearchOrder, Viewer};
+pub use search::{MarketplaceHit, MarketplacePage, MarketplaceQuery, Reach, SearchOrder, Viewer};

@@ -11,13 +11,34 @@ use crate::catalog::facet::Facet;
 use crate::storage::{Backend, Database, StorageError, with_pool};
 
 /// Who is looking, as far as the visibility rule needs to know: published public datalabs are
-/// listed to everyone, the others to their owner, their members, moderators and administrators.
+/// listed to everyone, those for the ESA Member States to users of a member state, the others to
+/// their owner, their members, moderators and administrators.
 #[derive(Debug, Clone, Copy)]
 pub struct Viewer<'a> {
     /// `None` for an anonymous caller.
     pub user_id: Option<&'a str>,
+    pub reach: Reach,
+}
+
+/// Which audiences' datalabs a viewer is in, besides their own and those shared with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Public,
+    /// Public and ESA Member States datalabs.
+    MemberStates,
     /// Moderators and administrators see every datalab.
-    pub sees_everything: bool,
+    Everything,
+}
+
+impl Reach {
+    /// As the visibility clause's `$1` compares it.
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::MemberStates => "member_states",
+            Self::Everything => "everything",
+        }
+    }
 }
 
 /// How marketplace results are sorted (`sort=`).
@@ -111,11 +132,12 @@ impl TryFrom<HitRow> for MarketplaceHit {
     }
 }
 
-/// The visibility rule over the entry `e`: `$1` is true for moderators and administrators, `$2`
-/// is the viewer's user id (NULL when anonymous).
+/// The visibility rule over the entry `e`: `$1` is the viewer's [`Reach`] as text, `$2` the
+/// viewer's user id (NULL when anonymous).
 macro_rules! visible_entry {
     () => {
-        "($1 OR e.public OR e.owner_id = $2 OR EXISTS (SELECT 1 FROM datalab_members m \
+        "($1 = 'everything' OR e.public OR ($1 = 'member_states' AND e.member_states) \
+         OR e.owner_id = $2 OR EXISTS (SELECT 1 FROM datalab_members m \
          WHERE m.datalab_id = e.datalab_id AND m.user_id = $2))"
     };
 }
@@ -170,7 +192,7 @@ impl Database {
             let dictionary = FacetDictionary::new(dictionary)?;
             let filters = dictionary.filter_codes(query.filters);
             let mut codes_statement = sqlx::query_scalar::<_, String>(codes_query)
-                .bind(query.viewer.sees_everything)
+                .bind(query.viewer.reach.as_str())
                 .bind(query.viewer.user_id);
             if let Some(text) = &text {
                 codes_statement = codes_statement.bind(text);
@@ -179,7 +201,7 @@ impl Database {
             let page_statement = filters.iter().all(|(_, codes)| !codes.is_empty()).then(|| {
                 let page_query = page_query(backend, text.is_some(), query.order, &filters);
                 let mut statement = sqlx::query_as::<_, HitRow>(sqlx::AssertSqlSafe(page_query))
-                    .bind(query.viewer.sees_everything)
+                    .bind(query.viewer.reach.as_str())
                     .bind(query.viewer.user_id);
                 if let Some(text) = &text {
                     statement = statement.bind(text);

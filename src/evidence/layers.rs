@@ -1,0 +1,232 @@
+//! The few files the evidence needs, read straight from an image's layers as the container would
+//! see them: layers apply in order, a later file replaces an earlier one, and whiteouts
+//! (`.wh.<name>` removes `<name>`, `.wh..wh..opq` empties its folder) remove what lower layers
+//! added. Hard links to a wanted file are followed within the layers read; symbolic links are not
+//! (a package whose `/usr/share/doc/<name>` is a link to another package's folder shows no
+//! copyright file).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// Paths (without a leading `/`) and contents of the wanted files of an image.
+pub type ImageFiles = BTreeMap<String, Vec<u8>>;
+
+/// Whether the evidence reads the file at `path` (relative to `/`): a Python distribution's
+/// `METADATA`, dpkg's status database, or a Debian package's copyright file.
+pub fn is_wanted(path: &str) -> bool {
+    if path == "var/lib/dpkg/status" {
+        return true;
+    }
+    if let Some(rest) = path.strip_prefix("usr/share/doc/") {
+        return rest
+            .split_once('/')
+            .is_some_and(|(package, file)| !package.is_empty() && file == "copyright");
+    }
+    path.rsplit_once('/')
+        .is_some_and(|(folder, file)| file == "METADATA" && folder.ends_with(".dist-info"))
+}
+
+/// What one layer changes: wanted files it adds, paths it removes.
+#[derive(Debug, Default)]
+pub struct LayerChanges {
+    added: Vec<(String, Vec<u8>)>,
+    /// Paths whose file or folder is removed.
+    removed: Vec<String>,
+    /// Folders emptied of what lower layers put there.
+    emptied: Vec<String>,
+    /// Hard links to wanted files: (link, target).
+    links: Vec<(String, String)>,
+}
+
+/// Reads a layer blob (a tar, gzip'd or not) for the wanted files and the whiteouts.
+pub fn read_layer(blob: &[u8]) -> Result<LayerChanges, String> {
+    if blob.starts_with(&[0x1f, 0x8b]) {
+        read_tar(flate2::read::GzDecoder::new(blob))
+    } else if blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Err("the layer is zstd-compressed".to_owned())
+    } else {
+        read_tar(blob)
+    }
+}
+
+fn read_tar(reader: impl Read) -> Result<LayerChanges, String> {
+    let mut changes = LayerChanges::default();
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().map_err(|error| error.to_string())? {
+        let mut entry = entry.map_err(|error| error.to_string())?;
+        let path = normalise(
+            &entry
+                .path()
+                .map_err(|error| error.to_string())?
+                .to_string_lossy(),
+        );
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        if name == ".wh..wh..opq" {
+            changes.emptied.push(folder.to_owned());
+            continue;
+        }
+        if let Some(removed) = name.strip_prefix(".wh.") {
+            changes.removed.push(join(folder, removed));
+            continue;
+        }
+        if !is_wanted(&path) {
+            continue;
+        }
+        match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let mut content = Vec::new();
+                entry
+                    .read_to_end(&mut content)
+                    .map_err(|error| format!("{path}: {error}"))?;
+                changes.added.push((path, content));
+            }
+            tar::EntryType::Link => {
+                if let Some(target) = entry.link_name().map_err(|error| error.to_string())? {
+                    changes
+                        .links
+                        .push((path, normalise(&target.to_string_lossy())));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(changes)
+}
+
+/// Applies one layer's changes on top of the files of the layers below it.
+pub fn apply(files: &mut ImageFiles, changes: LayerChanges) {
+    for folder in &changes.emptied {
+        remove_under(files, folder);
+    }
+    for path in &changes.removed {
+        files.remove(path);
+        remove_under(files, path);
+    }
+    let mut added: BTreeMap<String, Vec<u8>> = changes.added.into_iter().collect();
+    for (link, target) in changes.links {
+        if let Some(content) = added.get(&target).or_else(|| files.get(&target)).cloned() {
+            added.insert(link, content);
+        }
+    }
+    files.extend(added);
+}
+
+fn remove_under(files: &mut ImageFiles, folder: &str) {
+    let prefix = if folder.is_empty() {
+        String::new()
+    } else {
+        format!("{folder}/")
+    };
+    files.retain(|path, _| !path.starts_with(&prefix));
+}
+
+fn normalise(path: &str) -> String {
+    path.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn join(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{folder}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gzip'd tar of `(path, content)`; a content of `None` is a folder.
+    fn layer(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        for (path, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            let Some(content) = content else {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                header.set_mode(0o755);
+                builder.append_data(&mut header, path, &[][..]).unwrap();
+                continue;
+            };
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            builder
+                .append_data(&mut header, path, content.as_bytes())
+                .unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn image(layers: &[Vec<u8>]) -> ImageFiles {
+        let mut files = ImageFiles::new();
+        for blob in layers {
+            apply(&mut files, read_layer(blob).unwrap());
+        }
+        files
+    }
+
+    const SITE: &str = "usr/lib/python3/site-packages";
+
+    #[test]
+    fn later_layers_replace_files_and_whiteouts_remove_them() {
+        let a = format!("{SITE}/a-1.0.dist-info/METADATA");
+        let b = format!("{SITE}/b-1.0.dist-info/METADATA");
+        let files = image(&[
+            layer(&[
+                (&a, Some("Name: a\nVersion: 1.0\n")),
+                (&b, Some("Name: b\nVersion: 1.0\n")),
+                ("var/lib/dpkg/status", Some("Package: old\n")),
+                ("etc/passwd", Some("root")),
+            ]),
+            layer(&[
+                (&format!("{SITE}/.wh.a-1.0.dist-info"), Some("")),
+                ("var/lib/dpkg/status", Some("Package: new\n")),
+            ]),
+        ]);
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            vec![&b, &"var/lib/dpkg/status".to_owned()]
+        );
+        assert_eq!(files["var/lib/dpkg/status"], b"Package: new\n");
+    }
+
+    #[test]
+    fn an_opaque_folder_hides_only_what_lower_layers_put_there() {
+        let old = format!("{SITE}/old-1.0.dist-info/METADATA");
+        let new = format!("{SITE}/new-2.0.dist-info/METADATA");
+        let files = image(&[
+            layer(&[(&old, Some("Name: old\n"))]),
+            layer(&[
+                (&format!("{SITE}/.wh..wh..opq"), Some("")),
+                (&format!("{SITE}/new-2.0.dist-info"), None),
+                (&new, Some("Name: new\n")),
+            ]),
+        ]);
+        assert_eq!(files.keys().collect::<Vec<_>>(), vec![&new]);
+    }
+
+    #[test]
+    fn only_metadata_status_and_copyright_files_are_wanted() {
+        assert!(is_wanted("usr/share/doc/bash/copyright"));
+        assert!(!is_wanted("usr/share/doc/bash/changelog.gz"));
+        assert!(!is_wanted("usr/share/doc/copyright"));
+        assert!(is_wanted(
+            "opt/conda/lib/python3.12/site-packages/numpy-2.0.dist-info/METADATA"
+        ));
+        assert!(!is_wanted("opt/x/numpy-2.0.dist-info/RECORD"));
+        assert!(!is_wanted("opt/x/METADATA"));
+    }
+
+    #[test]
+    fn a_zstd_layer_is_refused_by_name() {
+        let error = read_layer(&[0x28, 0xb5, 0x2f, 0xfd, 0]).unwrap_err();
+        assert!(error.contains("zstd"), "{error}");
+    }
+}

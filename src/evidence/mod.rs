@@ -1,0 +1,337 @@
+//! The evidence a build leaves for its review, read from the pushed image without starting it:
+//!
+//! ```text
+//! layers   the image's layers from the registry, applied in order with their whiteouts,
+//!          keeping only *.dist-info/METADATA, /var/lib/dpkg/status, /usr/share/doc/*/copyright
+//! python   installed distributions and their licences (License-Expression, License, classifiers)
+//! debian   installed packages and the licences of their DEP-5 copyright files
+//! spdx     the SPDX 2.3 JSON document, attached to the image as an OCI referrer
+//! report   each dependency's licence through the licence engine: what a moderator must look at
+//! ```
+//!
+//! [`EvidenceCollector`] is the one entry point; the pipeline calls it after the push, and the
+//! build record keeps the document and the report (`storage::builds`).
+
+mod debian;
+mod error;
+pub mod layers;
+mod python;
+mod report;
+pub mod spdx;
+
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+pub use self::error::EvidenceError;
+pub use self::report::{LicenceConcern, LicenceFlag, LicenceReport, licence_report};
+use self::spdx::{DescribedImage, SPDX_MEDIA_TYPE};
+use crate::images::{ImageReference, RegistryClient};
+use crate::licences::LicenceExpression;
+
+/// Where a dependency comes from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PackageEcosystem {
+    /// A Python distribution (`*.dist-info`).
+    Python,
+    /// A Debian package dpkg lists as installed.
+    Debian,
+}
+
+/// One dependency found in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPackage {
+    pub ecosystem: PackageEcosystem,
+    pub name: String,
+    pub version: String,
+    /// The SPDX expression read, when the licence engine accepts it.
+    pub licence: Option<String>,
+    /// Where the licence was read from, or why there is none.
+    pub basis: String,
+    /// The file it was read from.
+    pub path: String,
+}
+
+/// `text` as an SPDX expression the licence engine accepts, as the engine writes it.
+fn spdx_expression(text: &str) -> Option<String> {
+    LicenceExpression::parse(text)
+        .ok()
+        .map(|expression| expression.as_str().to_owned())
+}
+
+/// What a build keeps: the SPDX document and the licence report.
+#[derive(Debug, Clone)]
+pub struct BuildEvidence {
+    pub sbom: Value,
+    pub report: LicenceReport,
+    /// The digest of the referrer manifest that attaches the document to the image.
+    pub referrer: String,
+}
+
+/// Layers read at once: two keeps both cores busy decompressing while holding at most two
+/// layers in memory.
+const LAYERS_AT_ONCE: usize = 2;
+
+/// Config media type and content of an artifact manifest without a config (OCI 1.1).
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const EMPTY_CONFIG: &[u8] = b"{}";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Reads images for their evidence and attaches it, through one registry client.
+#[derive(Debug, Clone)]
+pub struct EvidenceCollector {
+    registry: RegistryClient,
+}
+
+/// The image's dependencies and how long reading them took.
+#[derive(Debug, Clone)]
+pub struct ImageInventory {
+    pub packages: Vec<InstalledPackage>,
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// Time spent downloading and reading the layers.
+    pub elapsed: Duration,
+}
+
+impl EvidenceCollector {
+    pub fn new(registry: RegistryClient) -> Self {
+        Self { registry }
+    }
+
+    /// Makes the SPDX document and licence report of `image` (whose manifest is `digest`) and
+    /// attaches the document to it as a referrer.
+    pub async fn collect(
+        &self,
+        image: &ImageReference,
+        digest: &str,
+    ) -> Result<BuildEvidence, EvidenceError> {
+        let inventory = self.inventory(image, digest).await?;
+        let sbom = spdx::document(
+            &DescribedImage {
+                repository: &image.repository,
+                tag: &image.tag,
+                digest,
+                created: inventory.created,
+            },
+            &inventory.packages,
+        );
+        let report = licence_report(&inventory.packages);
+        let referrer = self.attach(image, digest, &sbom).await?;
+        Ok(BuildEvidence {
+            sbom,
+            report,
+            referrer,
+        })
+    }
+
+    /// The dependencies installed in `image`, read from its layers.
+    pub async fn inventory(
+        &self,
+        image: &ImageReference,
+        digest: &str,
+    ) -> Result<ImageInventory, EvidenceError> {
+        let started = Instant::now();
+        let (media_type, manifest) = self.image_manifest(image, digest).await?;
+        let unreadable = |reason: String| EvidenceError::ManifestUnreadable {
+            image: image.to_string(),
+            reference: digest.to_owned(),
+            reason,
+        };
+        let layer_digests: Vec<String> = manifest["layers"]
+            .as_array()
+            .ok_or_else(|| unreadable(format!("a {media_type} without layers")))?
+            .iter()
+            .map(|layer| layer["digest"].as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| unreadable("a layer without a digest".to_owned()))?;
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .ok_or_else(|| unreadable("no config digest".to_owned()))?;
+        let config = self.blob(image, config_digest, "the config").await?;
+        let created = serde_json::from_slice::<Value>(&config)
+            .ok()
+            .and_then(|config| config["created"].as_str().map(str::to_owned))
+            .and_then(|created| chrono::DateTime::parse_from_rfc3339(&created).ok())
+            .map_or_else(chrono::Utc::now, |created| created.to_utc());
+
+        let mut changes = futures_util::stream::iter(layer_digests)
+            .map(|layer| async move {
+                let blob = self.blob(image, &layer, &format!("layer {layer}")).await?;
+                let read = tokio::task::spawn_blocking(move || layers::read_layer(&blob))
+                    .await
+                    .map_err(|error| error.to_string())
+                    .and_then(|read| read);
+                read.map_err(|detail| EvidenceError::Layer {
+                    image: image.to_string(),
+                    digest: layer.clone(),
+                    detail,
+                })
+            })
+            .buffered(LAYERS_AT_ONCE);
+        let mut files = layers::ImageFiles::new();
+        while let Some(layer) = changes.try_next().await? {
+            layers::apply(&mut files, layer);
+        }
+
+        let mut packages: Vec<InstalledPackage> = files
+            .iter()
+            .filter(|(path, _)| path.ends_with(".dist-info/METADATA"))
+            .map(|(path, metadata)| python::distribution(path, &String::from_utf8_lossy(metadata)))
+            .collect();
+        packages.extend(debian::packages(&files));
+        Ok(ImageInventory {
+            packages,
+            created,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// The image manifest `digest`; for an index, its linux/amd64 manifest (else its first).
+    async fn image_manifest(
+        &self,
+        image: &ImageReference,
+        digest: &str,
+    ) -> Result<(String, Value), EvidenceError> {
+        let mut reference = digest.to_owned();
+        // An index points at manifests; one step down is enough for what BuildKit pushes.
+        for _ in 0..2 {
+            let (media_type, bytes) = self
+                .registry
+                .manifest(image, &reference)
+                .await
+                .map_err(|detail| Self::registry_error(image, "the manifest", detail))?
+                .ok_or_else(|| {
+                    Self::registry_error(image, "the manifest", format!("no manifest {reference}"))
+                })?;
+            let manifest: Value = serde_json::from_slice(&bytes).map_err(|error| {
+                EvidenceError::ManifestUnreadable {
+                    image: image.to_string(),
+                    reference: reference.clone(),
+                    reason: format!("not JSON: {error}"),
+                }
+            })?;
+            let Some(children) = manifest["manifests"].as_array() else {
+                return Ok((media_type, manifest));
+            };
+            let chosen = children
+                .iter()
+                .find(|child| {
+                    child["platform"]["os"] == "linux"
+                        && child["platform"]["architecture"] == "amd64"
+                })
+                .or_else(|| children.first())
+                .and_then(|child| child["digest"].as_str())
+                .ok_or_else(|| EvidenceError::ManifestUnreadable {
+                    image: image.to_string(),
+                    reference: reference.clone(),
+                    reason: "an index without manifests".to_owned(),
+                })?;
+            reference = chosen.to_owned();
+        }
+        Err(EvidenceError::ManifestUnreadable {
+            image: image.to_string(),
+            reference: digest.to_owned(),
+            reason: "an index of indexes".to_owned(),
+        })
+    }
+
+    async fn blob(
+        &self,
+        image: &ImageReference,
+        digest: &str,
+        what: &str,
+    ) -> Result<bytes::Bytes, EvidenceError> {
+        self.registry
+            .blob(image, digest)
+            .await
+            .map_err(|detail| Self::registry_error(image, what, detail))
+    }
+
+    fn registry_error(image: &ImageReference, what: &str, detail: String) -> EvidenceError {
+        EvidenceError::Registry {
+            image: image.to_string(),
+            what: what.to_owned(),
+            detail,
+        }
+    }
+
+    /// Pushes `sbom` and an OCI artifact manifest whose subject is the image manifest `digest`,
+    /// so that the referrers API lists it. Returns the artifact manifest's digest.
+    async fn attach(
+        &self,
+        image: &ImageReference,
+        digest: &str,
+        sbom: &Value,
+    ) -> Result<String, EvidenceError> {
+        let failed = |detail: String| EvidenceError::Attach {
+            image: image.to_string(),
+            detail,
+        };
+        // The subject descriptor needs the image manifest's media type and size as stored.
+        let (subject_type, subject) = self
+            .registry
+            .manifest(image, digest)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| failed(format!("no manifest {digest}")))?;
+        let document = bytes::Bytes::from(
+            serde_json::to_vec(sbom)
+                .map_err(|error| failed(format!("the document does not serialise: {error}")))?,
+        );
+        let document_digest = sha256(&document);
+        let empty_digest = sha256(EMPTY_CONFIG);
+        self.registry
+            .push_blob(
+                image,
+                &empty_digest,
+                bytes::Bytes::from_static(EMPTY_CONFIG),
+            )
+            .await
+            .map_err(failed)?;
+        self.registry
+            .push_blob(image, &document_digest, document.clone())
+            .await
+            .map_err(failed)?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SPDX_MEDIA_TYPE,
+            "config": {
+                "mediaType": EMPTY_MEDIA_TYPE,
+                "digest": empty_digest,
+                "size": EMPTY_CONFIG.len(),
+                "data": "e30=",
+            },
+            "layers": [{
+                "mediaType": SPDX_MEDIA_TYPE,
+                "digest": document_digest,
+                "size": document.len(),
+            }],
+            "subject": {
+                "mediaType": subject_type,
+                "digest": digest,
+                "size": subject.len(),
+            },
+            "annotations": {
+                "org.opencontainers.image.created": sbom["creationInfo"]["created"],
+                "org.opencontainers.image.title": "SPDX 2.3 software bill of materials",
+            },
+        });
+        let manifest = bytes::Bytes::from(manifest.to_string());
+        let manifest_digest = sha256(&manifest);
+        self.registry
+            .put_manifest(image, &manifest_digest, OCI_MANIFEST, manifest)
+            .await
+            .map_err(failed)?;
+        Ok(manifest_digest)
+    }
+}
+
+fn sha256(content: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(content)))
+}

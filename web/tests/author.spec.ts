@@ -1,0 +1,102 @@
+// Journey 1: an author creates a datalab with the wizard (a zip dropped on it), follows the build
+// in the editor's Testing tab, reads the metadata it validated, checks the licence engine's
+// decision and submits it for review.
+import { resolve } from 'node:path';
+import { expect, test } from '@playwright/test';
+import { expectAccessible, keepScreenshot, signIn } from './journey';
+import { zipOf } from './service';
+
+const example = resolve(import.meta.dirname, '../../examples/jl-photometry-demo');
+
+test('the wizard can be completed with the keyboard, and an API error shows beside its field with nothing typed lost', async ({ page }) => {
+	const name = `x-keys-${Date.now().toString(36)}`;
+	await signIn(page, 'otto');
+	await page.goto('/create');
+	await expectAccessible(page, 'the creator wizard');
+	await page.getByRole('radio', { name: /JupyterLab/ }).focus();
+	await page.keyboard.press('ArrowDown');
+	await expect(page.getByRole('radio', { name: /Desktop over VNC/ })).toBeChecked();
+	await page.keyboard.press('Tab');
+	await expect(page.getByLabel('Datalab name')).toBeFocused();
+	await page.keyboard.type(name);
+	await page.keyboard.press('Tab');
+	await expect(page.getByRole('radio', { name: 'Public git repository' })).toBeFocused();
+	await page.keyboard.press('Tab');
+	await expect(page.getByLabel('Repository URL')).toBeFocused();
+	await page.keyboard.type('not a url');
+	await page.keyboard.press('Tab');
+	await page.keyboard.type('main');
+	await page.keyboard.press('Tab');
+	await expect(page.getByLabel('Version')).toBeFocused();
+	await page.keyboard.type('0.0.1');
+	await page.keyboard.press('Enter');
+
+	// Beside the field: shown under it and read out as its description.
+	await expect(page.getByLabel('Repository URL')).toHaveAccessibleDescription(/not a valid git URL/);
+	await expect(page.getByLabel('Repository URL')).toBeFocused();
+	await expect(page.getByLabel('Repository URL')).toHaveValue('not a url');
+	await expect(page.getByLabel('Branch, tag or commit')).toHaveValue('main');
+	await expect(page.getByLabel('Datalab name')).toHaveValue(name);
+	await expect(page.getByRole('radio', { name: /Desktop over VNC/ })).toBeChecked();
+	await expectAccessible(page, 'the wizard showing an error');
+});
+
+test('author creates a datalab from a dropped zip, follows its build and submits it @phone', async ({ page }, testInfo) => {
+	const name = `jl-otto-${testInfo.project.name}-${Date.now().toString(36)}`;
+	await signIn(page, 'otto');
+	await page.getByRole('link', { name: 'Create' }).click();
+	await page.getByLabel('Datalab name').fill('X');
+	await page.getByRole('radio', { name: 'Zip archive' }).check();
+	const archive = zipOf(example).toString('base64');
+	const transfer = await page.evaluateHandle((base64) => {
+		const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+		const data = new DataTransfer();
+		data.items.add(new File([bytes], 'photometry.zip', { type: 'application/zip' }));
+		return data;
+	}, archive);
+	await page.getByRole('group', { name: 'Zip archive' }).dispatchEvent('drop', { dataTransfer: transfer });
+	await expect(page.getByText('Chosen: photometry.zip')).toBeVisible();
+	// metadata.yaml of the archive is shown and prefills the version and the kind.
+	const found = page.getByRole('region', { name: 'From its metadata.yaml' });
+	await expect(found).toContainText('Photometry demo');
+	await expect(found).toContainText('Apache-2.0');
+	await expect(page.getByLabel('Version')).toHaveValue('0.0.1');
+	await expect(page.getByRole('radio', { name: /JupyterLab/ })).toBeChecked();
+	await expectAccessible(page, 'the wizard with a dropped archive');
+	await page.getByRole('button', { name: 'Create and build' }).click();
+	await expect(page.getByLabel('Datalab name')).toHaveAccessibleDescription(/is not valid/);
+	await expect(page.getByText('Chosen: photometry.zip')).toBeVisible();
+	await keepScreenshot(page, testInfo, 'wizard-error');
+
+	await page.getByLabel('Datalab name').fill(name);
+	await page.getByRole('button', { name: 'Create and build' }).click();
+	await expect(page).toHaveURL(new RegExp(`/datalabs/${name}/edit\\?version=0.0.1&tab=testing`));
+	await expect(page.getByText('0.0.1-0 SUCCESS').first()).toBeVisible({ timeout: 180_000 });
+	await expect(page.getByLabel('Build log 0.0.1-0')).toContainText('build succeeded');
+	await expect(page.getByText('Tips for your own Dockerfile')).toBeVisible();
+	await expectAccessible(page, 'the Testing tab');
+	await keepScreenshot(page, testInfo, 'editor-testing');
+
+	await page.getByRole('tab', { name: 'Metadata' }).click();
+	await expect(page.getByText('Photometry demo')).toBeVisible();
+	await expectAccessible(page, 'the Metadata tab');
+
+	await page.getByRole('tab', { name: 'Visibility' }).click();
+	await expect(page.getByLabel('Licence (SPDX expression)')).toHaveValue('Apache-2.0');
+	await expect(page.getByText('Allowed for this audience.')).toBeVisible();
+	await page.getByRole('radio', { name: 'Private' }).check();
+	await page.getByLabel('Share with user').fill('nobody-here');
+	await page.getByRole('button', { name: 'Share' }).click();
+	await expect(page.getByLabel('Share with user')).toHaveAccessibleDescription(/nobody-here/);
+	await page.getByLabel('Share with user').fill('rita');
+	await page.getByRole('button', { name: 'Share' }).click();
+	await expect(page.getByText('Shared with rita.')).toBeVisible();
+	await page.getByRole('radio', { name: 'ESA Member States' }).check();
+	await expect(page.getByText('Allowed for this audience.')).toBeVisible();
+	await expectAccessible(page, 'the Visibility tab');
+	await keepScreenshot(page, testInfo, 'editor-visibility');
+	await page.getByRole('button', { name: 'Submit 0.0.1 for review' }).click();
+	await expect(page.getByText('Submitted 0.0.1 for review (awaiting review).')).toBeVisible();
+	await expect(page.getByText('ESA Member States · awaiting review')).toBeVisible();
+	await expect(page.getByRole('link', { name: 'Export 0.0.1' })).toHaveAttribute('href', `/api/datalabs/${name}/versions/0.0.1/export`);
+});
