@@ -355,26 +355,36 @@ async fn run_in_container(
 }
 
 /// What the display shows instead, for a failure: the titles of its visible windows (the one
-/// expected may have another title), or why they cannot be read (the X server is gone).
+/// expected may have another title); with none, whether a window manager manages the display
+/// (windows are only shown once it has); or why the display cannot be read (the X server is gone).
 async fn windows_on_display(
     docker: &Docker,
     container: &str,
 ) -> Result<String, bollard::errors::Error> {
-    let list = "xdotool getdisplaygeometry >/dev/null || exit 2; \
-                for window in $(xdotool search --onlyvisible --name .); do \
-                xdotool getwindowname \"$window\"; done";
+    const UNMANAGED: &str = "labforge: no window manager";
+    let list = format!(
+        "xdotool getdisplaygeometry >/dev/null || exit 2; \
+         xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q 'window id' \
+         || echo '{UNMANAGED}'; \
+         for window in $(xdotool search --onlyvisible --name .); do \
+         xdotool getwindowname \"$window\"; done"
+    );
     let (status, output) = run_in_container(
         docker,
         container,
-        vec!["sh".to_owned(), "-c".to_owned(), list.to_owned()],
+        vec!["sh".to_owned(), "-c".to_owned(), list],
     )
     .await?;
+    let unmanaged = output.lines().any(|line| line == UNMANAGED);
     let titles: Vec<&str> = output
         .lines()
         .map(str::trim)
-        .filter(|line| !line.is_empty())
+        .filter(|line| !line.is_empty() && *line != UNMANAGED)
         .collect();
     Ok(match (status, titles.is_empty()) {
+        (0, true) if unmanaged => "no window is visible on the display, and no window manager \
+                                   manages it (the desktop's openbox is not running)"
+            .to_owned(),
         (0, true) => "no window is visible on the display".to_owned(),
         (0, false) => format!("the visible windows are titled {}", titles.join(", ")),
         _ => format!(
