@@ -98,6 +98,8 @@ enum ClientCommand {
         #[arg(long, env = client::TOKEN_VARIABLE, hide_env_values = true)]
         token: Option<String>,
     },
+    /// Sign out: revoke the API token `labforge login` made and delete the kept credentials.
+    Logout,
     /// Create or update a datalab from a folder, a .zip file or a git URL, build it on the
     /// service while showing its log, and print the image and digest.
     Push {
@@ -135,6 +137,9 @@ enum ClientCommand {
         /// Who may see it once published: public, `member_states` or private.
         #[arg(long, default_value = "public")]
         audience: Visibility,
+        /// A note for the moderators (what changed, what was fixed); kept in the history.
+        #[arg(long)]
+        comment: Option<String>,
     },
     /// Launch a datalab, wait until it is ready and print the session's address.
     Launch {
@@ -297,11 +302,13 @@ fn run_client(command: ClientCommand) -> ExitCode {
                 version,
                 build,
             } => commands::logs(&datalab, version, build).await,
+            ClientCommand::Logout => commands::logout().await,
             ClientCommand::Submit {
                 datalab,
                 version,
                 audience,
-            } => commands::submit(&datalab, &version, audience).await,
+                comment,
+            } => commands::submit(&datalab, &version, audience, comment).await,
             ClientCommand::Launch {
                 datalab,
                 version,

@@ -131,7 +131,19 @@ struct ErrorBody {
 
 #[derive(Deserialize)]
 struct CreatedToken {
+    token: TokenId,
     secret: String,
+}
+
+#[derive(Deserialize)]
+struct TokenId {
+    id: String,
+}
+
+/// An API token made by `labforge login`: its id on the service and its secret.
+pub struct NewToken {
+    pub id: String,
+    pub secret: String,
 }
 
 /// Checks and normalises the address of a labforge service: http or https, no query or
@@ -215,7 +227,7 @@ impl ApiClient {
     }
 
     /// Creates an API token named `name` for the user of the browser session `session`.
-    pub async fn create_token(&self, session: &str, name: String) -> Result<String, ClientError> {
+    pub async fn create_token(&self, session: &str, name: String) -> Result<NewToken, ClientError> {
         let request = self
             .request(Method::POST, "/api/tokens")
             .header(COOKIE, format!("{SESSION_COOKIE}={session}"))
@@ -224,7 +236,20 @@ impl ApiClient {
                 lifetime_days: None,
             });
         let created: CreatedToken = self.call(request, "creating an API token").await?;
-        Ok(created.secret)
+        Ok(NewToken {
+            id: created.token.id,
+            secret: created.secret,
+        })
+    }
+
+    /// Revokes the caller's API token `id` (the one this client sends).
+    pub async fn revoke_token(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/api/tokens/{}", segment(id));
+        self.call_without_answer(
+            self.request(Method::DELETE, &path),
+            "revoking the API token",
+        )
+        .await
     }
 
     /// Ends the browser session `session`; the token made with it stays.

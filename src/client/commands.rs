@@ -8,7 +8,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use sha2::{Digest as _, Sha256};
 
 use super::ClientError;
-use super::api::{ApiClient, LogLineView, SessionView};
+use super::api::{ApiClient, LogLineView, NewToken, SessionView};
 use super::credentials::{self, Credentials};
 use super::package::{Identity, PushSource, pack_folder};
 use crate::datalabs::{BuildStatus, NewDatalab, NewVersion, VersionSource, Visibility};
@@ -19,7 +19,7 @@ use crate::sessions::{LaunchRequest, SessionStatus};
 /// The service named by the credentials file, called with its token.
 fn signed_in() -> Result<ApiClient, ClientError> {
     let path = credentials::default_path()?;
-    let Credentials { url, token } = credentials::load(&path)?;
+    let Credentials { url, token, .. } = credentials::load(&path)?;
     ApiClient::new(&url, Some(token))
 }
 
@@ -34,9 +34,11 @@ pub struct LoginOptions {
 /// stores it with the service's address. Nothing is written unless the token works.
 pub async fn login(options: LoginOptions) -> Result<(), ClientError> {
     let path = credentials::default_path()?;
-    let token = match options.token {
-        Some(token) => token,
-        None => token_for_password(&options.url, options.user).await?,
+    let (token, token_id) = if let Some(token) = options.token {
+        (token, None)
+    } else {
+        let made = token_for_password(&options.url, options.user).await?;
+        (made.secret, Some(made.id))
     };
     let client = ApiClient::new(&options.url, Some(token.clone()))?;
     let account = client.me().await?;
@@ -45,6 +47,7 @@ pub async fn login(options: LoginOptions) -> Result<(), ClientError> {
         &Credentials {
             url: client.url().to_owned(),
             token,
+            token_id,
         },
     )?;
     println!(
@@ -57,8 +60,61 @@ pub async fn login(options: LoginOptions) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// Forgets the credentials `labforge login` kept, and revokes on the service the token it made
+/// (a token given with `--token` stays valid: its owner revokes it on the web page). The file is
+/// deleted even when the service cannot be reached; the error then says the token still works.
+pub async fn logout() -> Result<(), ClientError> {
+    let path = credentials::default_path()?;
+    let stored = match credentials::load(&path) {
+        Ok(stored) => stored,
+        Err(ClientError::NotSignedIn { .. }) => {
+            println!("not signed in: {} does not exist", path.display());
+            return Ok(());
+        }
+        Err(error @ ClientError::CredentialsCorrupt { .. }) => {
+            credentials::remove(&path)?;
+            eprintln!("warning: {error}; deleted it");
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    };
+    let revoked = match &stored.token_id {
+        Some(id) => {
+            let client = ApiClient::new(&stored.url, Some(stored.token.clone()))?;
+            match client.revoke_token(id).await {
+                // Already revoked or expired: nothing is left to revoke.
+                Ok(()) | Err(ClientError::CredentialsRefused { .. }) => true,
+                Err(error) => {
+                    credentials::remove(&path)?;
+                    return Err(ClientError::NotRevoked {
+                        url: stored.url,
+                        cause: Box::new(error),
+                    });
+                }
+            }
+        }
+        None => false,
+    };
+    credentials::remove(&path)?;
+    if revoked {
+        println!(
+            "signed out of {}: its API token is revoked and {} deleted",
+            stored.url,
+            path.display()
+        );
+    } else {
+        println!(
+            "signed out of {}: {} deleted; the token given to `labforge login --token` stays valid \
+             until you revoke it on the service",
+            stored.url,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Signs in with a user name and password (asked on the terminal) and makes an API token.
-async fn token_for_password(url: &str, user: Option<String>) -> Result<String, ClientError> {
+async fn token_for_password(url: &str, user: Option<String>) -> Result<NewToken, ClientError> {
     let anonymous = ApiClient::new(url, None)?;
     let user = match user {
         Some(user) => user,
@@ -394,10 +450,15 @@ pub async fn logs(
 }
 
 /// Submits a version for publication to `audience`; every unmet condition is listed at once.
-pub async fn submit(name: &str, version: &str, audience: Visibility) -> Result<(), ClientError> {
+pub async fn submit(
+    name: &str,
+    version: &str,
+    audience: Visibility,
+    comment: Option<String>,
+) -> Result<(), ClientError> {
     let client = signed_in()?;
     let submission = client
-        .submit(name, version, &SubmissionRequest { audience })
+        .submit(name, version, &SubmissionRequest { audience, comment })
         .await?;
     println!(
         "{name} {} (build {}, licence {}) submitted for {}: {} (submission {})",

@@ -24,6 +24,10 @@ pub struct Credentials {
     pub url: String,
     /// An API token, sent as `Authorization: Bearer <token>`.
     pub token: String,
+    /// The token's id on the service when `labforge login` made it (so that `labforge logout`
+    /// revokes it); absent for a token given with `--token`, which its owner manages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -73,6 +77,19 @@ pub fn load(path: &Path) -> Result<Credentials, ClientError> {
     })
 }
 
+/// Deletes the credentials at `path`; whether there were any.
+pub fn remove(path: &Path) -> Result<bool, ClientError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(ClientError::CredentialsFile {
+            action: "delete",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Writes `credentials` to `path` with mode 0600, replacing any earlier file in one rename.
 pub fn save(path: &Path, credentials: &Credentials) -> Result<(), ClientError> {
     let failed = |action: &'static str, path: &Path| {
@@ -115,6 +132,7 @@ mod tests {
         Credentials {
             url: "https://labforge.example.org".to_owned(),
             token: token.to_owned(),
+            token_id: None,
         }
     }
 

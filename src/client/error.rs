@@ -54,6 +54,15 @@ pub enum ClientError {
         field: Option<String>,
         details: Vec<FieldProblem>,
     },
+    #[error(
+        "signed out here (the credentials file is deleted), but {url} did not revoke the API \
+         token, which stays valid: {cause}. Revoke it on the service's web page, or with \
+         DELETE /api/tokens/<id>"
+    )]
+    NotRevoked {
+        url: String,
+        cause: Box<ClientError>,
+    },
     #[error("the service failed ({status}): {message}. Try again later, or tell its operators")]
     ServerFailure { status: u16, message: String },
     #[error("the service's answer to {what} could not be read: {detail}")]
@@ -208,6 +217,7 @@ impl ClientError {
             Self::Refused { .. } | Self::VersionTaken { .. } | Self::NothingToShow { .. } => {
                 ExitStatus::Refused
             }
+            Self::NotRevoked { cause, .. } => cause.exit_status(),
             Self::Unreachable { .. }
             | Self::NotLabforge { .. }
             | Self::ServerFailure { .. }

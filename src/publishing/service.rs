@@ -81,6 +81,7 @@ impl PublishingService {
                 id: pending.id.clone(),
             });
         }
+        let comment = checked_comment(request.comment)?;
         let checked = self.check(&datalab, &version_row, request.audience).await?;
         let mut steps = Steps::new(&datalab);
         // Older pending submissions of other versions give way to this one.
@@ -95,7 +96,7 @@ impl PublishingService {
                 new_build_id: Some(checked.build.id.clone()),
                 ..Position::of(sent_back)
             };
-            steps.advance(&position, Step::Resubmit, Some(user), None)?;
+            steps.advance(&position, Step::Resubmit, Some(user), comment)?;
             (sent_back.id.clone(), false)
         } else {
             let id = new_id();
@@ -125,6 +126,7 @@ impl PublishingService {
                 insert,
                 step,
                 user,
+                comment,
                 &version_row.version,
                 checked.build.number,
             );
@@ -699,11 +701,13 @@ impl<'a> Steps<'a> {
         insert: SubmissionInsert,
         step: Step,
         actor: &User,
+        comment: Option<String>,
         version: &str,
         build_number: i64,
     ) {
         let entry = HistoryEntry {
             actor: Some(actor.name.clone()),
+            comment,
             ..self.entry(&insert.id, step, insert.state, version, build_number)
         };
         self.write.history.push(entry);

@@ -17,6 +17,10 @@ use crate::storage::submissions::{HistoryRow, SubmissionRow};
 pub struct SubmissionRequest {
     /// Who may see the datalab once it is published.
     pub audience: Visibility,
+    /// A note for the moderators (what changed, what was fixed); kept in the history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 10000)]
+    pub comment: Option<String>,
 }
 
 /// A moderator's decision on a submission awaiting review.

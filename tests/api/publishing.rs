@@ -177,6 +177,18 @@ async fn a_submission_lists_every_unmet_condition_and_stores_nothing(app: TestAp
     let (status, answer) = submit(&app, &cast.alice, "jl-alice", "1.0.0", "everyone").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["error"]["field"], "audience", "{answer}");
+    // The author's note for the moderators has the same limit as theirs.
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/jl-alice/versions/1.0.0/submission",
+            As::User(&cast.alice),
+            Some(json!({"audience": "public", "comment": "x".repeat(10_001)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["field"], "comment", "{answer}");
+    assert!(history(&app, &cast.alice, "jl-alice").await.is_empty());
 }
 
 /// The queue is the moderators'; it shows the submission and filters by kind, state and age.

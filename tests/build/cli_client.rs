@@ -62,6 +62,27 @@ impl Served {
         Run(child.wait_with_output().await.unwrap())
     }
 
+    /// The author's `comment` is in the datalab's history, with the author as its actor.
+    async fn assert_in_history(&self, name: &str, comment: &str) {
+        let (status, history) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/datalabs/{name}/history"),
+                As::User(&self.author),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{history}");
+        let entries = history.as_array().expect("the history is a list");
+        assert!(
+            entries
+                .iter()
+                .any(|entry| entry["comment"] == comment && entry["actor"] == "alice"),
+            "{history}"
+        );
+    }
+
     /// Signs the command line in as the author.
     async fn login(&self) {
         let run = self
@@ -112,6 +133,52 @@ fn example(folder: &Path, name: &str) -> PathBuf {
         &target,
     );
     target
+}
+
+/// Signing out revokes the token `login` made and forgets it; a token given to `login` is its
+/// owner's, forgotten but left valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_the_token_login_made_and_leaves_a_given_one_valid() {
+    let served = Served::start(|_| {}).await;
+    served.login().await;
+    let file = served.credentials_file();
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let made = TestUser {
+        name: "alice".to_owned(),
+        token: stored["token"].as_str().unwrap().to_owned(),
+    };
+
+    let logout = served.run(&["logout"], "", &[]).await;
+    assert_eq!(logout.code(), 0, "{logout}");
+    assert!(logout.stdout().contains("API token is revoked"), "{logout}");
+    assert!(!file.exists(), "the credentials file is deleted");
+    let (status, answer) = served
+        .app
+        .call(Method::GET, "/api/me", As::User(&made), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let again = served.run(&["logout"], "", &[]).await;
+    assert_eq!(again.code(), 0, "{again}");
+    assert!(again.stdout().contains("not signed in"), "{again}");
+
+    let given = served
+        .run(
+            &["login", &served.url, "--token", &served.author.token],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(given.code(), 0, "{given}");
+    let logout = served.run(&["logout"], "", &[]).await;
+    assert_eq!(logout.code(), 0, "{logout}");
+    assert!(logout.stdout().contains("stays valid"), "{logout}");
+    assert!(!file.exists(), "the credentials file is deleted");
+    let (status, answer) = served
+        .app
+        .call(Method::GET, "/api/me", As::User(&served.author), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,14 +439,23 @@ async fn a_pushed_folder_is_built_submitted_launched_and_stopped() {
     assert_eq!(again.code(), 4, "{again}");
     assert!(again.stderr().contains("raise `version`"), "{again}");
 
-    let submitted = served
-        .run(&["submit", &name, "0.0.1", "--audience", "public"], "", &[])
-        .await;
+    let note = "first release: the catalogue browser";
+    let submit = [
+        "submit",
+        &name,
+        "0.0.1",
+        "--audience",
+        "public",
+        "--comment",
+        note,
+    ];
+    let submitted = served.run(&submit, "", &[]).await;
     assert_eq!(submitted.code(), 0, "{submitted}");
     assert!(
         submitted.stdout().contains("submitted for public"),
         "{submitted}"
     );
+    served.assert_in_history(&name, note).await;
 
     let launched = served.run(&["launch", &name, "--cpu", "1"], "", &[]).await;
     assert_eq!(launched.code(), 0, "{launched}");

@@ -1519,6 +1519,8 @@ export interface components {
         SubmissionRequest: {
             /** @description Who may see the datalab once it is published. */
             audience: components["schemas"]["Visibility"];
+            /** @description A note for the moderators (what changed, what was fixed); kept in the history. */
+            comment?: string | null;
         };
         /**
          * @description Where a submission stands. `awaiting_review` and `changes_requested` are pending; the
