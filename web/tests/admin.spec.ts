@@ -39,8 +39,18 @@ test('administrator manages users and roles, data volumes and datazones @phone',
 	await page.getByRole('button', { name: 'Create datazone' }).click();
 	await expect(page.getByLabel('Endpoint')).toHaveAccessibleDescription(/is not a URL/);
 	await page.getByLabel('Endpoint').fill('https://cluster.example.org:6443');
+	await page.getByLabel('Namespace').fill('Datalabs_Sessions');
+	await page.getByLabel('At most this many sessions').fill('4');
+	await page.getByRole('button', { name: 'Create datazone' }).click();
+	await expect(page.getByLabel('Namespace')).toHaveAccessibleDescription(/a Kubernetes namespace name/);
+	await expect(page.getByLabel('At most this many sessions')).toHaveValue('4');
+	await page.getByLabel('Namespace').fill('datalab-sessions');
 	await page.getByRole('button', { name: 'Create datazone' }).click();
 	await expect(page.getByRole('button', { name: `Delete hpc-${suffix}` })).toBeVisible();
+	const zones: { name: string; namespace?: string | null; max_sessions?: number | null }[] = await admin.call('GET', '/api/datazones');
+	const created = zones.find((zone) => zone.name === `hpc-${suffix}`);
+	expect(created?.namespace).toBe('datalab-sessions');
+	expect(created?.max_sessions).toBe(4);
 	await expectAccessible(page, 'the administration page after changes');
 	await keepScreenshot(page, testInfo, 'admin');
 });
