@@ -28,9 +28,13 @@ test('researcher searches, filters, reads a datalab page and stars it @phone', a
 	await page.getByRole('searchbox', { name: 'Search datalabs' }).fill('nothing-matches-this');
 	await page.getByRole('button', { name: 'Search' }).click();
 	await expect(page.getByText('No datalab matches.')).toBeVisible();
-	await page.getByRole('searchbox', { name: 'Search datalabs' }).fill('photometry');
-	await page.getByRole('button', { name: 'Search' }).click();
+	// Results follow the keys as they are typed, without the Search button.
+	await page.getByRole('searchbox', { name: 'Search datalabs' }).fill('');
+	await expect(page.getByText('No datalab matches.')).toBeHidden();
+	await page.getByRole('searchbox', { name: 'Search datalabs' }).pressSequentially('photom', { delay: 60 });
 	await expect(page.getByText('1 datalab', { exact: true })).toBeVisible();
+	await expect(page).toHaveURL(/q=photom/);
+	await expect(page.getByRole('searchbox', { name: 'Search datalabs' })).toBeFocused();
 	await page.getByRole('group', { name: 'Kind' }).getByLabel('JupyterLab (1)').check();
 	await expect(page).toHaveURL(/kind=jupyterlab/);
 	await page.getByLabel('Sort by').selectOption('stars');
