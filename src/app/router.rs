@@ -21,8 +21,8 @@ use crate::registry::RegistryState;
         description = "Builds scientists' code into datalabs, publishes them and launches them."
     ),
     modifiers(&SecuritySchemes),
-    // Named by a query parameter only, which utoipa-axum does not collect.
-    components(schemas(crate::storage::catalog::SearchOrder)),
+    // Named only by query or path parameters, which utoipa-axum does not collect.
+    components(schemas(crate::storage::catalog::SearchOrder, crate::datalabs::SourceFile)),
     tags(
         (name = "accounts", description = "Users, sessions and API tokens"),
         (name = "datalabs", description = "Datalabs, their versions and sources, builds and build logs"),

@@ -203,6 +203,7 @@ impl Config {
             workspaces: self.workspaces(),
             data_dir: self.data_dir.clone(),
             member_states: self.licences.member_states.clone(),
+            packaging: self.packaging.clone(),
         }
     }
 

@@ -86,6 +86,37 @@ pub enum DatalabError {
          (GET /api/me/workspace lists those that hold a metadata.yaml)"
     )]
     UnknownWorkspaceFolder { path: String },
+    #[error("{file} of version {version} of {name:?} cannot be edited here: {reason}")]
+    NotEditable {
+        name: String,
+        version: String,
+        file: &'static str,
+        reason: &'static str,
+    },
+    #[error(
+        "the sources of version {version} of {name:?} have no {file}; add one to the sources \
+         (a build needs metadata.yaml at the top of the sources)"
+    )]
+    NoSourceFile {
+        name: String,
+        version: String,
+        file: &'static str,
+    },
+    #[error("{file} is {size} bytes; it may be at most {limit} bytes")]
+    SourceFileTooLarge {
+        file: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("{0}")]
+    InvalidMetadataFile(#[from] crate::metadata::MetadataError),
+    #[error("requirements.txt is not accepted: {0}")]
+    InvalidRequirementsFile(String),
+    #[error("cannot write the edited sources under {path}: {source}")]
+    EditStorage {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write the export under {path}: {source}")]
     ExportStorage {
         path: PathBuf,

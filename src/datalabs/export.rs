@@ -151,7 +151,7 @@ fn write_archive(
 
 /// Every regular file under `root` (links followed only when they stay inside it, as staging
 /// guarantees), as `(path relative to root with '/', path)`, sorted.
-fn files_of(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+pub(super) fn files_of(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
     let mut folders = vec![root.to_owned()];
     while let Some(folder) = folders.pop() {

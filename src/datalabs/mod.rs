@@ -23,6 +23,7 @@ pub mod names;
 pub mod registry_access;
 pub mod routes;
 mod service;
+mod source_files;
 pub mod states;
 mod upload;
 mod views;
@@ -43,6 +44,7 @@ pub use export::{ExportArchive, ExportManifest, MANIFEST_FILE};
 pub use launchable::Launchable;
 pub use log_follower::LogEvent;
 pub use service::DatalabService;
+pub use source_files::{MAX_SOURCE_FILE_BYTES, SourceFile};
 pub use states::{BuildStatus, DatalabState, UnknownState, VersionState, Visibility};
 pub use views::{Build, Datalab, LogLine, NewDatalab, NewVersion, Upload, Version, VersionSource};
 pub use workspaces::{WorkspaceFolder, Workspaces};
@@ -80,4 +82,6 @@ pub struct DatalabSettings {
     pub data_dir: PathBuf,
     /// Who is in the ESA Member States audience.
     pub member_states: MemberStates,
+    /// The rules requirements.txt is read with, when an author edits it.
+    pub packaging: crate::recipe::PackagingConfig,
 }

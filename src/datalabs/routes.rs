@@ -16,8 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    Build, BuildStatus, Datalab, DatalabService, LogEvent, LogLine, NewDatalab, NewVersion, Upload,
-    Version, WorkspaceFolder,
+    Build, BuildStatus, Datalab, DatalabService, LogEvent, LogLine, NewDatalab, NewVersion,
+    SourceFile, Upload, Version, WorkspaceFolder,
 };
 use crate::accounts::{AccountService, Caller};
 use crate::catalog::CatalogService;
@@ -40,7 +40,9 @@ where
         .routes(routes!(my_datalabs))
         .routes(routes!(my_workspace))
         .routes(routes!(get_datalab, delete_datalab))
+        .routes(routes!(datalab_members))
         .routes(routes!(share_datalab, unshare_datalab))
+        .routes(routes!(get_source_file, replace_source_file))
         .routes(routes!(list_versions, create_version))
         .routes(routes!(get_version))
         .routes(routes!(export_version))
@@ -163,6 +165,101 @@ async fn delete_datalab(
 ) -> Result<StatusCode, ApiError> {
     datalabs.delete(&user, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The users the datalab is shared with (who see it while it is private), by name. For those
+/// who may change the datalab.
+#[utoipa::path(get, path = "/api/datalabs/{name}/members", tag = "datalabs", security(("api_token" = []), ("session_cookie" = [])),
+    params(("name" = String, Path, description = "Datalab name")),
+    responses((status = 200, body = Vec<String>), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn datalab_members(
+    State(datalabs): State<DatalabService>,
+    SignedIn(user): SignedIn,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(datalabs.members(&user, &name).await?))
+}
+
+/// A file of a draft version's sources, as the editor shows it: `metadata.yaml` or
+/// `requirements.txt` (empty when the sources have none). For those who may change the datalab;
+/// a git source is a 409 (the file is edited in the repository).
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/files/{file}", tag = "datalabs",
+    security(("api_token" = []), ("session_cookie" = [])),
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version"),
+        ("file" = SourceFile, Path, description = "metadata.yaml or requirements.txt")),
+    responses(
+        (status = 200, content_type = "text/plain", body = String, description = "The file's text"),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "A git source, or a published version"),
+        (status = 422, body = ErrorEnvelope, description = "The source cannot be staged any more")))]
+async fn get_source_file(
+    State(datalabs): State<DatalabService>,
+    SignedIn(user): SignedIn,
+    Path((name, version, file)): Path<(String, String, SourceFile)>,
+) -> Result<Response, ApiError> {
+    let text = datalabs.source_file(&user, &name, &version, file).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// Replaces a file of a draft version's sources with the request's text, once it passes the
+/// checks a build makes (metadata.yaml: each problem with its field, line and column in
+/// `details`; requirements.txt: the packaging rules). A zip source becomes a new upload the
+/// version points at; a workspace folder gets the file in place. Rebuild to use it.
+#[utoipa::path(put, path = "/api/datalabs/{name}/versions/{version}/files/{file}", tag = "datalabs",
+    security(("api_token" = []), ("session_cookie" = [])),
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version"),
+        ("file" = SourceFile, Path, description = "metadata.yaml or requirements.txt")),
+    request_body(content = String, content_type = "text/plain",
+        description = "The file's new text (UTF-8, at most 256 KiB)"),
+    responses(
+        (status = 200, body = Version, description = "The version, pointing at its new sources"),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "A git source, or a published version"),
+        (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope, description = "The text does not pass the build's checks")))]
+async fn replace_source_file(
+    State(datalabs): State<DatalabService>,
+    SignedIn(user): SignedIn,
+    Path((name, version, file)): Path<(String, String, SourceFile)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Version>, ApiError> {
+    // Who may not edit learns nothing from how the body was sent.
+    datalabs
+        .check_source_file_editable(&user, &name, &version, file)
+        .await?;
+    let plain = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .split(';')
+                .next()
+                .is_some_and(|kind| kind.trim() == "text/plain")
+        });
+    if !plain {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the file's text with Content-Type: text/plain",
+        ));
+    }
+    let text = String::from_utf8(body.to_vec()).map_err(|error| {
+        ApiError::invalid_field(
+            file.name(),
+            format!(
+                "the text is not UTF-8 (at byte {}); save the file as UTF-8",
+                error.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    Ok(Json(
+        datalabs
+            .replace_source_file(&user, &name, &version, file, &text)
+            .await?,
+    ))
 }
 
 /// Shares the datalab with a user, who may then view it while it is private.

@@ -198,6 +198,12 @@ impl DatalabService {
         Ok(())
     }
 
+    /// The users the datalab is shared with, for those who may change it.
+    pub async fn members(&self, user: &User, name: &str) -> Result<Vec<String>, DatalabError> {
+        let reached = self.reach_as_editor(user, name).await?;
+        Ok(self.database.datalab_member_names(&reached.id).await?)
+    }
+
     /// Stops sharing the datalab with `member`.
     pub async fn unshare(&self, user: &User, name: &str, member: &str) -> Result<(), DatalabError> {
         let (datalab_id, member_id) = self.membership(user, name, member).await?;

@@ -204,14 +204,51 @@ impl From<DatalabError> for ApiError {
             DatalabError::NotDraft { .. } | DatalabError::BuildEnded { .. } => {
                 Self::conflict(message)
             }
-            DatalabError::UploadTooLarge { .. } => {
+            DatalabError::UploadTooLarge { .. } | DatalabError::SourceFileTooLarge { .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
             }
             DatalabError::NotZip { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_zip", message)
             }
             DatalabError::UploadInterrupted(_) => Self::bad_request(message),
+            DatalabError::NotEditable { .. } => {
+                Self::new(StatusCode::CONFLICT, "not_editable", message)
+            }
+            DatalabError::NoSourceFile { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            DatalabError::InvalidMetadataFile(metadata) => {
+                // Each problem beside its field: the envelope names the first, `details` all.
+                let problems = metadata.problems();
+                let field_of = |problem: &crate::metadata::MetadataProblem| {
+                    problem
+                        .field
+                        .clone()
+                        .unwrap_or_else(|| format!("line {}", problem.position.line))
+                };
+                let mut answer = Self::invalid_field(
+                    problems
+                        .first()
+                        .map_or_else(|| "metadata.yaml".to_owned(), field_of),
+                    message,
+                );
+                answer.details = problems
+                    .iter()
+                    .map(|problem| ErrorDetail {
+                        field: field_of(problem),
+                        message: format!(
+                            "line {}, column {}: {}",
+                            problem.position.line, problem.position.column, problem.message
+                        ),
+                    })
+                    .collect();
+                answer
+            }
+            DatalabError::InvalidRequirementsFile(_) => {
+                Self::invalid_field("requirements.txt", message)
+            }
             DatalabError::UploadStorage { .. }
+            | DatalabError::EditStorage { .. }
             | DatalabError::ExportStorage { .. }
             | DatalabError::WorkspaceUnavailable { .. } => Self::internal(&error),
             DatalabError::Storage(storage) => storage.into(),

@@ -168,6 +168,46 @@ impl Database {
         Ok(())
     }
 
+    /// The names of the users the datalab `datalab_id` is shared with, sorted.
+    pub async fn datalab_member_names(
+        &self,
+        datalab_id: &str,
+    ) -> Result<Vec<String>, StorageError> {
+        Ok(with_pool!(self, read, |pool| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT users.name FROM datalab_members \
+                 JOIN users ON users.id = datalab_members.user_id \
+                 WHERE datalab_members.datalab_id = $1 ORDER BY users.name",
+            )
+            .bind(datalab_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Points the draft version `version_id` at another source location (a new upload, after
+    /// one of its files was edited). Returns whether a draft version was changed.
+    pub async fn set_draft_version_source(
+        &self,
+        version_id: &str,
+        location: &str,
+        updated_at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        Ok(with_pool!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE versions SET source_location = $2, updated_at = $3 \
+                 WHERE id = $1 AND state = 'draft'",
+            )
+            .bind(version_id)
+            .bind(location)
+            .bind(updated_at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+                > 0
+        }))
+    }
+
     /// Deletes the datalab `id` with its versions, builds and logs if it is still a draft, in one
     /// statement so a publication cannot slip in between the check and the delete. Returns
     /// whether it was deleted.

@@ -235,6 +235,25 @@ fn datalabs_rows() -> Vec<Row> {
             [401, 404, 200, 404, 403, 409],
         ),
         row(
+            Method::GET,
+            "/api/datalabs/olga-draft/members",
+            None,
+            [401, 404, 200, 404, 403, 200],
+        ),
+        // Its source is git: those who may change it learn that the file is edited there.
+        row(
+            Method::GET,
+            "/api/datalabs/olga-draft/versions/0.0.1/files/metadata.yaml",
+            None,
+            [401, 404, 409, 404, 403, 409],
+        ),
+        row(
+            Method::PUT,
+            "/api/datalabs/olga-draft/versions/0.0.1/files/requirements.txt",
+            None,
+            [401, 404, 409, 404, 403, 409],
+        ),
+        row(
             Method::PUT,
             "/api/datalabs/olga-draft/members/rita",
             None,

@@ -52,6 +52,10 @@ on_both_backends!(
     old_uploads_no_version_names_are_removed,
     versions_are_built_only_from_the_owners_own_workspace,
     a_version_exports_as_a_zip_of_its_staged_sources_with_a_manifest,
+    an_uploaded_version_s_files_are_checked_as_a_build_checks_them_and_refusals_change_nothing,
+    an_accepted_edit_becomes_a_new_upload_of_what_a_build_stages,
+    the_members_list_follows_sharing,
+    a_workspace_version_s_file_is_written_in_place_and_git_sources_are_refused,
 );
 
 async fn create_datalab(app: &TestApp, owner: &TestUser, name: &str) {
@@ -1257,4 +1261,342 @@ async fn a_version_exports_as_a_zip_of_its_staged_sources_with_a_manifest(app: T
     // Nothing is left behind in the service's folders.
     let exports = app.config.data_dir.join("exports");
     assert_eq!(std::fs::read_dir(exports).unwrap().count(), 0);
+}
+
+/// Sends `text` as the new `file` of `name`'s `version` with `content_type`.
+async fn put_file(
+    app: &TestApp,
+    user: &TestUser,
+    path: &str,
+    content_type: &str,
+    text: impl Into<Body>,
+) -> (StatusCode, Value) {
+    let request = Request::put(path)
+        .header(header::AUTHORIZATION, format!("Bearer {}", user.token))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(text.into())
+        .unwrap();
+    let response = app.send(request).await;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn version_upload(app: &TestApp, user: &TestUser, name: &str, version: &str) -> String {
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/api/datalabs/{name}/versions/{version}"),
+            As::User(user),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["source"]["upload"].as_str().unwrap().to_owned()
+}
+
+async fn an_uploaded_version_s_files_are_checked_as_a_build_checks_them_and_refusals_change_nothing(
+    app: TestApp,
+) {
+    let owner = app.user("olga", Role::Author).await;
+    let stranger = app.user("otto", Role::Author).await;
+    let (metadata, first_upload) = uploaded_edit_lab(&app, &owner).await;
+    let metadata_path = "/api/datalabs/edit-lab/versions/1.0.0/files/metadata.yaml";
+    let requirements_path = "/api/datalabs/edit-lab/versions/1.0.0/files/requirements.txt";
+
+    let (status, content_type, text) =
+        get_text(&app, metadata_path, &owner, "text/plain", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert_eq!(text, metadata, "the file as the author wrote it");
+    let (_, _, text) = get_text(&app, requirements_path, &owner, "text/plain", None).await;
+    assert_eq!(text, "numpy\n");
+    let (status, _, _) = get_text(&app, metadata_path, &stranger, "text/plain", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a draft is the owner's");
+
+    // What a build would refuse is refused here, every problem with its field, and nothing changes.
+    let broken = metadata
+        .replace("title: Demo\n", "")
+        .replace("creator: Tests", "creator: []");
+    let (status, answer) = put_file(&app, &owner, metadata_path, "text/plain", broken).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let fields: Vec<&str> = answer["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|detail| detail["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"title") && fields.contains(&"creator"),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("line "),
+        "{answer}"
+    );
+    let (status, answer) = put_file(
+        &app,
+        &owner,
+        requirements_path,
+        "text/plain",
+        "numpy\n--index-url https://packages.example.org/simple\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["field"], "requirements.txt");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changes where packages are downloaded from"),
+        "{answer}"
+    );
+    let (status, answer) = put_file(
+        &app,
+        &owner,
+        requirements_path,
+        "application/json",
+        "\"numpy\"",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
+    let (status, answer) = put_file(
+        &app,
+        &owner,
+        requirements_path,
+        "text/plain",
+        "#".repeat(256 * 1024 + 1),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    let (status, _) = put_file(&app, &stranger, metadata_path, "text/plain", metadata).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        version_upload(&app, &owner, "edit-lab", "1.0.0").await,
+        first_upload,
+        "refused edits change nothing"
+    );
+}
+
+async fn an_accepted_edit_becomes_a_new_upload_of_what_a_build_stages(app: TestApp) {
+    let owner = app.user("olga", Role::Author).await;
+    let (metadata, first_upload) = uploaded_edit_lab(&app, &owner).await;
+    let metadata_path = "/api/datalabs/edit-lab/versions/1.0.0/files/metadata.yaml";
+    let requirements_path = "/api/datalabs/edit-lab/versions/1.0.0/files/requirements.txt";
+    // An accepted edit becomes a new upload, the version points at it, the other files stay.
+    let edited = metadata.replace("title: Demo", "title: Edited demo");
+    let (status, version) =
+        put_file(&app, &owner, metadata_path, "text/plain", edited.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{version}");
+    let second_upload = version["source"]["upload"].as_str().unwrap().to_owned();
+    assert_ne!(second_upload, first_upload);
+    let (status, version) = put_file(
+        &app,
+        &owner,
+        requirements_path,
+        "text/plain; charset=utf-8",
+        "numpy\nastropy>=6\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{version}");
+    let (_, _, text) = get_text(&app, metadata_path, &owner, "text/plain", None).await;
+    assert_eq!(text, edited);
+    let (_, _, text) = get_text(&app, requirements_path, &owner, "text/plain", None).await;
+    assert_eq!(text, "numpy\nastropy>=6\n");
+    let third_upload = version_upload(&app, &owner, "edit-lab", "1.0.0").await;
+    let stored = app
+        .config
+        .data_dir
+        .join("uploads")
+        .join(format!("{third_upload}.zip"));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(stored).unwrap()).unwrap();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.unwrap().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["metadata.yaml", "notebooks/a.ipynb", "requirements.txt"],
+        "what a build stages, and nothing it leaves out"
+    );
+    let mut kept = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("metadata.yaml").unwrap(), &mut kept)
+        .unwrap();
+    assert_eq!(kept, edited);
+    // No staging copy is left behind.
+    let edits = app.config.data_dir.join("edits");
+    assert_eq!(std::fs::read_dir(edits).unwrap().count(), 0);
+
+    // A published version's sources never change.
+    let statement = "UPDATE versions SET state = 'published' WHERE version = '1.0.0'";
+    labforge::with_pool!(&app.state.database, write, |pool| {
+        sqlx::query(statement).execute(pool).await.unwrap();
+    });
+    let (status, answer) = put_file(&app, &owner, metadata_path, "text/plain", metadata).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "not_editable");
+}
+
+/// `owner`'s datalab `edit-lab` with a version 1.0.0 from an uploaded zip (one top folder, a
+/// notebook, a secret-looking file); its metadata.yaml text and upload id.
+async fn uploaded_edit_lab(app: &TestApp, owner: &TestUser) -> (&'static str, String) {
+    create_datalab(app, owner, "edit-lab").await;
+    let metadata = "# the author's comment stays\ntitle: Demo\nalternateName: edit-lab\n\
+                    abstract: A demo.\ncontactPoint: a@example.org\ncreator: Tests\nversion: 1.0.0\n";
+    let archive = zip_archive(&[
+        ("lab/metadata.yaml", metadata.as_bytes()),
+        ("lab/requirements.txt", b"numpy\n"),
+        ("lab/notebooks/a.ipynb", b"{}"),
+        ("lab/.env", b"TOKEN=secret\n"),
+    ]);
+    let (status, uploaded) = upload(app, owner, Body::from(archive)).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/edit-lab/versions",
+            As::User(owner),
+            Some(json!({"version": "1.0.0", "source": {"kind": "zip", "upload": uploaded["id"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let first_upload = version_upload(app, owner, "edit-lab", "1.0.0").await;
+    (metadata, first_upload)
+}
+
+async fn a_workspace_version_s_file_is_written_in_place_and_git_sources_are_refused(app: TestApp) {
+    let owner = app.user("olga", Role::Author).await;
+    create_datalab(&app, &owner, "ws-lab").await;
+    create_workspace_version(&app, &owner, "ws-lab", "1.0.0").await;
+    let folder = app.workspace_of(&owner).join("ws-lab-1.0.0");
+    let path = "/api/datalabs/ws-lab/versions/1.0.0/files/requirements.txt";
+    let (status, _, text) = get_text(&app, path, &owner, "text/plain", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text, "", "no requirements.txt yet: an empty one");
+
+    // A link in the file's place is replaced, never written through.
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("elsewhere.txt");
+    std::fs::write(&target, "untouched\n").unwrap();
+    std::os::unix::fs::symlink(&target, folder.join("requirements.txt")).unwrap();
+    let (status, _, text) = get_text(&app, path, &owner, "text/plain", None).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, ""),
+        "a link is not read"
+    );
+    let (status, version) = put_file(&app, &owner, path, "text/plain", "scipy\n").await;
+    assert_eq!(status, StatusCode::OK, "{version}");
+    assert_eq!(
+        version["source"],
+        json!({"kind": "workspace", "path": "ws-lab-1.0.0"})
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+    let written = folder.join("requirements.txt");
+    assert!(!written.is_symlink());
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), "scipy\n");
+    assert!(
+        std::fs::read_dir(&folder).unwrap().all(|entry| !entry
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".labforge-edit-")),
+        "no temporary file is left"
+    );
+
+    // A git source is edited in its repository.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/datalabs/ws-lab/versions",
+            As::User(&owner),
+            Some(json!({"version": "2.0.0", "source": {"kind": "git", "url": "https://github.com/org/lab.git"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, answer) = put_file(
+        &app,
+        &owner,
+        "/api/datalabs/ws-lab/versions/2.0.0/files/metadata.yaml",
+        "text/plain",
+        "title: x\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("git repository"),
+        "{answer}"
+    );
+    let (status, _, _) = get_text(
+        &app,
+        "/api/datalabs/ws-lab/versions/1.0.0/files/setup.py",
+        &owner,
+        "text/plain",
+        None,
+    )
+    .await;
+    assert!(status.is_client_error(), "only the two files: {status}");
+}
+
+async fn members(app: &TestApp, owner: &TestUser, name: &str) -> Value {
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/api/datalabs/{name}/members"),
+            As::User(owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn the_members_list_follows_sharing(app: TestApp) {
+    let owner = app.user("olga", Role::Author).await;
+    let rita = app.user("rita", Role::Researcher).await;
+    create_datalab(&app, &owner, "ws-lab").await;
+    assert_eq!(members(&app, &owner, "ws-lab").await, json!([]));
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/api/datalabs/ws-lab/members/rita",
+            As::User(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(members(&app, &owner, "ws-lab").await, json!(["rita"]));
+    let (status, _) = app
+        .call(
+            Method::GET,
+            "/api/datalabs/ws-lab/members",
+            As::User(&rita),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a member sees the datalab, not who else does"
+    );
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/datalabs/ws-lab/members/rita",
+            As::User(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(members(&app, &owner, "ws-lab").await, json!([]));
 }

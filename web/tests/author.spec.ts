@@ -1,10 +1,10 @@
 // Journey 1: an author creates a datalab with the wizard (a zip dropped on it), follows the build
-// in the editor's Testing tab, reads the metadata it validated, checks the licence engine's
-// decision and submits it for review.
+// in the editor's Testing tab, edits its metadata in the form and its requirements, reads the
+// metadata the build validated, checks the licence engine's decision and submits it for review.
 import { resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { expectAccessible, keepScreenshot, signIn } from './journey';
-import { zipOf } from './service';
+import { Caller, zipOf } from './service';
 
 const example = resolve(import.meta.dirname, '../../examples/jl-photometry-demo');
 
@@ -79,7 +79,36 @@ test('author creates a datalab from a dropped zip, follows its build and submits
 
 	await page.getByRole('tab', { name: 'Metadata' }).click();
 	await expect(page.getByText('Photometry demo')).toBeVisible();
+	// The form is metadata.yaml of the sources; the service's errors appear beside their field
+	// and nothing typed is lost.
+	await expect(page.getByLabel('Title', { exact: true })).toHaveValue('Photometry demo');
+	await expect(page.getByLabel('Kind', { exact: true })).toHaveAttribute('readonly', '');
+	await page.getByLabel('Title', { exact: true }).fill('Photometry demo, edited');
+	await page.getByLabel('Minimum CPUs').fill('lots');
+	await page.getByRole('button', { name: 'Save metadata' }).click();
+	await expect(page.getByLabel('Minimum CPUs')).toHaveAccessibleDescription(/line \d+, column \d+/);
+	await expect(page.getByLabel('Title', { exact: true })).toHaveValue('Photometry demo, edited');
+	await expectAccessible(page, 'the Metadata tab with an error');
+	await keepScreenshot(page, testInfo, 'editor-metadata-error');
+	await page.getByLabel('Minimum CPUs').fill('1');
+	await page.getByRole('button', { name: 'Save metadata' }).click();
+	await expect(page.getByText('Saved metadata.yaml. Rebuild to build 0.0.1 with it.')).toBeVisible();
+	const author = await Caller.signIn('otto');
+	const saved: string = await author.text(`/api/datalabs/${name}/versions/0.0.1/files/metadata.yaml`);
+	expect(saved).toContain('title: Photometry demo, edited');
+	expect(saved).toMatch(/minimumResources:\s+cpu: 1/);
+	expect(saved).toContain('license: Apache-2.0');
 	await expectAccessible(page, 'the Metadata tab');
+
+	await page.getByRole('tab', { name: 'Testing' }).click();
+	const requirements = page.getByLabel('requirements.txt', { exact: true });
+	const before = await requirements.inputValue();
+	await requirements.fill(`${before.trimEnd()}\n--index-url https://packages.example.org/simple\n`);
+	await page.getByRole('button', { name: 'Save requirements.txt' }).click();
+	await expect(requirements).toHaveAccessibleDescription(/changes where packages are downloaded from/);
+	await requirements.fill(before);
+	await page.getByRole('button', { name: 'Save requirements.txt' }).click();
+	await expect(page.getByText('Saved requirements.txt. Rebuild to build 0.0.1 with it.')).toBeVisible();
 
 	await page.getByRole('tab', { name: 'Visibility' }).click();
 	await expect(page.getByLabel('Licence (SPDX expression)')).toHaveValue('Apache-2.0');
@@ -90,7 +119,8 @@ test('author creates a datalab from a dropped zip, follows its build and submits
 	await expect(page.getByLabel('Share with user')).toHaveAccessibleDescription(/nobody-here/);
 	await page.getByLabel('Share with user').fill('rita');
 	await page.getByRole('button', { name: 'Share' }).click();
-	await expect(page.getByText('Shared with rita.')).toBeVisible();
+	await expect(page.getByRole('button', { name: 'Stop sharing with rita' })).toBeVisible();
+	expect(await author.call('GET', `/api/datalabs/${name}/members`)).toEqual(['rita']);
 	await page.getByRole('radio', { name: 'ESA Member States' }).check();
 	await expect(page.getByText('Allowed for this audience.')).toBeVisible();
 	await expectAccessible(page, 'the Visibility tab');

@@ -27,6 +27,13 @@ export class Caller {
 		return new Caller(cookie);
 	}
 
+	/** GET `path` as text (a source file). */
+	async text(path: string): Promise<string> {
+		const response = await fetch(`${BASE}${path}`, { headers: { cookie: this.cookie } });
+		if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+		return response.text();
+	}
+
 	async call<T = any>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
 		const response = await fetch(`${BASE}${path}`, {
 			method,

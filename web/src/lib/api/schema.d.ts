@@ -155,6 +155,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datalabs/{name}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The users the datalab is shared with (who see it while it is private), by name. For those
+         *     who may change the datalab.
+         */
+        get: operations["datalab_members"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datalabs/{name}/members/{user}": {
         parameters: {
             query?: never;
@@ -379,6 +399,33 @@ export interface paths {
          */
         get: operations["export_version"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datalabs/{name}/versions/{version}/files/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A file of a draft version's sources, as the editor shows it: `metadata.yaml` or
+         *     `requirements.txt` (empty when the sources have none). For those who may change the datalab;
+         *     a git source is a 409 (the file is edited in the repository).
+         */
+        get: operations["get_source_file"];
+        /**
+         * Replaces a file of a draft version's sources with the request's text, once it passes the
+         *     checks a build makes (metadata.yaml: each problem with its field, line and column in
+         *     `details`; requirements.txt: the packaging rules). A zip source becomes a new upload the
+         *     version points at; a workspace folder gets the file in place. Rebuild to use it.
+         */
+        put: operations["replace_source_file"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1486,6 +1533,11 @@ export interface components {
             /** Format: double */
             seconds_to_healthy?: number | null;
         };
+        /**
+         * @description A file of a version's sources that the editor reads and writes.
+         * @enum {string}
+         */
+        SourceFile: "metadata.yaml" | "requirements.txt";
         /** @description Whether the caller starred a datalab, and how many users did. */
         StarState: {
             starred: boolean;
@@ -2346,6 +2398,53 @@ export interface operations {
             };
         };
     };
+    datalab_members: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Datalab name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string[];
+                };
+            };
+            /** @description Signing in is needed, or the API token is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     share_datalab: {
         parameters: {
             query?: never;
@@ -3117,6 +3216,167 @@ export interface operations {
                 };
             };
             /** @description The source cannot be staged any more */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_source_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Datalab name */
+                name: string;
+                /** @description Semantic version */
+                version: string;
+                /** @description metadata.yaml or requirements.txt */
+                file: components["schemas"]["SourceFile"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file's text */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Signing in is needed, or the API token is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A git source, or a published version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The source cannot be staged any more */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    replace_source_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Datalab name */
+                name: string;
+                /** @description Semantic version */
+                version: string;
+                /** @description metadata.yaml or requirements.txt */
+                file: components["schemas"]["SourceFile"];
+            };
+            cookie?: never;
+        };
+        /** @description The file's new text (UTF-8, at most 256 KiB) */
+        requestBody: {
+            content: {
+                "text/plain": string;
+            };
+        };
+        responses: {
+            /** @description The version, pointing at its new sources */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
+            };
+            /** @description Signing in is needed, or the API token is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A git source, or a published version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The text does not pass the build's checks */
             422: {
                 headers: {
                     [name: string]: unknown;
