@@ -94,6 +94,11 @@ pub enum DatalabError {
         reason: &'static str,
     },
     #[error(
+        "version {version} of {name:?} is published and its sources never change: add a new \
+         version for new sources"
+    )]
+    VersionPublished { name: String, version: String },
+    #[error(
         "the sources of version {version} of {name:?} have no {file}; add one to the sources \
          (a build needs metadata.yaml at the top of the sources)"
     )]

@@ -45,6 +45,7 @@ where
         .routes(routes!(get_source_file, replace_source_file))
         .routes(routes!(list_versions, create_version))
         .routes(routes!(get_version))
+        .routes(routes!(replace_version_source))
         .routes(routes!(export_version))
         .routes(routes!(list_builds, queue_build))
         .routes(routes!(get_build))
@@ -178,6 +179,38 @@ async fn datalab_members(
     Path(name): Path<String>,
 ) -> Result<Json<Vec<String>>, ApiError> {
     Ok(Json(datalabs.members(&user, &name).await?))
+}
+
+/// Gives a draft version other sources (a new zip upload, another git reference, another
+/// workspace folder), checked as a new version's are; rebuild to use them. A published version
+/// is a 409.
+#[utoipa::path(put, path = "/api/datalabs/{name}/versions/{version}/source", tag = "datalabs",
+    security(("api_token" = []), ("session_cookie" = [])),
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version")),
+    request_body = NewSource,
+    responses((status = 200, body = Version), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "The version is published"),
+        (status = 422, body = ErrorEnvelope)))]
+async fn replace_version_source(
+    State(datalabs): State<DatalabService>,
+    SignedIn(user): SignedIn,
+    Path((name, version)): Path<(String, String)>,
+    ApiJson(new): ApiJson<NewSource>,
+) -> Result<Json<Version>, ApiError> {
+    Ok(Json(
+        datalabs
+            .replace_source(&user, &name, &version, new.source)
+            .await?,
+    ))
+}
+
+/// A draft version's new sources; `source` as when the version was added.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSource {
+    pub source: super::VersionSource,
 }
 
 /// A file of a draft version's sources, as the editor shows it: `metadata.yaml` or

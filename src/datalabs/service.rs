@@ -276,7 +276,77 @@ impl DatalabService {
     ) -> Result<Version, DatalabError> {
         let reached = self.reach_as_editor(user, name).await?;
         check_version(&new.version)?;
-        let (location, reference, subfolder) = match &new.source {
+        let (location, reference, subfolder) =
+            self.checked_source(user, &reached, &new.source).await?;
+        let now = Utc::now();
+        let row = VersionRow {
+            id: new_id(),
+            datalab_id: reached.id,
+            version: new.version,
+            source_kind: new.source.kind().to_owned(),
+            source_location: location,
+            source_reference: reference,
+            source_subfolder: subfolder,
+            metadata: None,
+            state: VersionState::Draft,
+            created_at: now,
+            updated_at: now,
+        };
+        self.database.insert_version(&row, name).await?;
+        Ok(Version::try_from(row)?)
+    }
+
+    /// Gives the draft `version` other sources (ESA Datalabs' "Upload new sources"), checked
+    /// as a new version's are; the next build uses them. A published version's never change.
+    pub async fn replace_source(
+        &self,
+        user: &User,
+        name: &str,
+        version: &str,
+        source: VersionSource,
+    ) -> Result<Version, DatalabError> {
+        let (reached, row) = self
+            .reach_version(&Caller::User(user.clone()), name, version, Access::Edit)
+            .await?;
+        let published = || DatalabError::VersionPublished {
+            name: name.to_owned(),
+            version: version.to_owned(),
+        };
+        if row.state == VersionState::Published {
+            return Err(published());
+        }
+        let (location, reference, subfolder) = self.checked_source(user, &reached, &source).await?;
+        let changed = self
+            .database
+            .set_draft_version_source(
+                &row.id,
+                &crate::storage::datalabs::SourceColumns {
+                    kind: source.kind(),
+                    location: &location,
+                    reference: reference.as_deref(),
+                    subfolder: subfolder.as_deref(),
+                },
+                Utc::now(),
+            )
+            .await?;
+        if !changed {
+            return Err(published());
+        }
+        let (_, row) = self
+            .reach_version(&Caller::User(user.clone()), name, version, Access::Edit)
+            .await?;
+        Ok(Version::try_from(row)?)
+    }
+
+    /// `source` checked as far as it can be without fetching it, as the columns that keep it:
+    /// location, reference and subfolder.
+    async fn checked_source(
+        &self,
+        user: &User,
+        reached: &DatalabRow,
+        source: &VersionSource,
+    ) -> Result<(String, Option<String>, Option<String>), DatalabError> {
+        Ok(match source {
             VersionSource::Git {
                 url,
                 reference,
@@ -309,23 +379,7 @@ impl DatalabService {
                 self.settings.workspaces.source(&reached.owner_name, path)?;
                 (path.clone(), None, None)
             }
-        };
-        let now = Utc::now();
-        let row = VersionRow {
-            id: new_id(),
-            datalab_id: reached.id,
-            version: new.version,
-            source_kind: new.source.kind().to_owned(),
-            source_location: location,
-            source_reference: reference,
-            source_subfolder: subfolder,
-            metadata: None,
-            state: VersionState::Draft,
-            created_at: now,
-            updated_at: now,
-        };
-        self.database.insert_version(&row, name).await?;
-        Ok(Version::try_from(row)?)
+        })
     }
 
     pub async fn versions(

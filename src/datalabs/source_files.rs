@@ -29,7 +29,7 @@ use crate::accounts::{Caller, User};
 use crate::metadata::{MAX_METADATA_BYTES, read_metadata};
 use crate::recipe::requirements::parse_requirement_lines;
 use crate::sources::stage;
-use crate::storage::datalabs::UploadRow;
+use crate::storage::datalabs::{SourceColumns, UploadRow};
 use crate::storage::new_id;
 
 /// A file of a version's sources that the editor reads and writes.
@@ -120,7 +120,16 @@ impl DatalabService {
                 let upload = self.store_folder_as_upload(&folder, upload_owner).await?;
                 let changed = self
                     .database
-                    .set_draft_version_source(&editable.version_id(), &upload, Utc::now())
+                    .set_draft_version_source(
+                        &editable.version_id(),
+                        &SourceColumns {
+                            kind: "zip",
+                            location: &upload,
+                            reference: None,
+                            subfolder: None,
+                        },
+                        Utc::now(),
+                    )
                     .await?;
                 if !changed {
                     return Err(published(name, version, file));

@@ -211,7 +211,7 @@ impl From<DatalabError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_zip", message)
             }
             DatalabError::UploadInterrupted(_) => Self::bad_request(message),
-            DatalabError::NotEditable { .. } => {
+            DatalabError::NotEditable { .. } | DatalabError::VersionPublished { .. } => {
                 Self::new(StatusCode::CONFLICT, "not_editable", message)
             }
             DatalabError::NoSourceFile { .. } => {

@@ -62,6 +62,14 @@ pub struct UploadRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A version's source as its columns keep it.
+pub struct SourceColumns<'a> {
+    pub kind: &'a str,
+    pub location: &'a str,
+    pub reference: Option<&'a str>,
+    pub subfolder: Option<&'a str>,
+}
+
 impl Database {
     /// Stores a new datalab; a taken name is a [`StorageError::Conflict`].
     pub async fn insert_datalab(&self, datalab: &DatalabRow) -> Result<(), StorageError> {
@@ -185,21 +193,25 @@ impl Database {
         }))
     }
 
-    /// Points the draft version `version_id` at another source location (a new upload, after
-    /// one of its files was edited). Returns whether a draft version was changed.
+    /// Gives the draft version `version_id` other sources (new sources uploaded, or a new upload
+    /// after one of its files was edited). Returns whether a draft version was changed.
     pub async fn set_draft_version_source(
         &self,
         version_id: &str,
-        location: &str,
+        source: &SourceColumns<'_>,
         updated_at: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
         Ok(with_pool!(self, write, |pool| {
             sqlx::query(
-                "UPDATE versions SET source_location = $2, updated_at = $3 \
+                "UPDATE versions SET source_kind = $2, source_location = $3, \
+                 source_reference = $4, source_subfolder = $5, updated_at = $6 \
                  WHERE id = $1 AND state = 'draft'",
             )
             .bind(version_id)
-            .bind(location)
+            .bind(source.kind)
+            .bind(source.location)
+            .bind(source.reference)
+            .bind(source.subfolder)
             .bind(updated_at)
             .execute(pool)
             .await?

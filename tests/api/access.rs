@@ -240,6 +240,12 @@ fn datalabs_rows() -> Vec<Row> {
             None,
             [401, 404, 200, 404, 403, 200],
         ),
+        row(
+            Method::PUT,
+            "/api/datalabs/olga-draft/versions/0.0.1/source",
+            Some(json!({"source": git})),
+            [401, 404, 200, 404, 403, 200],
+        ),
         // Its source is git: those who may change it learn that the file is edited there.
         row(
             Method::GET,

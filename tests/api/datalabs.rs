@@ -55,6 +55,7 @@ on_both_backends!(
     an_uploaded_version_s_files_are_checked_as_a_build_checks_them_and_refusals_change_nothing,
     an_accepted_edit_becomes_a_new_upload_of_what_a_build_stages,
     the_members_list_follows_sharing,
+    a_draft_version_takes_new_sources_and_a_published_one_refuses_them,
     a_workspace_version_s_file_is_written_in_place_and_git_sources_are_refused,
 );
 
@@ -1599,4 +1600,95 @@ async fn the_members_list_follows_sharing(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(members(&app, &owner, "ws-lab").await, json!([]));
+}
+
+async fn a_draft_version_takes_new_sources_and_a_published_one_refuses_them(app: TestApp) {
+    let owner = app.user("olga", Role::Author).await;
+    let stranger = app.user("otto", Role::Author).await;
+    create_datalab(&app, &owner, "new-sources").await;
+    create_workspace_version(&app, &owner, "new-sources", "1.0.0").await;
+    let path = "/api/datalabs/new-sources/versions/1.0.0/source";
+    let archive = || {
+        Body::from(zip_archive(&[(
+            "metadata.yaml",
+            b"title: Demo\nalternateName: demo\nabstract: A demo.\ncontactPoint: a@example.org\n\
+              creator: Tests\nversion: 1.0.0\n",
+        )]))
+    };
+    let (_, mine) = upload(&app, &owner, archive()).await;
+    let (_, theirs) = upload(&app, &stranger, archive()).await;
+
+    let (status, answer) = app
+        .call(
+            Method::PUT,
+            path,
+            As::User(&owner),
+            Some(json!({"source": {"kind": "zip", "upload": theirs["id"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["field"], "source.upload", "{answer}");
+    let (status, answer) = app
+        .call(
+            Method::PUT,
+            path,
+            As::User(&owner),
+            Some(json!({"source": {"kind": "git", "url": "ftp://example.org/lab.git"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["field"], "source", "{answer}");
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            path,
+            As::User(&stranger),
+            Some(json!({"source": {"kind": "zip", "upload": theirs["id"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a draft is its owner's");
+
+    let (status, version) = app
+        .call(
+            Method::PUT,
+            path,
+            As::User(&owner),
+            Some(json!({"source": {"kind": "zip", "upload": mine["id"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{version}");
+    assert_eq!(
+        version["source"],
+        json!({"kind": "zip", "upload": mine["id"]})
+    );
+    let (_, again) = app
+        .call(
+            Method::GET,
+            "/api/datalabs/new-sources/versions/1.0.0",
+            As::User(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(again["source"], version["source"]);
+
+    let statement = "UPDATE versions SET state = 'published' WHERE version = '1.0.0'";
+    labforge::with_pool!(&app.state.database, write, |pool| {
+        sqlx::query(statement).execute(pool).await.unwrap();
+    });
+    let (status, answer) = app
+        .call(
+            Method::PUT,
+            path,
+            As::User(&owner),
+            Some(json!({"source": {"kind": "workspace", "path": "new-sources-1.0.0"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sources never change"),
+        "{answer}"
+    );
 }

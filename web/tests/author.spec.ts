@@ -109,6 +109,12 @@ test('author creates a datalab from a dropped zip, follows its build and submits
 	await requirements.fill(before);
 	await page.getByRole('button', { name: 'Save requirements.txt' }).click();
 	await expect(page.getByText('Saved requirements.txt. Rebuild to build 0.0.1 with it.')).toBeVisible();
+	// Upload new sources: the example's archive again; the version now points at that upload.
+	await page.getByLabel('New sources (a zip archive)').setInputFiles({ name: 'photometry-2.zip', mimeType: 'application/zip', buffer: zipOf(example) });
+	await page.getByRole('button', { name: 'Upload new sources' }).click();
+	await expect(page.getByText('photometry-2.zip is now the sources of 0.0.1. Rebuild to build them.')).toBeVisible();
+	expect(await author.text(`/api/datalabs/${name}/versions/0.0.1/files/metadata.yaml`)).toContain('title: Photometry demo\n');
+	await expectAccessible(page, 'the Testing tab after new sources');
 
 	await page.getByRole('tab', { name: 'Visibility' }).click();
 	await expect(page.getByLabel('Licence (SPDX expression)')).toHaveValue('Apache-2.0');
