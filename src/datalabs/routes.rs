@@ -181,6 +181,17 @@ async fn datalab_members(
     Ok(Json(datalabs.members(&user, &name).await?))
 }
 
+/// The editable source file a path names; any other is not there to edit.
+fn source_file(name: &str) -> Result<SourceFile, ApiError> {
+    SourceFile::from_name(name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "an editable source file {name:?} (the editor reads and writes metadata.yaml and \
+             requirements.txt)"
+        ))
+        .with_field("file")
+    })
+}
+
 /// Gives a draft version other sources (a new zip upload, another git reference, another
 /// workspace folder), checked as a new version's are; rebuild to use them. A published version
 /// is a 409.
@@ -229,8 +240,9 @@ pub struct NewSource {
 async fn get_source_file(
     State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
-    Path((name, version, file)): Path<(String, String, SourceFile)>,
+    Path((name, version, file)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    let file = source_file(&file)?;
     let text = datalabs.source_file(&user, &name, &version, file).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
@@ -255,10 +267,11 @@ async fn get_source_file(
 async fn replace_source_file(
     State(datalabs): State<DatalabService>,
     SignedIn(user): SignedIn,
-    Path((name, version, file)): Path<(String, String, SourceFile)>,
+    Path((name, version, file)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Version>, ApiError> {
+    let file = source_file(&file)?;
     // Who may not edit learns nothing from how the body was sent.
     datalabs
         .check_source_file_editable(&user, &name, &version, file)

@@ -42,6 +42,13 @@ pub enum SourceFile {
 }
 
 impl SourceFile {
+    /// The file named `name` in a path: `metadata.yaml` or `requirements.txt`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Metadata, Self::Requirements]
+            .into_iter()
+            .find(|file| file.name() == name)
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             Self::Metadata => "metadata.yaml",
