@@ -74,6 +74,8 @@ test('author creates a datalab from a dropped zip, follows its build and submits
 	await expect(page.getByText('0.0.1-0 SUCCESS').first()).toBeVisible({ timeout: 180_000 });
 	await expect(page.getByLabel('Build log 0.0.1-0')).toContainText('build succeeded');
 	await expect(page.getByText('Tips for your own Dockerfile')).toBeVisible();
+	await expect(page.getByText(/The image holds \d+ Python distributions? and \d+ Debian packages?/)).toBeVisible();
+	await expect(page.getByRole('link', { name: 'Licence report (JSON)' })).toHaveAttribute('href', `/api/datalabs/${name}/versions/0.0.1/builds/0/licence-report`);
 	await expectAccessible(page, 'the Testing tab');
 	await keepScreenshot(page, testInfo, 'editor-testing');
 

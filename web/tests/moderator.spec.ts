@@ -18,6 +18,14 @@ test('moderator requests changes, the author resubmits, the moderator approves a
 	await expect(page.getByText('Passed:')).toBeVisible();
 	await expect(page.getByRole('heading', { name: /^Licence / })).toBeVisible();
 	await expect(page.getByText('First publication: nothing to compare.')).toBeVisible();
+	// The evidence of what the image holds: its dependencies, flagged licences, the SBOM.
+	await expect(page.getByText(/The image holds \d+ Python distributions? and \d+ Debian packages?/)).toBeVisible();
+	const sbom = page.getByRole('link', { name: 'SBOM (SPDX 2.3 JSON)' });
+	await expect(sbom).toHaveAttribute('href', `/api/datalabs/${lab}/versions/0.0.1/builds/0/sbom`);
+	const moderator = await Caller.signIn('mo');
+	const document: { spdxVersion: string; packages: unknown[] } = await moderator.call('GET', `/api/datalabs/${lab}/versions/0.0.1/builds/0/sbom`);
+	expect(document.spdxVersion).toBe('SPDX-2.3');
+	expect(document.packages.length).toBeGreaterThan(1);
 	await page.getByText('Build log').click();
 	await expect(page.getByLabel('Build log 0.0.1-0')).toContainText('build succeeded');
 	await expectAccessible(page, 'the review page');
