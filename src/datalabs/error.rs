@@ -115,6 +115,10 @@ pub enum DatalabError {
     },
     #[error("{0}")]
     InvalidMetadataFile(#[from] crate::metadata::MetadataError),
+    #[error("send the file's text with Content-Type: text/plain")]
+    NotPlainText,
+    #[error("{file} is not UTF-8 text (at byte {at}); save the file as UTF-8")]
+    NotUtf8 { file: &'static str, at: usize },
     #[error("requirements.txt is not accepted: {0}")]
     InvalidRequirementsFile(String),
     #[error("cannot write the edited sources under {path}: {source}")]

@@ -122,24 +122,15 @@ fn write_archive(
     };
     let temporary = tempfile::tempfile_in(folder).map_err(storage(folder))?;
     let mut writer = zip::ZipWriter::new(temporary);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .unix_permissions(0o644);
     let zip_error = |error: zip::result::ZipError| DatalabError::ExportStorage {
         path: folder.to_owned(),
         source: std::io::Error::other(error),
     };
-    for (relative, path) in files_of(&staged.root).map_err(storage(&staged.root))? {
-        if relative == MANIFEST_FILE {
-            // A re-exported archive gets a fresh manifest, not two.
-            continue;
-        }
-        writer.start_file(relative, options).map_err(zip_error)?;
-        let mut file = std::fs::File::open(&path).map_err(storage(&path))?;
-        std::io::copy(&mut file, &mut writer).map_err(storage(&path))?;
-    }
+    // A re-exported archive gets a fresh manifest, not two.
+    zip_tree(&mut writer, &staged.root, Some(MANIFEST_FILE))
+        .map_err(|(path, source)| DatalabError::ExportStorage { path, source })?;
     writer
-        .start_file(MANIFEST_FILE, options)
+        .start_file(MANIFEST_FILE, zip_options())
         .map_err(zip_error)?;
     let text = serde_json::to_vec_pretty(manifest).expect("the manifest serialises");
     writer.write_all(&text).map_err(storage(folder))?;
@@ -149,9 +140,36 @@ fn write_archive(
     Ok((file, size))
 }
 
+/// How labforge writes the entries of the zip archives it makes.
+fn zip_options() -> zip::write::SimpleFileOptions {
+    zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o644)
+}
+
+/// Adds every file under the staged `root` to `writer`, at its path relative to `root`, but the
+/// top-level file named `leave_out`. A failure names the file or folder it concerns.
+pub(super) fn zip_tree<W: std::io::Write + std::io::Seek>(
+    writer: &mut zip::ZipWriter<W>,
+    root: &Path,
+    leave_out: Option<&str>,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    for (relative, path) in files_of(root).map_err(|error| (root.to_owned(), error))? {
+        if leave_out == Some(relative.as_str()) {
+            continue;
+        }
+        writer
+            .start_file(relative, zip_options())
+            .map_err(|error| (path.clone(), std::io::Error::other(error)))?;
+        let mut file = std::fs::File::open(&path).map_err(|error| (path.clone(), error))?;
+        std::io::copy(&mut file, writer).map_err(|error| (path.clone(), error))?;
+    }
+    Ok(())
+}
+
 /// Every regular file under `root` (links followed only when they stay inside it, as staging
 /// guarantees), as `(path relative to root with '/', path)`, sorted.
-pub(super) fn files_of(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+fn files_of(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
     let mut folders = vec![root.to_owned()];
     while let Some(folder) = folders.pop() {

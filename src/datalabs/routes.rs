@@ -16,13 +16,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    Build, BuildStatus, Datalab, DatalabService, LogEvent, LogLine, NewDatalab, NewVersion,
-    SourceFile, Upload, Version, WorkspaceFolder,
+    Build, BuildStatus, Datalab, DatalabError, DatalabService, LogEvent, LogLine, NewDatalab,
+    NewVersion, SourceFile, Upload, Version, WorkspaceFolder,
 };
 use crate::accounts::{AccountService, Caller};
 use crate::catalog::CatalogService;
 use crate::evidence::LicenceReport;
 use crate::http::error::ErrorEnvelope;
+use crate::http::extract::media_type;
 use crate::http::{ApiError, ApiJson, SignedIn};
 
 /// Most log lines one JSON or text answer holds; page on with `after`.
@@ -272,38 +273,17 @@ async fn replace_source_file(
     body: axum::body::Bytes,
 ) -> Result<Json<Version>, ApiError> {
     let file = source_file(&file)?;
-    // Who may not edit learns nothing from how the body was sent.
-    datalabs
-        .check_source_file_editable(&user, &name, &version, file)
-        .await?;
-    let plain = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value
-                .split(';')
-                .next()
-                .is_some_and(|kind| kind.trim() == "text/plain")
-        });
-    if !plain {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the file's text with Content-Type: text/plain",
-        ));
-    }
-    let text = String::from_utf8(body.to_vec()).map_err(|error| {
-        ApiError::invalid_field(
-            file.name(),
-            format!(
-                "the text is not UTF-8 (at byte {}); save the file as UTF-8",
-                error.utf8_error().valid_up_to()
-            ),
-        )
-    })?;
+    let text = if media_type(&headers) == Some("text/plain") {
+        String::from_utf8(body.to_vec()).map_err(|error| DatalabError::NotUtf8 {
+            file: file.name(),
+            at: error.utf8_error().valid_up_to(),
+        })
+    } else {
+        Err(DatalabError::NotPlainText)
+    };
     Ok(Json(
         datalabs
-            .replace_source_file(&user, &name, &version, file, &text)
+            .replace_source_file(&user, &name, &version, file, text)
             .await?,
     ))
 }

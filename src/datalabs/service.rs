@@ -332,9 +332,24 @@ impl DatalabService {
         if !changed {
             return Err(published());
         }
-        let (_, row) = self
-            .reach_version(&Caller::User(user.clone()), name, version, Access::Edit)
-            .await?;
+        self.version_by_id(&row.id, name, version).await
+    }
+
+    /// The version `id` (`version` of `name`) as it is stored now, after a change of its sources.
+    pub(super) async fn version_by_id(
+        &self,
+        id: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Version, DatalabError> {
+        let row =
+            self.database
+                .version_by_id(id)
+                .await?
+                .ok_or_else(|| DatalabError::UnknownVersion {
+                    name: name.to_owned(),
+                    version: version.to_owned(),
+                })?;
         Ok(Version::try_from(row)?)
     }
 

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use sha2::{Digest as _, Sha256};
 
-use super::export::files_of;
+use super::export::zip_tree;
 use super::states::VersionState;
 use super::upload::upload_path;
 use super::visibility::Access;
@@ -89,28 +89,20 @@ impl DatalabService {
         result
     }
 
-    /// Whether `user` may replace `file` of `version`: the same refusals as
-    /// [`Self::replace_source_file`] makes before it reads the text.
-    pub async fn check_source_file_editable(
-        &self,
-        user: &User,
-        name: &str,
-        version: &str,
-        file: SourceFile,
-    ) -> Result<(), DatalabError> {
-        self.editable(user, name, version, file).await.map(|_| ())
-    }
-
     /// Replaces `file` in the sources of the draft `version` with `text`, once it passes the
-    /// checks a build makes of it. Returns the version, pointing at its new sources.
+    /// checks a build makes of it. `text` is the request's body as read: a body that is not text
+    /// is refused only once the caller is known to be allowed to edit the file, so that others
+    /// learn nothing from it. Returns the version, pointing at its new sources.
     pub async fn replace_source_file(
         &self,
         user: &User,
         name: &str,
         version: &str,
         file: SourceFile,
-        text: &str,
+        text: Result<String, DatalabError>,
     ) -> Result<Version, DatalabError> {
+        let editable = self.editable(user, name, version, file).await?;
+        let text = text?;
         if text.len() > MAX_SOURCE_FILE_BYTES {
             return Err(DatalabError::SourceFileTooLarge {
                 file: file.name(),
@@ -118,11 +110,10 @@ impl DatalabService {
                 limit: MAX_SOURCE_FILE_BYTES,
             });
         }
-        let editable = self.editable(user, name, version, file).await?;
         let result = async {
             let folder = editable.folder().await?;
-            self.check(&folder, file, text)?;
-            write_file(&folder, file, text)?;
+            self.check(&folder, file, &text)?;
+            write_file(&folder, file, &text)?;
             if let Editable::Zip { upload_owner, .. } = &editable {
                 let upload = self.store_folder_as_upload(&folder, upload_owner).await?;
                 let changed = self
@@ -142,10 +133,8 @@ impl DatalabService {
                     return Err(published(name, version, file));
                 }
             }
-            let (_, row) = self
-                .reach_version(&Caller::User(user.clone()), name, version, Access::Edit)
-                .await?;
-            Ok(Version::try_from(row)?)
+            self.version_by_id(&editable.version_id(), name, version)
+                .await
         }
         .await;
         editable.clean_up();
@@ -191,25 +180,13 @@ impl DatalabService {
                     upload_owner,
                 })
             }
-            VersionSource::Workspace { path } => {
-                let source = self
+            VersionSource::Workspace { path } => Ok(Editable::Workspace {
+                version_id: row.id,
+                folder: self
                     .settings
                     .workspaces
-                    .source(&datalab.owner_name, &path)?;
-                let crate::sources::Source::Workspace {
-                    root,
-                    path: relative,
-                } = source
-                else {
-                    unreachable!("a workspace folder's source is a workspace source");
-                };
-                Ok(Editable::Workspace {
-                    version_id: row.id,
-                    root,
-                    relative,
-                    shown: path,
-                })
-            }
+                    .folder(&datalab.owner_name, &path)?,
+            }),
         }
     }
 
@@ -284,12 +261,8 @@ enum Editable {
         settings: crate::sources::SourcesConfig,
         upload_owner: String,
     },
-    Workspace {
-        version_id: String,
-        root: PathBuf,
-        relative: PathBuf,
-        shown: String,
-    },
+    /// The workspace folder, resolved inside its workspace.
+    Workspace { version_id: String, folder: PathBuf },
 }
 
 impl Editable {
@@ -299,8 +272,7 @@ impl Editable {
         }
     }
 
-    /// The folder holding the files: the staged zip, or the workspace folder, resolved inside
-    /// the workspace.
+    /// The folder holding the files: the staged zip, or the workspace folder.
     async fn folder(&self) -> Result<PathBuf, DatalabError> {
         match self {
             Self::Zip {
@@ -316,22 +288,7 @@ impl Editable {
                 })?;
                 Ok(stage(source, staging, settings).await?.root)
             }
-            Self::Workspace {
-                root,
-                relative,
-                shown,
-                ..
-            } => {
-                let unknown = || DatalabError::UnknownWorkspaceFolder {
-                    path: shown.clone(),
-                };
-                let root = root.canonicalize().map_err(|_| unknown())?;
-                let folder = root.join(relative).canonicalize().map_err(|_| unknown())?;
-                if !folder.starts_with(&root) || !folder.is_dir() {
-                    return Err(unknown());
-                }
-                Ok(folder)
-            }
+            Self::Workspace { folder, .. } => Ok(folder.clone()),
         }
     }
 
@@ -421,19 +378,11 @@ fn zip_folder(folder: &Path, target: &Path) -> Result<(u64, String), DatalabErro
         .tempfile_in(uploads)
         .map_err(storage(uploads))?;
     let mut writer = zip::ZipWriter::new(partial.reopen().map_err(storage(partial.path()))?);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .unix_permissions(0o644);
-    let zip_error = |error: zip::result::ZipError| DatalabError::EditStorage {
-        path: target.to_owned(),
-        source: std::io::Error::other(error),
-    };
-    for (relative, path) in files_of(folder).map_err(storage(folder))? {
-        writer.start_file(relative, options).map_err(zip_error)?;
-        let mut file = std::fs::File::open(&path).map_err(storage(&path))?;
-        std::io::copy(&mut file, &mut writer).map_err(storage(&path))?;
-    }
-    writer.finish().map_err(zip_error)?;
+    zip_tree(&mut writer, folder, None)
+        .map_err(|(path, source)| DatalabError::EditStorage { path, source })?;
+    writer
+        .finish()
+        .map_err(|error| storage(target)(std::io::Error::other(error)))?;
     let mut hasher = Sha256::new();
     let mut reader = std::fs::File::open(partial.path()).map_err(storage(partial.path()))?;
     let size = std::io::copy(&mut reader, &mut hasher).map_err(storage(partial.path()))?;

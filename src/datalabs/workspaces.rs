@@ -65,6 +65,15 @@ impl Workspaces {
     /// The source of `owner`'s workspace folder `path`, which must be relative and lie inside
     /// their workspace once resolved. Every refusal is the same [`DatalabError::UnknownWorkspaceFolder`].
     pub fn source(&self, owner: &str, path: &str) -> Result<Source, DatalabError> {
+        self.folder(owner, path)?;
+        Ok(Source::Workspace {
+            root: self.of(owner)?,
+            path: PathBuf::from(path),
+        })
+    }
+
+    /// `owner`'s workspace folder `path` as it is on disk, with the refusals of [`Self::source`].
+    pub fn folder(&self, owner: &str, path: &str) -> Result<PathBuf, DatalabError> {
         let unknown = || DatalabError::UnknownWorkspaceFolder {
             path: path.to_owned(),
         };
@@ -72,12 +81,7 @@ impl Workspaces {
         if path.is_empty() || relative.is_absolute() {
             return Err(unknown());
         }
-        let source = Source::Workspace {
-            root: self.of(owner)?,
-            path: relative.to_path_buf(),
-        };
-        crate::sources::check_workspace(&source).map_err(|_| unknown())?;
-        Ok(source)
+        crate::sources::workspace_folder(&self.of(owner)?, relative).map_err(|_| unknown())
     }
 
     /// The folders of `owner`'s workspace that hold a `metadata.yaml`, in path order; hidden

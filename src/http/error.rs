@@ -247,6 +247,12 @@ impl From<DatalabError> for ApiError {
             DatalabError::InvalidRequirementsFile(_) => {
                 Self::invalid_field("requirements.txt", message)
             }
+            DatalabError::NotUtf8 { file, .. } => Self::invalid_field(file, message),
+            DatalabError::NotPlainText => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                message,
+            ),
             DatalabError::UploadStorage { .. }
             | DatalabError::EditStorage { .. }
             | DatalabError::ExportStorage { .. }

@@ -25,15 +25,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .is_some_and(|media_type| {
-                let media_type = media_type.trim();
-                media_type == "application/json" || media_type.ends_with("+json")
-            });
+        let is_json = media_type(request.headers()).is_some_and(|media_type| {
+            media_type == "application/json" || media_type.ends_with("+json")
+        });
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -46,6 +40,15 @@ where
             .map_err(|rejection| body_rejection(&rejection))?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// The request body's media type (`Content-Type` without its parameters), if it says one.
+pub fn media_type(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
 }
 
 /// For an optional whole-number field: JSON Schema's `integer` includes `158.0`, which serde reads

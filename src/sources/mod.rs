@@ -160,9 +160,15 @@ pub fn check(source: &Source, config: &SourcesConfig) -> Result<(), SourceError>
 /// Checks a workspace source: its folder exists and lies inside its workspace once resolved.
 pub fn check_workspace(source: &Source) -> Result<(), SourceError> {
     match source {
-        Source::Workspace { root, path } => workspace::resolve(path, root).map(drop),
+        Source::Workspace { root, path } => workspace_folder(root, path).map(drop),
         Source::Git { .. } | Source::Zip { .. } => Ok(()),
     }
+}
+
+/// The folder `path` of the workspace `root`, every `..` and link resolved, which must lie
+/// inside the workspace.
+pub fn workspace_folder(root: &Path, path: &Path) -> Result<PathBuf, SourceError> {
+    workspace::resolve(path, root)
 }
 
 async fn stage_into(
