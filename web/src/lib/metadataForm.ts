@@ -52,15 +52,19 @@ export const FORM_KEYS = SECTIONS.flatMap((section) => section.fields.map((field
 
 const path = (key: string) => key.split('.');
 
+/** A node of the document as plain data (a scalar's value, a sequence's items). */
+function plain(node: unknown): unknown {
+	return node && typeof node === 'object' && 'toJSON' in node ? (node as { toJSON(): unknown }).toJSON() : node;
+}
+
 /** The form's values (text per field) from metadata.yaml's document. */
 export function formValues(document: Document): Record<string, string> {
 	const values: Record<string, string> = {};
 	for (const key of FORM_KEYS) {
-		const value = document.getIn(path(key));
-		const plain = value && typeof value === 'object' && 'toJSON' in value ? (value as { toJSON(): unknown }).toJSON() : value;
-		if (plain === undefined || plain === null) values[key] = '';
-		else if (Array.isArray(plain)) values[key] = plain.map(String).join('\n');
-		else values[key] = String(plain);
+		const value = plain(document.getIn(path(key)));
+		if (value === undefined || value === null) values[key] = '';
+		else if (Array.isArray(value)) values[key] = value.map(String).join('\n');
+		else values[key] = String(value);
 	}
 	return values;
 }
@@ -91,9 +95,7 @@ export function withValues(text: string, values: Record<string, string>): string
 			} else if (field.kind === 'number') {
 				value = Number.isNaN(Number(raw)) ? raw.trim() : Number(raw);
 			}
-			const current = document.getIn(keys);
-			const plain = current && typeof current === 'object' && 'toJSON' in current ? (current as { toJSON(): unknown }).toJSON() : current;
-			if (JSON.stringify(plain) !== JSON.stringify(value)) document.setIn(keys, value);
+			if (JSON.stringify(plain(document.getIn(keys))) !== JSON.stringify(value)) document.setIn(keys, value);
 		}
 	}
 	// An emptied mapping (minimumResources without its fields) goes too.

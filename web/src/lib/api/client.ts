@@ -33,3 +33,12 @@ export function fieldErrors(body: ApiErrorBody | null, known: string[]): Record<
 	}
 	return errors;
 }
+
+/** Uploads a zip archive as it is (`POST /api/uploads`, the raw bytes). */
+export function uploadZip(file: Blob) {
+	return api.POST('/api/uploads', {
+		body: file as never,
+		bodySerializer: (body: unknown) => body as Blob,
+		headers: { 'content-type': 'application/zip' }
+	});
+}
