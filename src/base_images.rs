@@ -59,6 +59,13 @@ pub struct BaseImageSettings {
 /// Name of the image the root filesystem is imported as (`datalabs/debian-rootfs`).
 pub const ROOT_FILESYSTEM_NAME: &str = "debian-rootfs";
 
+/// The base an image was built on, set on each base and inherited by every datalab built on it.
+pub const BASE_NAME_LABEL: &str = "org.labforge.base.name";
+/// The version of that base.
+pub const BASE_VERSION_LABEL: &str = "org.labforge.base.version";
+/// What a datalab's own layers rely on in its base, declared by the base's Dockerfile.
+pub const BASE_INTERFACE_LABEL: &str = "org.labforge.base.interface";
+
 /// The image the root filesystem is imported as, in the registry so that any engine can use it.
 pub fn root_filesystem_image(settings: &BaseImageSettings) -> ImageReference {
     ImageReference::new(
@@ -142,6 +149,10 @@ pub async fn build_base_images(
                     "org.opencontainers.image.version".to_owned(),
                     settings.base_version.clone(),
                 ),
+                // Datalabs inherit these two: `labforge rebase` reads which base and version an
+                // image was built on from them.
+                (BASE_NAME_LABEL.to_owned(), base.image_name().to_owned()),
+                (BASE_VERSION_LABEL.to_owned(), settings.base_version.clone()),
             ]),
             image: base_image_reference(settings, base),
         };

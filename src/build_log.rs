@@ -21,6 +21,8 @@ pub enum Phase {
     Solve,
     Push,
     SmokeTest,
+    /// Notebooks executed in the image, the desktop's screenshot.
+    Checks,
 }
 
 impl Phase {
@@ -33,6 +35,7 @@ impl Phase {
             Self::Solve => "solve",
             Self::Push => "push",
             Self::SmokeTest => "smoke-test",
+            Self::Checks => "checks",
         }
     }
 }

@@ -51,7 +51,7 @@ enum Command {
         /// jupyterlab, desktop or generic (default: metadata's kind, else jupyterlab).
         #[arg(long)]
         kind: Option<DatalabKind>,
-        /// Skip starting the image and probing its health endpoint.
+        /// Skip starting the image, probing its health endpoint and executing its notebooks.
         #[arg(long)]
         no_smoke_test: bool,
         /// Print the outcome as JSON on standard output.
@@ -605,13 +605,15 @@ fn print_log(log: &BuildLog) -> tokio::task::JoinHandle<()> {
 fn print_outcome(outcome: &BuildOutcome) {
     let timings = &outcome.timings;
     eprintln!(
-        "phases: fetch {:.2}s, package {:.2}s, lint {:.2}s, solve {:.2}s, push {:.2}s, smoke test {:.2}s{}",
+        "phases: fetch {:.2}s, package {:.2}s, lint {:.2}s, solve {:.2}s, push {:.2}s, evidence {:.2}s, smoke test {:.2}s, checks {:.2}s{}",
         timings.fetch,
         timings.package,
         timings.lint,
         timings.solve,
         timings.push,
+        timings.evidence,
         timings.smoke_test,
+        timings.checks,
         if outcome.reused {
             " (nothing changed: image reused)"
         } else {
@@ -620,6 +622,9 @@ fn print_outcome(outcome: &BuildOutcome) {
     );
     println!("image: {}", outcome.record.image);
     println!("digest: {}", outcome.record.digest);
+    if let Some(notebooks) = &outcome.notebooks {
+        println!("notebooks: {}", notebooks.summary());
+    }
 }
 
 fn outcome_json(outcome: &BuildOutcome) -> serde_json::Value {
@@ -630,6 +635,8 @@ fn outcome_json(outcome: &BuildOutcome) -> serde_json::Value {
         "build": outcome.record,
         "lint": outcome.lint,
         "smoke_test": outcome.smoke_test,
+        "notebooks": outcome.notebooks,
+        "screenshot_bytes": outcome.screenshot.as_ref().map(|screenshot| screenshot.png.len()),
         "timings": outcome.timings,
     })
 }

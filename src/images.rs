@@ -167,6 +167,17 @@ impl RegistryClient {
         request: impl Fn(Option<&str>) -> reqwest::RequestBuilder,
         what: &str,
     ) -> Result<reqwest::Response, RegistryRequestError> {
+        self.send_authorized_with(request, what, None).await
+    }
+
+    /// Like [`Self::send_authorized`], with pull access to the repository `also_pull` asked for
+    /// in the same token (a mount reads from there).
+    async fn send_authorized_with(
+        &self,
+        request: impl Fn(Option<&str>) -> reqwest::RequestBuilder,
+        what: &str,
+        also_pull: Option<&str>,
+    ) -> Result<reqwest::Response, RegistryRequestError> {
         let failed =
             |error: reqwest::Error| RegistryRequestError::Failed(format!("{what}: {error}"));
         let response = request(None).send().await.map_err(failed)?;
@@ -180,6 +191,10 @@ impl RegistryClient {
             .map(str::to_owned)
         else {
             return Ok(response);
+        };
+        let challenge = match also_pull {
+            Some(repository) => format!("{challenge},scope=\"repository:{repository}:pull\""),
+            None => challenge,
         };
         let Some(authorization) = self.authorization(&challenge).await? else {
             return Ok(response);
@@ -410,6 +425,79 @@ impl RegistryClient {
         Ok(Some((media_type, body)))
     }
 
+    /// The image manifest `reference` of `image`'s repository; for an index, its linux/amd64
+    /// manifest (else its first): one step down is enough for what BuildKit pushes.
+    pub async fn image_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<ImageManifest, String> {
+        let mut reference = reference.to_owned();
+        for _ in 0..2 {
+            let (media_type, bytes) = self
+                .manifest(image, &reference)
+                .await?
+                .ok_or_else(|| format!("{image} has no manifest {reference}"))?;
+            let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
+                format!("the manifest {reference} of {image} is not JSON: {error}")
+            })?;
+            let Some(children) = json["manifests"].as_array() else {
+                let digest = if reference.starts_with("sha256:") {
+                    reference
+                } else {
+                    format!(
+                        "sha256:{}",
+                        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+                    )
+                };
+                return Ok(ImageManifest {
+                    media_type,
+                    digest,
+                    json,
+                    bytes,
+                });
+            };
+            reference = children
+                .iter()
+                .find(|child| {
+                    child["platform"]["os"] == "linux"
+                        && child["platform"]["architecture"] == "amd64"
+                })
+                .or_else(|| children.first())
+                .and_then(|child| child["digest"].as_str())
+                .ok_or_else(|| format!("the index {reference} of {image} lists no manifest"))?
+                .to_owned();
+        }
+        Err(format!("{image} is an index of indexes"))
+    }
+
+    /// Makes the blob `digest` of the repository `from` (a path like `datalabs/jl_base` on the
+    /// same registry) part of `image`'s repository without uploading it (a cross-repository
+    /// mount); copies it when the registry does not mount.
+    pub async fn mount_blob(
+        &self,
+        image: &ImageReference,
+        digest: &str,
+        from: &str,
+    ) -> Result<(), String> {
+        let url = format!(
+            "{}/blobs/uploads/?mount={digest}&from={from}",
+            Self::repository_url(image)
+        );
+        let post =
+            |authorization: Option<&str>| with_authorization(self.http.post(&url), authorization);
+        let response = self
+            .send_authorized_with(post, &format!("POST {url}"), Some(from))
+            .await
+            .map_err(|error| error.to_string())?;
+        if response.status() == reqwest::StatusCode::CREATED {
+            return Ok(());
+        }
+        let source = ImageReference::new(format!("{}/{from}", image.registry()), "");
+        let content = self.blob(&source, digest).await?;
+        self.push_blob(image, digest, content).await
+    }
+
     /// The whole blob `digest` of `image`'s repository.
     pub async fn blob(&self, image: &ImageReference, digest: &str) -> Result<bytes::Bytes, String> {
         let url = format!("{}/blobs/{digest}", Self::repository_url(image));
@@ -529,6 +617,15 @@ fn with_authorization(
         Some(authorization) => request.header(reqwest::header::AUTHORIZATION, authorization),
         None => request,
     }
+}
+
+/// An image manifest (never an index), with its own digest.
+#[derive(Debug, Clone)]
+pub struct ImageManifest {
+    pub media_type: String,
+    pub digest: String,
+    pub json: serde_json::Value,
+    pub bytes: bytes::Bytes,
 }
 
 /// Why a request to a registry failed: the token service refusing the account is told apart from

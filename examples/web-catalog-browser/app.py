@@ -18,7 +18,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         table = "".join(
             "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
         )
-        self.reply(200, "text/html", f"<h1>Catalogue</h1><table>{table}</table>")
+        page = f"<title>Catalogue browser</title><h1>Catalogue</h1><table>{table}</table>"
+        self.reply(200, "text/html", page)
 
     def reply(self, status: int, content_type: str, body: str) -> None:
         data = body.encode()

@@ -554,6 +554,9 @@ mod tests {
                 command: vec!["jupyter".to_owned(), "lab".to_owned()],
             }),
             application: None,
+            testing: Some(crate::metadata::Testing {
+                notebooks: Some(vec!["private.ipynb".to_owned()]),
+            }),
         }
     }
 

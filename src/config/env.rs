@@ -122,6 +122,28 @@ pub const ALL: &[EnvironmentVariable] = &[
         },
     },
     EnvironmentVariable {
+        name: "LABFORGE_NOTEBOOK_TIMEOUT_SECONDS",
+        doc: "Seconds each notebook of a JupyterLab datalab may run when it is executed in the \
+              built image before review (default 300).",
+        apply: |config, value| {
+            config.checks.notebook_timeout_seconds = parse_number(
+                "LABFORGE_NOTEBOOK_TIMEOUT_SECONDS",
+                value,
+                "a number of seconds",
+            )?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
+        name: "LABFORGE_NOTEBOOK_NETWORK",
+        doc: "Whether notebooks executed before review reach the network (true/false, default \
+              false: they run with no network at all).",
+        apply: |config, value| {
+            config.checks.notebook_network = parse_bool("LABFORGE_NOTEBOOK_NETWORK", value)?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
         name: "LABFORGE_REGISTRY",
         doc: "host:port of the OCI registry that built images are pushed to.",
         apply: |config, value| {

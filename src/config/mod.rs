@@ -106,6 +106,8 @@ pub struct Config {
     pub engine: EngineConfig,
     pub sources: SourcesConfig,
     pub packaging: PackagingConfig,
+    /// The checks before review: notebooks executed in the built image.
+    pub checks: crate::pipeline::checks::ChecksConfig,
     pub registry_server: crate::registry::RegistryServerConfig,
     pub server: crate::http::ServerConfig,
     pub database: crate::storage::DatabaseConfig,
@@ -131,6 +133,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             sources: SourcesConfig::default(),
             packaging: PackagingConfig::default(),
+            checks: crate::pipeline::checks::ChecksConfig::default(),
             registry_server: crate::registry::RegistryServerConfig::default(),
             server: crate::http::ServerConfig::default(),
             database: crate::storage::DatabaseConfig::default(),
@@ -261,6 +264,7 @@ impl Config {
             engine: self.engine.clone(),
             sources: self.sources_settings(),
             packaging: self.packaging.clone(),
+            checks: self.checks.clone(),
         }
     }
 

@@ -70,7 +70,7 @@ impl DatalabService {
             )
             .await?;
         self.events.build_queued();
-        Ok(Build::from_row(row, version)?)
+        Ok(Build::from_row(row, name, version)?)
     }
 
     /// The builds of a version, newest first.
@@ -88,7 +88,7 @@ impl DatalabService {
             .builds_of_version(&version_row.id)
             .await?
             .into_iter()
-            .map(|row| Build::from_row(row, version))
+            .map(|row| Build::from_row(row, name, version))
             .collect::<Result<_, _>>()?)
     }
 
@@ -102,7 +102,7 @@ impl DatalabService {
         let row = self
             .reach_build(caller, name, version, number, Access::View)
             .await?;
-        Ok(Build::from_row(row, version)?)
+        Ok(Build::from_row(row, name, version)?)
     }
 
     /// The SPDX 2.3 document of the build's image, for whoever may see the build.
@@ -126,6 +126,26 @@ impl DatalabService {
             })
     }
 
+    /// The PNG screenshot of a desktop build, for whoever may see the build.
+    pub async fn build_screenshot(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+        number: i64,
+    ) -> Result<Vec<u8>, DatalabError> {
+        let row = self
+            .reach_build(caller, name, version, number, Access::View)
+            .await?;
+        self.database
+            .build_screenshot(&row.id)
+            .await?
+            .ok_or(DatalabError::NoScreenshot {
+                version: version.to_owned(),
+                number,
+            })
+    }
+
     /// The licence report of the build's dependencies, for whoever may see the build.
     pub async fn build_licence_report(
         &self,
@@ -138,7 +158,7 @@ impl DatalabService {
             .reach_build(caller, name, version, number, Access::View)
             .await?;
         let status = row.status;
-        Build::from_row(row, version)?
+        Build::from_row(row, name, version)?
             .licence_report
             .ok_or(DatalabError::NoEvidence {
                 version: version.to_owned(),
@@ -178,7 +198,7 @@ impl DatalabService {
                 number,
             }
         })?;
-        let build = Build::from_row(current, version)?;
+        let build = Build::from_row(current, name, version)?;
         if !cancelled {
             return Err(DatalabError::BuildEnded {
                 version: version.to_owned(),

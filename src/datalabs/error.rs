@@ -43,6 +43,11 @@ pub enum DatalabError {
         number: i64,
         status: BuildStatus,
     },
+    #[error(
+        "a screenshot of build {version}-{number}: only a succeeded build of a desktop datalab \
+         keeps one, taken when its smoke test saw the application's window"
+    )]
+    NoScreenshot { version: String, number: i64 },
     #[error("there is no user {0:?}")]
     UnknownUser(String),
     #[error("only the owner of {name:?} or an administrator may change it")]

@@ -57,6 +57,7 @@ where
         .routes(routes!(build_log))
         .routes(routes!(build_sbom))
         .routes(routes!(build_licence_report))
+        .routes(routes!(build_screenshot))
 }
 
 /// The version as one zip archive: its sources as a build stages them (ignore files applied,
@@ -491,6 +492,29 @@ async fn build_licence_report(
             .build_licence_report(&caller, &name, &version, number)
             .await?,
     ))
+}
+
+/// The screen of a desktop datalab's build once its smoke test saw the application's window, as
+/// noVNC shows it.
+#[utoipa::path(get, path = "/api/datalabs/{name}/versions/{version}/builds/{number}/screenshot",
+    tag = "datalabs", security((), ("api_token" = []), ("session_cookie" = [])),
+    params(("name" = String, Path, description = "Datalab name"),
+        ("version" = String, Path, description = "Semantic version"),
+        ("number" = i64, Path, description = "Build number within the version")),
+    responses((status = 200, body = Vec<u8>, content_type = "image/png",
+            description = "A PNG image of the whole desktop"),
+        (status = 404, body = ErrorEnvelope,
+            description = "No such build, or it kept no screenshot (not a desktop build)")))]
+async fn build_screenshot(
+    State(datalabs): State<DatalabService>,
+    caller: Caller,
+    Path((name, version, number)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let number = build_number(&name, &version, &number)?;
+    let png = datalabs
+        .build_screenshot(&caller, &name, &version, number)
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 /// Cancels a build: a queued one at once, a running one as soon as its worker notices

@@ -9,6 +9,7 @@ use crate::accounts::{Caller, Role};
 use crate::evidence::LicenceReport;
 use crate::metadata::DatalabKind;
 use crate::pipeline::PhaseTimings;
+use crate::pipeline::checks::NotebookChecks;
 use crate::pipeline::smoke::SmokeTestResult;
 use crate::recipe::lint::LintFinding;
 use crate::storage::StorageError;
@@ -211,10 +212,16 @@ pub struct Build {
     /// The dependencies whose licences a moderator must look at, once succeeded; the full SPDX
     /// document is at `.../builds/{number}/sbom`.
     pub licence_report: Option<LicenceReport>,
+    /// A JupyterLab datalab's notebooks executed in the image before review.
+    pub notebooks: Option<NotebookChecks>,
+    /// Where the desktop's screenshot after its smoke test is (`.../builds/{number}/screenshot`,
+    /// a PNG), when the build keeps one.
+    pub screenshot: Option<String>,
 }
 
 impl Build {
-    pub(crate) fn from_row(row: BuildRow, version: &str) -> Result<Self, StorageError> {
+    /// `name` is the datalab's, for the links.
+    pub(crate) fn from_row(row: BuildRow, name: &str, version: &str) -> Result<Self, StorageError> {
         let corrupt = |what| {
             move |error: serde_json::Error| StorageError::Corrupt {
                 what,
@@ -258,6 +265,17 @@ impl Build {
                 .map(|report| serde_json::from_value(report.0))
                 .transpose()
                 .map_err(corrupt("licence report"))?,
+            notebooks: row
+                .notebook_checks
+                .map(|checks| serde_json::from_value(checks.0))
+                .transpose()
+                .map_err(corrupt("notebook checks"))?,
+            screenshot: row.has_screenshot.then(|| {
+                format!(
+                    "/api/datalabs/{name}/versions/{version}/builds/{}/screenshot",
+                    row.number
+                )
+            }),
         })
     }
 }
@@ -268,7 +286,7 @@ pub struct LogLine {
     /// Position in the log from 0; Server-Sent Events use it as the event id.
     pub line: i64,
     pub at: DateTime<Utc>,
-    /// Pipeline phase (`fetch`, `package`, `lint`, `solve`, `push`, `smoke-test`) or `queue`.
+    /// Pipeline phase (`fetch`, `package`, `lint`, `solve`, `push`, `smoke-test`, `checks`) or `queue`.
     pub phase: String,
     pub text: String,
 }

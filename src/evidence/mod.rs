@@ -197,47 +197,16 @@ impl EvidenceCollector {
         image: &ImageReference,
         digest: &str,
     ) -> Result<(String, Value), EvidenceError> {
-        let mut reference = digest.to_owned();
-        // An index points at manifests; one step down is enough for what BuildKit pushes.
-        for _ in 0..2 {
-            let (media_type, bytes) = self
-                .registry
-                .manifest(image, &reference)
-                .await
-                .map_err(|detail| Self::registry_error(image, "the manifest", detail))?
-                .ok_or_else(|| {
-                    Self::registry_error(image, "the manifest", format!("no manifest {reference}"))
-                })?;
-            let manifest: Value = serde_json::from_slice(&bytes).map_err(|error| {
-                EvidenceError::ManifestUnreadable {
-                    image: image.to_string(),
-                    reference: reference.clone(),
-                    reason: format!("not JSON: {error}"),
-                }
+        let manifest = self
+            .registry
+            .image_manifest(image, digest)
+            .await
+            .map_err(|reason| EvidenceError::ManifestUnreadable {
+                image: image.to_string(),
+                reference: digest.to_owned(),
+                reason,
             })?;
-            let Some(children) = manifest["manifests"].as_array() else {
-                return Ok((media_type, manifest));
-            };
-            let chosen = children
-                .iter()
-                .find(|child| {
-                    child["platform"]["os"] == "linux"
-                        && child["platform"]["architecture"] == "amd64"
-                })
-                .or_else(|| children.first())
-                .and_then(|child| child["digest"].as_str())
-                .ok_or_else(|| EvidenceError::ManifestUnreadable {
-                    image: image.to_string(),
-                    reference: reference.clone(),
-                    reason: "an index without manifests".to_owned(),
-                })?;
-            reference = chosen.to_owned();
-        }
-        Err(EvidenceError::ManifestUnreadable {
-            image: image.to_string(),
-            reference: digest.to_owned(),
-            reason: "an index of indexes".to_owned(),
-        })
+        Ok((manifest.media_type, manifest.json))
     }
 
     async fn blob(

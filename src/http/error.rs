@@ -199,7 +199,8 @@ impl From<DatalabError> for ApiError {
             DatalabError::UnknownDatalab { .. }
             | DatalabError::UnknownVersion { .. }
             | DatalabError::UnknownBuild { .. }
-            | DatalabError::NoEvidence { .. } => Self::not_found(message),
+            | DatalabError::NoEvidence { .. }
+            | DatalabError::NoScreenshot { .. } => Self::not_found(message),
             DatalabError::UnknownUser(name) => Self::not_found(format!("user {name:?}")),
             DatalabError::NotDraft { .. } | DatalabError::BuildEnded { .. } => {
                 Self::conflict(message)

@@ -291,6 +291,11 @@ impl Worker {
                 phase_timings: serde_json::to_value(outcome.timings).ok(),
                 sbom: Some(outcome.evidence.sbom),
                 licence_report: serde_json::to_value(&outcome.evidence.report).ok(),
+                notebook_checks: outcome
+                    .notebooks
+                    .as_ref()
+                    .and_then(|checks| serde_json::to_value(checks).ok()),
+                screenshot: outcome.screenshot.map(|screenshot| screenshot.png),
                 version_metadata: Some(metadata),
                 failure: None,
             },
@@ -474,6 +479,8 @@ mod tests {
                 report: crate::evidence::licence_report(&[]),
                 referrer: "sha256:def".to_owned(),
             },
+            notebooks: None,
+            screenshot: None,
             timings: PhaseTimings::default(),
             metadata: parse_metadata(metadata_yaml, "metadata.yaml").unwrap(),
         }

@@ -82,6 +82,20 @@ pub struct Metadata {
     /// The program a desktop datalab opens (the schema allows it only with `kind: desktop`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<DesktopApplication>,
+    /// How the checks before review test a JupyterLab datalab (the schema allows it only with
+    /// `kind: jupyterlab`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testing: Option<Testing>,
+}
+
+/// What the checks before review run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Testing {
+    /// The notebooks executed in the built image, relative to the top of the content; without the
+    /// list, every notebook outside hidden folders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notebooks: Option<Vec<String>>,
 }
 
 /// Which base a datalab builds on and how it is served.

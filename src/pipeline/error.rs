@@ -57,6 +57,11 @@ pub enum PipelineError {
     )]
     ApplicationNeedsDesktop { kind: crate::metadata::DatalabKind },
     #[error(
+        "metadata.yaml lists {path} under testing.notebooks, but {reason}. List notebooks by \
+         their path from the top of the content, like analysis/photometry.ipynb"
+    )]
+    ListedNotebook { path: String, reason: &'static str },
+    #[error(
         "the base image {image} is not in the registry. Build the bases first: `labforge base-images`"
     )]
     BaseImageMissing { image: String },
@@ -125,6 +130,11 @@ pub enum PipelineError {
     SmokeTestFailed { image: String, detail: String },
     #[error("the smoke test of {image} could not run: {source}")]
     SmokeTestError {
+        image: String,
+        source: bollard::errors::Error,
+    },
+    #[error("the notebooks of {image} could not be executed: {source}")]
+    NotebooksError {
         image: String,
         source: bollard::errors::Error,
     },

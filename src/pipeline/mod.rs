@@ -9,9 +9,12 @@
 //! push     the image to the registry as <namespace>/<name>:<version>-<build>
 //! evidence the image's dependencies read from its layers: SPDX document (attached to the image
 //!          as a referrer) and licence report
-//! smoke    start the image and wait for its health endpoint
+//! smoke    start the image and wait for its health endpoint (a desktop: its application's window,
+//!          then a screenshot)
+//! checks   a JupyterLab datalab's notebooks executed in the image
 //! ```
 
+pub mod checks;
 mod error;
 pub mod hashes;
 pub mod index;
@@ -25,9 +28,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use self::checks::rfb::Screenshot;
+use self::checks::{ChecksConfig, NotebookChecks, NotebookRun, run_notebooks};
 pub use self::error::{BaseConflict, PipelineError};
 use self::index::{BuildIndex, BuildRecord};
-use self::smoke::SmokeTestResult;
+use self::smoke::{SmokeTest, SmokeTestResult};
 use crate::build_log::{BuildLog, Phase};
 use crate::buildkit::EngineConfig;
 use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
@@ -95,6 +100,9 @@ pub struct PhaseTimings {
     #[serde(default)]
     pub evidence: f64,
     pub smoke_test: f64,
+    /// Executing the notebooks.
+    #[serde(default)]
+    pub checks: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +114,10 @@ pub struct BuildOutcome {
     pub smoke_test: Option<SmokeTestResult>,
     /// The image's SPDX document and licence report.
     pub evidence: BuildEvidence,
+    /// A JupyterLab datalab's notebooks, executed in the image.
+    pub notebooks: Option<NotebookChecks>,
+    /// A desktop datalab's screen after its smoke test.
+    pub screenshot: Option<Screenshot>,
     pub timings: PhaseTimings,
     /// metadata.yaml as validated, for the catalogue.
     pub metadata: Metadata,
@@ -122,6 +134,8 @@ pub struct PipelineSettings {
     pub engine: EngineConfig,
     pub sources: SourcesConfig,
     pub packaging: PackagingConfig,
+    /// Notebooks executed before review.
+    pub checks: ChecksConfig,
 }
 
 pub struct Pipeline {
@@ -297,19 +311,11 @@ impl Pipeline {
         timings.evidence = started.elapsed().as_secs_f64();
 
         stop_if_cancelled(cancel)?;
-        let smoke_test = if spec.smoke_test {
-            let started = Instant::now();
-            let result = self.smoke_test(package, &image, log).await?;
-            timings.smoke_test = started.elapsed().as_secs_f64();
-            if let Some(result) = result.as_ref().filter(|result| !result.passed) {
-                return Err(PipelineError::SmokeTestFailed {
-                    image: image.to_string(),
-                    detail: result.detail.clone(),
-                });
-            }
-            result
+        let (smoke_test, screenshot, notebooks) = if spec.smoke_test {
+            self.check_image(package, &image, &mut timings, log, cancel)
+                .await?
         } else {
-            None
+            (None, None, None)
         };
 
         let record = BuildRecord {
@@ -335,6 +341,8 @@ impl Pipeline {
             lint,
             smoke_test,
             evidence,
+            notebooks,
+            screenshot,
             timings,
             metadata: plan.package.metadata,
         })
@@ -675,6 +683,8 @@ impl Pipeline {
             lint: Vec::new(),
             smoke_test: None,
             evidence,
+            notebooks: None,
+            screenshot: None,
             timings,
             metadata: plan.package.metadata.clone(),
         }))
@@ -736,6 +746,7 @@ impl Pipeline {
             );
         }
         let metadata = read.metadata;
+        check_listed_notebooks(root, &metadata)?;
         if let BuildHistory::Recorded {
             stored_metadata, ..
         } = &spec.history
@@ -845,12 +856,113 @@ impl Pipeline {
         arguments
     }
 
+    /// The smoke test (a failure fails the build), then the notebooks.
+    async fn check_image(
+        &self,
+        package: &Package,
+        image: &ImageReference,
+        timings: &mut PhaseTimings,
+        log: &BuildLog,
+        cancel: &CancellationToken,
+    ) -> Result<
+        (
+            Option<SmokeTestResult>,
+            Option<Screenshot>,
+            Option<NotebookChecks>,
+        ),
+        PipelineError,
+    > {
+        let started = Instant::now();
+        let smoke = self.smoke_test(package, image, log).await?;
+        timings.smoke_test = started.elapsed().as_secs_f64();
+        if let Some(smoke) = smoke.as_ref().filter(|smoke| !smoke.result.passed) {
+            return Err(PipelineError::SmokeTestFailed {
+                image: image.to_string(),
+                detail: smoke.result.detail.clone(),
+            });
+        }
+        stop_if_cancelled(cancel)?;
+        let started = Instant::now();
+        let notebooks = self
+            .run_notebooks(package.kind, &package.metadata, image, log)
+            .await?;
+        timings.checks = started.elapsed().as_secs_f64();
+        let (result, screenshot) =
+            smoke.map_or((None, None), |smoke| (Some(smoke.result), smoke.screenshot));
+        Ok((result, screenshot, notebooks))
+    }
+
+    /// A JupyterLab datalab's notebooks, executed in `image` on the local dockerd.
+    async fn run_notebooks(
+        &self,
+        kind: DatalabKind,
+        metadata: &Metadata,
+        image: &ImageReference,
+        log: &BuildLog,
+    ) -> Result<Option<NotebookChecks>, PipelineError> {
+        if kind != DatalabKind::JupyterLab {
+            return Ok(None);
+        }
+        let BuildEngine::Dockerd(engine) = &self.engine else {
+            log.write(
+                Phase::Checks,
+                "notebooks skipped: they run on a local dockerd only",
+            );
+            return Ok(None);
+        };
+        let listed = metadata
+            .testing
+            .as_ref()
+            .and_then(|testing| testing.notebooks.as_deref());
+        if listed.is_some_and(<[String]>::is_empty) {
+            log.write(
+                Phase::Checks,
+                "notebooks skipped: metadata.yaml lists none under testing.notebooks",
+            );
+            return Ok(None);
+        }
+        let config = &self.settings.checks;
+        log.write(
+            Phase::Checks,
+            format!(
+                "executing {} in the image, {} s each, {}",
+                listed.map_or_else(
+                    || "every notebook".to_owned(),
+                    |listed| format!("the {} notebooks listed in metadata.yaml", listed.len())
+                ),
+                config.notebook_timeout_seconds,
+                if config.notebook_network {
+                    "with the network"
+                } else {
+                    "without network"
+                }
+            ),
+        );
+        let checks = run_notebooks(
+            engine.docker(),
+            &image.to_string(),
+            NotebookRun {
+                notebooks: listed,
+                resources: metadata.minimum_resources.as_ref(),
+                config,
+            },
+            log,
+        )
+        .await
+        .map_err(|source| PipelineError::NotebooksError {
+            image: image.to_string(),
+            source,
+        })?;
+        log.write(Phase::Checks, checks.summary());
+        Ok(Some(checks))
+    }
+
     async fn smoke_test(
         &self,
         package: &Package,
         image: &ImageReference,
         log: &BuildLog,
-    ) -> Result<Option<SmokeTestResult>, PipelineError> {
+    ) -> Result<Option<SmokeTest>, PipelineError> {
         let BuildEngine::Dockerd(engine) = &self.engine else {
             log.write(
                 Phase::SmokeTest,
@@ -902,6 +1014,38 @@ impl Pipeline {
             source,
         }
     }
+}
+
+/// Each notebook metadata.yaml lists under `testing.notebooks` is a notebook file of the content,
+/// named by a path that stays inside it (the image holds the content, so this is checked before
+/// anything is built).
+fn check_listed_notebooks(root: &Path, metadata: &Metadata) -> Result<(), PipelineError> {
+    let listed = metadata
+        .testing
+        .as_ref()
+        .and_then(|testing| testing.notebooks.as_deref())
+        .unwrap_or_default();
+    for path in listed {
+        let refuse = |reason| PipelineError::ListedNotebook {
+            path: path.clone(),
+            reason,
+        };
+        let relative = Path::new(path);
+        if !relative
+            .components()
+            .all(|component| matches!(component, std::path::Component::Normal(_)))
+        {
+            return Err(refuse(
+                "the path leaves the content (it starts with / or has a .. or . part)",
+            ));
+        }
+        match std::fs::symlink_metadata(root.join(relative)) {
+            Ok(file) if file.is_file() => {}
+            Ok(_) => return Err(refuse("that is not a plain file in the content")),
+            Err(_) => return Err(refuse("the content has no such file")),
+        }
+    }
+    Ok(())
 }
 
 /// metadata.yaml's text. A file that is there but unreadable or not UTF-8 is not "missing": the

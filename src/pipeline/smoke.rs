@@ -18,12 +18,16 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::checks::rfb::{Screenshot, screenshot};
 use crate::build_log::{BuildLog, Phase};
 use crate::metadata::DesktopApplication;
 use crate::recipe::application::APPLICATION_LOG;
 
 /// How long the RFB banner may take once websockify serves noVNC.
 const RFB_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a desktop's application gets to paint its window before the screenshot.
+const SCREENSHOT_SETTLE: Duration = Duration::from_secs(2);
 
 /// How much of the application's output a failure shows.
 const APPLICATION_OUTPUT_SHOWN: usize = 2000;
@@ -42,7 +46,27 @@ pub struct SmokeTestResult {
     pub health_url_path: String,
     pub detail: String,
     pub seconds_to_healthy: Option<f64>,
+    /// The health page's last HTTP status.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The `<title>` of the first HTML page among the health page and `/`: what a user opening
+    /// the datalab sees in the browser's tab.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The page the title comes from.
+    #[serde(default)]
+    pub title_path: Option<String>,
 }
+
+/// A smoke test's result and, for a desktop that passed, its screen.
+#[derive(Debug, Clone)]
+pub struct SmokeTest {
+    pub result: SmokeTestResult,
+    pub screenshot: Option<Screenshot>,
+}
+
+/// How much of the health page is read for its title.
+const PAGE_READ: usize = 64 * 1024;
 
 /// Runs `image` with `port` published on loopback and probes `health_path`, then for a desktop
 /// the VNC server and the application's window, all within `timeout`.
@@ -54,7 +78,7 @@ pub async fn smoke_test(
     desktop: Option<DesktopProbe<'_>>,
     timeout: Duration,
     log: &BuildLog,
-) -> Result<SmokeTestResult, bollard::errors::Error> {
+) -> Result<SmokeTest, bollard::errors::Error> {
     let container_port = format!("{port}/tcp");
     let config = ContainerCreateBody {
         image: Some(image.to_owned()),
@@ -85,7 +109,7 @@ pub async fn smoke_test(
         log,
     )
     .await;
-    if !result.as_ref().is_ok_and(|result| result.passed) {
+    if !result.as_ref().is_ok_and(|smoke| smoke.result.passed) {
         let mut logs = docker.logs(
             &container,
             Some(LogsOptions {
@@ -119,7 +143,7 @@ async fn probe(
     desktop: Option<DesktopProbe<'_>>,
     timeout: Duration,
     log: &BuildLog,
-) -> Result<SmokeTestResult, bollard::errors::Error> {
+) -> Result<SmokeTest, bollard::errors::Error> {
     docker
         .start_container(container, None::<StartContainerOptions>)
         .await?;
@@ -146,14 +170,18 @@ async fn probe(
         match client.get(&url).send().await {
             Ok(response) if response.status().is_success() => {
                 let seconds = started.elapsed().as_secs_f64();
+                let status = response.status();
                 log.write(
                     Phase::SmokeTest,
-                    format!(
-                        "{health_path} answered {} after {seconds:.1}s",
-                        response.status()
-                    ),
+                    format!("{health_path} answered {status} after {seconds:.1}s"),
                 );
-                let mut detail = format!("{} after {seconds:.1}s", response.status());
+                let titled = titled_page(&client, &host_port, health_path, response).await;
+                if let Some((path, title)) = &titled {
+                    log.write(Phase::SmokeTest, format!("{path} is titled \"{title}\""));
+                }
+                let (title_path, title) = titled.unzip();
+                let mut detail = format!("{status} after {seconds:.1}s");
+                let mut screen = None;
                 if let Some(desktop) = desktop {
                     let deadline = started + timeout;
                     let checked =
@@ -163,12 +191,19 @@ async fn probe(
                         Ok(found) => detail = format!("{detail}; {found}"),
                         Err(problem) => return Ok(failed(health_path, problem)),
                     }
+                    screen = capture(&host_port, log).await;
                 }
-                return Ok(SmokeTestResult {
-                    passed: true,
-                    health_url_path: health_path.to_owned(),
-                    detail,
-                    seconds_to_healthy: Some(seconds),
+                return Ok(SmokeTest {
+                    result: SmokeTestResult {
+                        passed: true,
+                        health_url_path: health_path.to_owned(),
+                        detail,
+                        seconds_to_healthy: Some(seconds),
+                        status: Some(status.as_u16()),
+                        title,
+                        title_path,
+                    },
+                    screenshot: screen,
                 });
             }
             Ok(response) => last = format!("answered {}", response.status()),
@@ -413,13 +448,109 @@ fn last_chars(text: &str, count: usize) -> &str {
         .map_or("", |(index, _)| &text[index..])
 }
 
-fn failed(health_path: &str, detail: String) -> SmokeTestResult {
-    SmokeTestResult {
-        passed: false,
-        health_url_path: health_path.to_owned(),
-        detail,
-        seconds_to_healthy: None,
+fn failed(health_path: &str, detail: String) -> SmokeTest {
+    SmokeTest {
+        result: SmokeTestResult {
+            passed: false,
+            health_url_path: health_path.to_owned(),
+            detail,
+            seconds_to_healthy: None,
+            status: None,
+            title: None,
+            title_path: None,
+        },
+        screenshot: None,
     }
+}
+
+/// The desktop's screen once its application's window is up (after a moment for it to paint).
+/// A screenshot that cannot be taken is noted in the log; it does not fail the smoke test.
+async fn capture(host_port: &str, log: &BuildLog) -> Option<Screenshot> {
+    tokio::time::sleep(SCREENSHOT_SETTLE).await;
+    match screenshot(&format!("ws://127.0.0.1:{host_port}/websockify")).await {
+        Ok(screen) => {
+            log.write(
+                Phase::Checks,
+                format!(
+                    "took a screenshot of the desktop ({}x{}, {} KiB PNG)",
+                    screen.width,
+                    screen.height,
+                    screen.png.len().div_ceil(1024)
+                ),
+            );
+            Some(screen)
+        }
+        Err(problem) => {
+            log.write(
+                Phase::Checks,
+                format!("warning: no screenshot of the desktop: {problem}"),
+            );
+            None
+        }
+    }
+}
+
+/// The title of the health page when it is HTML with one, else of `/` (following redirects, as a
+/// browser opening the datalab does): the path and the title.
+async fn titled_page(
+    client: &reqwest::Client,
+    host_port: &str,
+    health_path: &str,
+    health: reqwest::Response,
+) -> Option<(String, String)> {
+    if let Some(title) = page_title(health).await {
+        return Some((health_path.to_owned(), title));
+    }
+    if health_path == "/" {
+        return None;
+    }
+    let front = client
+        .get(format!("http://127.0.0.1:{host_port}/"))
+        .send()
+        .await
+        .ok()
+        .filter(|response| response.status().is_success())?;
+    page_title(front).await.map(|title| ("/".to_owned(), title))
+}
+
+/// The `<title>` of an HTML page, read from at most its first [`PAGE_READ`] bytes.
+async fn page_title(response: reqwest::Response) -> Option<String> {
+    let is_html = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.to_ascii_lowercase().contains("html"));
+    if !is_html {
+        return None;
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= PAGE_READ {
+            break;
+        }
+    }
+    html_title(&String::from_utf8_lossy(&body))
+}
+
+/// The text of the first `<title>` element, its whitespace collapsed and the common entities
+/// read.
+fn html_title(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    let title = html[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    (!title.is_empty()).then_some(title)
 }
 
 #[cfg(test)]
@@ -433,6 +564,18 @@ mod tests {
             regex_for_text("TOPCAT (v4.8) [*.vot] $1 a|b \\ ^"),
             "TOPCAT \\(v4\\.8\\) \\[\\*\\.vot\\] \\$1 a\\|b \\\\ \\^"
         );
+    }
+
+    #[test]
+    fn the_page_title_is_read_from_html() {
+        assert_eq!(
+            html_title("<html><head><TITLE lang=en>\n  Catalogue &amp; Browser\n</title>")
+                .as_deref(),
+            Some("Catalogue & Browser")
+        );
+        assert_eq!(html_title("<html><title></title></html>"), None);
+        assert_eq!(html_title("<title>never closed"), None);
+        assert_eq!(html_title("no title"), None);
     }
 
     #[test]

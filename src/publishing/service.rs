@@ -222,7 +222,7 @@ impl PublishingService {
             "/api/datalabs/{}/versions/{}/builds/{}/log",
             row.datalab_name, row.version, row.build_number
         );
-        let build = Build::from_row(build_row, &row.version)?;
+        let build = Build::from_row(build_row, &row.datalab_name, &row.version)?;
         let sbom = build.licence_report.is_some().then(|| {
             format!(
                 "/api/datalabs/{}/versions/{}/builds/{}/sbom",

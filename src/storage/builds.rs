@@ -44,6 +44,10 @@ pub struct BuildRow {
     /// The dependencies' licence report of a succeeded build (its SPDX document is read apart:
     /// [`Database::build_sbom`]).
     pub licence_report: Option<Json<serde_json::Value>>,
+    /// A JupyterLab datalab's notebooks executed in the image.
+    pub notebook_checks: Option<Json<serde_json::Value>>,
+    /// Whether the build keeps a screenshot ([`Database::build_screenshot`]).
+    pub has_screenshot: bool,
 }
 
 /// The columns of [`BuildRow`] from `builds b LEFT JOIN users u ON u.id = b.requested_by`.
@@ -52,7 +56,8 @@ macro_rules! build_columns {
         "b.id, b.datalab_id, b.version_id, b.number, b.status, u.name AS requested_by, \
          b.queued_at, b.started_at, b.finished_at, b.worker, b.lease_expires_at, \
          b.cancel_requested, b.failure, b.environment_hash, b.content_hash, b.image, b.digest, \
-         b.reused, b.smoke_test, b.lint_findings, b.phase_timings, b.licence_report \
+         b.reused, b.smoke_test, b.lint_findings, b.phase_timings, b.licence_report, \
+         b.notebook_checks, b.screenshot IS NOT NULL AS has_screenshot \
          FROM builds b LEFT JOIN users u ON u.id = b.requested_by"
     };
 }
@@ -74,6 +79,9 @@ pub struct BuildResult {
     /// The image's SPDX document.
     pub sbom: Option<serde_json::Value>,
     pub licence_report: Option<serde_json::Value>,
+    pub notebook_checks: Option<serde_json::Value>,
+    /// A desktop's screen, as PNG.
+    pub screenshot: Option<Vec<u8>>,
     /// The validated metadata of a succeeded build, stored on its version.
     pub version_metadata: Option<serde_json::Value>,
 }
@@ -94,6 +102,8 @@ impl BuildResult {
             phase_timings: None,
             sbom: None,
             licence_report: None,
+            notebook_checks: None,
+            screenshot: None,
             version_metadata: None,
         }
     }
@@ -136,14 +146,64 @@ impl Database {
         requested_by: &str,
         queued_at: DateTime<Utc>,
     ) -> Result<BuildRow, StorageError> {
+        self.insert_build(
+            id,
+            datalab_id,
+            version_id,
+            Some(requested_by),
+            queued_at,
+            None,
+        )
+        .await
+    }
+
+    /// A build that labforge itself runs at once, outside the queue (a rebase): numbered like a
+    /// queued one, but inserted as `running` on `worker` until `lease_until`, so that no worker
+    /// claims it and a crash leaves it to the abandoned-build sweep.
+    pub async fn insert_running_build(
+        &self,
+        id: &str,
+        datalab_id: &str,
+        version_id: &str,
+        started_at: DateTime<Utc>,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<BuildRow, StorageError> {
+        self.insert_build(
+            id,
+            datalab_id,
+            version_id,
+            None,
+            started_at,
+            Some((worker, lease_until)),
+        )
+        .await
+    }
+
+    async fn insert_build(
+        &self,
+        id: &str,
+        datalab_id: &str,
+        version_id: &str,
+        requested_by: Option<&str>,
+        queued_at: DateTime<Utc>,
+        running: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<BuildRow, StorageError> {
+        let status = if running.is_some() {
+            BuildStatus::Running
+        } else {
+            BuildStatus::Queued
+        };
+        let (worker, lease) = running.unzip();
+        let started_at = running.map(|_| queued_at);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let inserted = with_pool!(self, write, |pool| {
                 sqlx::query(
                     "INSERT INTO builds (id, datalab_id, version_id, number, status, \
-                     requested_by, queued_at) \
-                     SELECT $1, $2, $3, COALESCE(MAX(number) + 1, 0), 'queued', $4, $5 \
+                     requested_by, queued_at, started_at, worker, lease_expires_at) \
+                     SELECT $1, $2, $3, COALESCE(MAX(number) + 1, 0), $6, $4, $5, $7, $8, $9 \
                      FROM builds WHERE version_id = $3",
                 )
                 .bind(id)
@@ -151,6 +211,10 @@ impl Database {
                 .bind(version_id)
                 .bind(requested_by)
                 .bind(queued_at)
+                .bind(status)
+                .bind(started_at)
+                .bind(worker)
+                .bind(lease)
                 .execute(pool)
                 .await
                 .map(drop)
@@ -202,6 +266,16 @@ impl Database {
             sqlx::query_as(query).bind(id).fetch_optional(pool).await?
         });
         Ok(sbom.and_then(|(sbom,)| sbom).map(|sbom| sbom.0))
+    }
+
+    /// The PNG screenshot build `id` keeps; `None` when it has none (not a desktop, not
+    /// succeeded, or the screen could not be read).
+    pub async fn build_screenshot(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let query = "SELECT screenshot FROM builds WHERE id = $1";
+        let screenshot: Option<(Option<Vec<u8>>,)> = with_pool!(self, read, |pool| {
+            sqlx::query_as(query).bind(id).fetch_optional(pool).await?
+        });
+        Ok(screenshot.and_then(|(screenshot,)| screenshot))
     }
 
     /// The builds of a version, newest first.
@@ -351,7 +425,8 @@ impl Database {
                 "UPDATE builds SET status = $3, finished_at = $4, lease_expires_at = NULL, \
                  failure = $5, environment_hash = $6, content_hash = $7, image = $8, \
                  digest = $9, reused = $10, smoke_test = $11, lint_findings = $12, \
-                 phase_timings = $13, sbom = $14, licence_report = $15 \
+                 phase_timings = $13, sbom = $14, licence_report = $15, \
+                 notebook_checks = $16, screenshot = $17 \
                  WHERE id = $1 AND worker = $2 AND status = 'running' \
                  RETURNING version_id, datalab_id",
             )
@@ -370,6 +445,8 @@ impl Database {
             .bind(result.phase_timings.as_ref().map(Json))
             .bind(result.sbom.as_ref().map(Json))
             .bind(result.licence_report.as_ref().map(Json))
+            .bind(result.notebook_checks.as_ref().map(Json))
+            .bind(&result.screenshot)
             .fetch_optional(&mut *transaction)
             .await?;
             if let (Some((version_id, _)), Some(metadata)) = (&recorded, &result.version_metadata) {

@@ -299,6 +299,18 @@ impl Database {
     }
 
     /// The versions of a datalab, oldest first.
+    /// Every published version of every datalab, oldest first.
+    pub async fn published_versions(&self) -> Result<Vec<VersionRow>, StorageError> {
+        let query = concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM versions WHERE state = 'published' ORDER BY created_at, id"
+        );
+        Ok(with_pool!(self, read, |pool| {
+            sqlx::query_as(query).fetch_all(pool).await?
+        }))
+    }
+
     pub async fn versions_of(&self, datalab_id: &str) -> Result<Vec<VersionRow>, StorageError> {
         let query = concat!(
             "SELECT ",

@@ -81,7 +81,17 @@ fn assert_desktop_smoke_test_passed(outcome: &BuildOutcome, window: &str) {
         smoke.detail.contains(&format!("window \"{window}\" after")),
         "{smoke:?}"
     );
+    assert_eq!(smoke.title_path.as_deref(), Some("/vnc.html"), "{smoke:?}");
     assert_eq!(outcome.record.kind, "desktop");
+    // The screen as the VNC server sends it, at x_base's geometry.
+    let screenshot = outcome
+        .screenshot
+        .as_ref()
+        .expect("a desktop that passed its smoke test has a screenshot");
+    assert_eq!((screenshot.width, screenshot.height), (1600, 900));
+    let decoder = png::Decoder::new(std::io::Cursor::new(&screenshot.png));
+    let info = decoder.read_info().expect("the screenshot is a PNG");
+    assert_eq!((info.info().width, info.info().height), (1600, 900));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -229,6 +239,13 @@ async fn a_browser_sees_the_application_through_novnc_and_its_menu_restarts_it()
     let (outcome, log) = build_as(&pipeline, lab, None, true).await;
     let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
     assert_desktop_smoke_test_passed(&outcome, "labforge blue probe");
+    // labforge's own screenshot shows the maximised application as the browser will.
+    let own = colour_share(&outcome.screenshot.as_ref().unwrap().png, PROBE_COLOUR);
+    assert!(
+        own > 0.5,
+        "the application's window covers {:.0}% of the build's screenshot, expected over half",
+        own * 100.0
+    );
 
     let docker = Docker::connect_with_local_defaults()
         .unwrap()

@@ -96,6 +96,7 @@ async fn jupyterlab_lab_builds_answers_its_health_check_then_rebuilds_only_what_
         smoke.passed && smoke.health_url_path == "/api/status",
         "{smoke:?}"
     );
+    assert_eq!(smoke.title.as_deref(), Some("JupyterLab"), "{smoke:?}");
     let (repository, tag) = first.record.image.rsplit_once(':').unwrap();
     let in_registry = RegistryClient::with_credentials(config.registry.credentials())
         .manifest_digest(&ImageReference::new(repository, tag))
@@ -217,6 +218,14 @@ async fn generic_lab_runs_its_declared_command_and_port() {
         smoke.passed && smoke.health_url_path == "/health",
         "{smoke:?}"
     );
+    // The health page is plain text: the title is the front page's, as a browser shows it.
+    assert_eq!(smoke.status, Some(200), "{smoke:?}");
+    assert_eq!(
+        smoke.title.as_deref(),
+        Some("Catalogue browser"),
+        "{smoke:?}"
+    );
+    assert_eq!(smoke.title_path.as_deref(), Some("/"), "{smoke:?}");
     let labforge::buildkit::BuildEngine::Dockerd(engine) = pipeline.engine() else {
         panic!("the tests build with dockerd")
     };

@@ -75,6 +75,11 @@ test('author creates a datalab from a dropped zip, follows its build and submits
 	await expect(page.getByLabel('Build log 0.0.1-0')).toContainText('build succeeded');
 	await expect(page.getByText('Tips for your own Dockerfile')).toBeVisible();
 	await expect(page.getByText(/The image holds \d+ Python distributions? and \d+ Debian packages?/)).toBeVisible();
+	// The example's notebook, executed in the image before review.
+	await expect(page.getByText('1 of 1 notebooks passed, run in the image without network')).toBeVisible();
+	const notebooks = page.getByRole('region', { name: 'Notebooks executed' });
+	await expect(notebooks.getByRole('row', { name: /photometry\.ipynb passed/ })).toBeVisible();
+	await expect(page.getByText(/is titled “JupyterLab”/)).toBeVisible();
 	await expect(page.getByRole('link', { name: 'Licence report (JSON)' })).toHaveAttribute('href', `/api/datalabs/${name}/versions/0.0.1/builds/0/licence-report`);
 	await expectAccessible(page, 'the Testing tab');
 	await keepScreenshot(page, testInfo, 'editor-testing');

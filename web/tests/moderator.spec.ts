@@ -16,6 +16,8 @@ test('moderator requests changes, the author resubmits, the moderator approves a
 	await expect(page.getByRole('heading', { name: `Review of ${lab} 0.0.1` })).toBeVisible();
 	await expect(page.getByRole('heading', { name: 'Build 0.0.1-0' })).toBeVisible();
 	await expect(page.getByText('Passed:')).toBeVisible();
+	// A generic datalab: the title of the page a user opening it sees.
+	await expect(page.getByText(/The page \/ is titled “Catalogue browser”/)).toBeVisible();
 	await expect(page.getByRole('heading', { name: /^Licence / })).toBeVisible();
 	await expect(page.getByText('First publication: nothing to compare.')).toBeVisible();
 	// The evidence of what the image holds: its dependencies, flagged licences, the SBOM.
