@@ -60,6 +60,20 @@ enum Command {
     },
     /// Build and push the base images (`datalab_base`, `jl_base`, `x_base`) from Debian packages.
     BaseImages,
+    /// Move every published datalab onto a patch release of its base without rebuilding it: where
+    /// the new base declares the same interface, the image gets the new base's layers under its
+    /// own, is smoke-tested and its notebooks run again, and becomes the version's next build.
+    Rebase {
+        /// The base version to move onto (default: the one this labforge builds on).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only say what would be rebased.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the outcomes as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
     /// The main job: base images, then every example datalab in the given folder.
     Run {
         #[arg(long, default_value = "examples")]
@@ -416,6 +430,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::BaseImages => base_images(&config, &cancel).await,
+        Command::Rebase { to, dry_run, json } => rebase(&config, to, dry_run, json).await,
         Command::Run { examples } => {
             base_images(&config, &cancel).await?;
             set_up_examples(config, &examples).await
@@ -564,6 +579,52 @@ async fn base_images(config: &Config, cancel: &CancellationToken) -> anyhow::Res
     finish_printing(log, printer).await;
     for image in result? {
         println!("{} {}", image.reference, image.digest);
+    }
+    Ok(())
+}
+
+async fn rebase(
+    config: &Config,
+    to: Option<String>,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let BuildEngine::Dockerd(engine) =
+        BuildEngine::connect(&config.engine, &config.registry).await?
+    else {
+        bail!(
+            "rebased images are checked on a local dockerd (smoke test, notebooks); unset \
+             LABFORGE_BUILDKITD"
+        );
+    };
+    let database = crate::storage::Database::open(&config.database, &config.data_dir).await?;
+    let rebaser = crate::rebase::Rebaser {
+        database: database.clone(),
+        registry: crate::images::RegistryClient::with_credentials(config.registry.credentials()),
+        target: config.registry.clone(),
+        docker: engine.docker().clone(),
+        checks: config.checks.clone(),
+    };
+    let base_version = to.unwrap_or_else(|| config.base_version.clone());
+    let log = BuildLog::new();
+    let printer = print_log(&log);
+    let outcomes = rebaser.rebase_published(&base_version, dry_run, &log).await;
+    finish_printing(log, printer).await;
+    database.close().await;
+    let outcomes = outcomes?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    }
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome.result, crate::rebase::RebaseResult::Failed { .. }))
+        .map(|outcome| format!("{} {}", outcome.datalab, outcome.version))
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "rebased builds that failed their checks (the earlier builds stay in use): {}",
+            failed.join(", ")
+        );
     }
     Ok(())
 }

@@ -57,6 +57,7 @@ pub mod metadata;
 pub mod passwords;
 pub mod pipeline;
 pub mod publishing;
+pub mod rebase;
 pub mod recipe;
 pub mod registry;
 pub mod rules;

@@ -139,7 +139,8 @@ pub struct HistoryEvent {
     pub submission: Option<String>,
     /// The user who acted; absent when labforge did (automatic checks, the operator's examples).
     pub actor: Option<String>,
-    /// `submitted`, `approved`, `changes_requested`, `published`, ...
+    /// `submitted`, `approved`, `changes_requested`, `published`, `rebased` (onto a patched
+    /// base by `labforge rebase`), ...
     pub action: String,
     pub from: Option<String>,
     pub to: String,

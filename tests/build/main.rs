@@ -16,5 +16,6 @@ mod cli_client;
 mod desktop;
 mod evidence;
 mod pipeline;
+mod rebase;
 mod sessions;
 mod sources;
