@@ -46,7 +46,9 @@ pub use log_follower::LogEvent;
 pub use service::DatalabService;
 pub use source_files::{MAX_SOURCE_FILE_BYTES, SourceFile};
 pub use states::{BuildStatus, DatalabState, UnknownState, VersionState, Visibility};
-pub use views::{Build, Datalab, LogLine, NewDatalab, NewVersion, Upload, Version, VersionSource};
+pub use views::{
+    Build, Datalab, LogLine, NewDatalab, NewVersion, Png, Upload, Version, VersionSource,
+};
 pub use workspaces::{WorkspaceFolder, Workspaces};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]

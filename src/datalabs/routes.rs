@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use super::{
     Build, BuildStatus, Datalab, DatalabError, DatalabService, LogEvent, LogLine, NewDatalab,
-    NewVersion, SourceFile, Upload, Version, WorkspaceFolder,
+    NewVersion, Png, SourceFile, Upload, Version, WorkspaceFolder,
 };
 use crate::accounts::{AccountService, Caller};
 use crate::catalog::CatalogService;
@@ -501,7 +501,7 @@ async fn build_licence_report(
     params(("name" = String, Path, description = "Datalab name"),
         ("version" = String, Path, description = "Semantic version"),
         ("number" = i64, Path, description = "Build number within the version")),
-    responses((status = 200, body = Vec<u8>, content_type = "image/png",
+    responses((status = 200, body = Png, content_type = "image/png",
             description = "A PNG image of the whole desktop"),
         (status = 404, body = ErrorEnvelope,
             description = "No such build, or it kept no screenshot (not a desktop build)")))]

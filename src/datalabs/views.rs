@@ -280,6 +280,11 @@ impl Build {
     }
 }
 
+/// A PNG image, as bytes.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Png(pub Vec<u8>);
+
 /// One line of a build log.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LogLine {

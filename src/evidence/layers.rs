@@ -93,8 +93,26 @@ fn read_tar(reader: impl Read) -> Result<LayerChanges, String> {
     Ok(changes)
 }
 
+impl LayerChanges {
+    /// Bytes held: what a cache of read layers counts.
+    pub fn size(&self) -> usize {
+        let paths = |paths: &[String]| paths.iter().map(String::len).sum::<usize>();
+        self.added
+            .iter()
+            .map(|(path, content)| path.len() + content.len())
+            .sum::<usize>()
+            + paths(&self.removed)
+            + paths(&self.emptied)
+            + self
+                .links
+                .iter()
+                .map(|(link, target)| link.len() + target.len())
+                .sum::<usize>()
+    }
+}
+
 /// Applies one layer's changes on top of the files of the layers below it.
-pub fn apply(files: &mut ImageFiles, changes: LayerChanges) {
+pub fn apply(files: &mut ImageFiles, changes: &LayerChanges) {
     for folder in &changes.emptied {
         remove_under(files, folder);
     }
@@ -102,10 +120,10 @@ pub fn apply(files: &mut ImageFiles, changes: LayerChanges) {
         files.remove(path);
         remove_under(files, path);
     }
-    let mut added: BTreeMap<String, Vec<u8>> = changes.added.into_iter().collect();
-    for (link, target) in changes.links {
-        if let Some(content) = added.get(&target).or_else(|| files.get(&target)).cloned() {
-            added.insert(link, content);
+    let mut added: BTreeMap<String, Vec<u8>> = changes.added.iter().cloned().collect();
+    for (link, target) in &changes.links {
+        if let Some(content) = added.get(target).or_else(|| files.get(target)).cloned() {
+            added.insert(link.clone(), content);
         }
     }
     files.extend(added);
@@ -167,7 +185,7 @@ mod tests {
     fn image(layers: &[Vec<u8>]) -> ImageFiles {
         let mut files = ImageFiles::new();
         for blob in layers {
-            apply(&mut files, read_layer(blob).unwrap());
+            apply(&mut files, &read_layer(blob).unwrap());
         }
         files
     }

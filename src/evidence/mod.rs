@@ -87,6 +87,72 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 #[derive(Debug, Clone)]
 pub struct EvidenceCollector {
     registry: RegistryClient,
+    read_layers: LayerCache,
+}
+
+/// Layers read before, by digest, shared by the collector's clones: every datalab shares its
+/// base's layers, so after the first image on a base only a datalab's own layers are downloaded
+/// and read. A digest names its content, so a cached layer is the layer. Bounded by the bytes the
+/// kept files take; the oldest layer read goes first.
+#[derive(Debug, Clone)]
+struct LayerCache {
+    inner: std::sync::Arc<std::sync::Mutex<CachedLayers>>,
+    limit: usize,
+}
+
+impl Default for LayerCache {
+    fn default() -> Self {
+        Self {
+            inner: std::sync::Arc::default(),
+            limit: CACHED_LAYER_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct CachedLayers {
+    layers: std::collections::HashMap<String, std::sync::Arc<layers::LayerChanges>>,
+    order: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+/// What the kept files of cached layers may take (a base's copyright files and dpkg status are a
+/// few MiB).
+const CACHED_LAYER_BYTES: usize = 64 * 1024 * 1024;
+
+impl LayerCache {
+    fn get(&self, digest: &str) -> Option<std::sync::Arc<layers::LayerChanges>> {
+        let cached = self
+            .inner
+            .lock()
+            .expect("the cache's lock is never poisoned");
+        cached.layers.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: &str, changes: std::sync::Arc<layers::LayerChanges>) {
+        let size = changes.size();
+        if size > self.limit {
+            return;
+        }
+        let mut cached = self
+            .inner
+            .lock()
+            .expect("the cache's lock is never poisoned");
+        if cached.layers.contains_key(digest) {
+            return;
+        }
+        while cached.bytes + size > self.limit {
+            let Some(oldest) = cached.order.pop_front() else {
+                break;
+            };
+            if let Some(removed) = cached.layers.remove(&oldest) {
+                cached.bytes -= removed.size();
+            }
+        }
+        cached.bytes += size;
+        cached.order.push_back(digest.to_owned());
+        cached.layers.insert(digest.to_owned(), changes);
+    }
 }
 
 /// The image's dependencies and how long reading them took.
@@ -100,7 +166,10 @@ pub struct ImageInventory {
 
 impl EvidenceCollector {
     pub fn new(registry: RegistryClient) -> Self {
-        Self { registry }
+        Self {
+            registry,
+            read_layers: LayerCache::default(),
+        }
     }
 
     /// Makes the SPDX document and licence report of `image` (whose manifest is `digest`) and
@@ -161,21 +230,28 @@ impl EvidenceCollector {
 
         let mut changes = futures_util::stream::iter(layer_digests)
             .map(|layer| async move {
+                if let Some(cached) = self.read_layers.get(&layer) {
+                    return Ok(cached);
+                }
                 let blob = self.blob(image, &layer, &format!("layer {layer}")).await?;
                 let read = tokio::task::spawn_blocking(move || layers::read_layer(&blob))
                     .await
                     .map_err(|error| error.to_string())
-                    .and_then(|read| read);
-                read.map_err(|detail| EvidenceError::Layer {
-                    image: image.to_string(),
-                    digest: layer.clone(),
-                    detail,
-                })
+                    .and_then(|read| read)
+                    .map_err(|detail| EvidenceError::Layer {
+                        image: image.to_string(),
+                        digest: layer.clone(),
+                        detail,
+                    })?;
+                let read = std::sync::Arc::new(read);
+                self.read_layers
+                    .insert(&layer, std::sync::Arc::clone(&read));
+                Ok(read)
             })
             .buffered(LAYERS_AT_ONCE);
         let mut files = layers::ImageFiles::new();
         while let Some(layer) = changes.try_next().await? {
-            layers::apply(&mut files, layer);
+            layers::apply(&mut files, &layer);
         }
 
         let mut packages: Vec<InstalledPackage> = files
@@ -303,4 +379,42 @@ impl EvidenceCollector {
 
 fn sha256(content: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(content)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer holding one dpkg status file of `bytes` bytes.
+    fn layer(bytes: usize) -> std::sync::Arc<layers::LayerChanges> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let content = vec![b'x'; bytes];
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "var/lib/dpkg/status", content.as_slice())
+            .unwrap();
+        std::sync::Arc::new(layers::read_layer(&tar.into_inner().unwrap()).unwrap())
+    }
+
+    #[test]
+    fn the_layer_cache_keeps_the_newest_layers_within_its_bytes() {
+        let cache = LayerCache {
+            limit: 250,
+            ..LayerCache::default()
+        };
+        cache.insert("sha256:a", layer(100));
+        cache.insert("sha256:b", layer(100));
+        assert!(cache.get("sha256:a").is_some() && cache.get("sha256:b").is_some());
+        cache.insert("sha256:c", layer(100));
+        assert!(cache.get("sha256:a").is_none(), "the oldest goes first");
+        assert!(cache.get("sha256:b").is_some() && cache.get("sha256:c").is_some());
+        cache.insert("sha256:huge", layer(1000));
+        assert!(
+            cache.get("sha256:huge").is_none(),
+            "a layer over the limit is not kept"
+        );
+        assert!(cache.get("sha256:c").is_some());
+    }
 }

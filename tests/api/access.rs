@@ -222,6 +222,12 @@ fn datalabs_rows() -> Vec<Row> {
             [404; 6],
         ),
         row(
+            Method::GET,
+            "/api/datalabs/olga-draft/versions/0.0.1/builds/0/screenshot",
+            None,
+            [404; 6],
+        ),
+        row(
             Method::POST,
             "/api/datalabs/olga-draft/versions/0.0.1/builds",
             None,

@@ -384,6 +384,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datalabs/{name}/versions/{version}/builds/{number}/screenshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The screen of a desktop datalab's build once its smoke test saw the application's window, as
+         *     noVNC shows it.
+         */
+        get: operations["build_screenshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datalabs/{name}/versions/{version}/export": {
         parameters: {
             query?: never;
@@ -953,6 +973,7 @@ export interface components {
             image?: string | null;
             licence_report?: components["schemas"]["LicenceReport"] | null;
             lint_findings: components["schemas"]["LintFinding"][];
+            notebooks?: components["schemas"]["NotebookChecks"] | null;
             /**
              * Format: int64
              * @description Number within the version: build `0.0.1-2` is number 2 of version 0.0.1.
@@ -965,6 +986,11 @@ export interface components {
             requested_by?: string | null;
             /** @description Nothing changed since an earlier build of the version, whose image it names. */
             reused: boolean;
+            /**
+             * @description Where the desktop's screenshot after its smoke test is (`.../builds/{number}/screenshot`,
+             *     a PNG), when the build keeps one.
+             */
+            screenshot?: string | null;
             smoke_test?: components["schemas"]["SmokeTestResult"] | null;
             /** Format: date-time */
             started_at?: string | null;
@@ -1209,7 +1235,10 @@ export interface components {
         };
         /** @description One transition of a datalab's publication. */
         HistoryEvent: {
-            /** @description `submitted`, `approved`, `changes_requested`, `published`, ... */
+            /**
+             * @description `submitted`, `approved`, `changes_requested`, `published`, `rebased` (onto a patched
+             *     base by `labforge rebase`), ...
+             */
             action: string;
             /** @description The user who acted; absent when labforge did (automatic checks, the operator's examples). */
             actor?: string | null;
@@ -1346,7 +1375,7 @@ export interface components {
              * @description Position in the log from 0; Server-Sent Events use it as the event id.
              */
             line: number;
-            /** @description Pipeline phase (`fetch`, `package`, `lint`, `solve`, `push`, `smoke-test`) or `queue`. */
+            /** @description Pipeline phase (`fetch`, `package`, `lint`, `solve`, `push`, `smoke-test`, `checks`) or `queue`. */
             phase: string;
             text: string;
         };
@@ -1420,6 +1449,43 @@ export interface components {
             /** @description Semantic version; metadata.yaml of the source must state the same. */
             version: string;
         };
+        /** @description One notebook executed in the built image. */
+        NotebookCheck: {
+            /**
+             * Format: int32
+             * @description The cell that failed or was running when time ran out, counted from 1 in notebook order
+             *     (markdown cells included), as JupyterLab shows them.
+             */
+            cell?: number | null;
+            /** @description What went wrong, in one line (`ZeroDivisionError: division by zero`). */
+            error?: string | null;
+            outcome: components["schemas"]["NotebookOutcome"];
+            /** @description The notebook's path in the datalab's content. */
+            path: string;
+            /**
+             * Format: double
+             * @description Seconds the notebook took, kernel start included.
+             */
+            seconds: number;
+            /** @description The cell's traceback, without terminal colours, its end when long. */
+            traceback?: string | null;
+        };
+        /** @description The notebooks of one build: which ran, how they ended, and under which conditions. */
+        NotebookChecks: {
+            /** @description Whether the notebooks could reach the network (the operator's choice). */
+            network: boolean;
+            notebooks: components["schemas"]["NotebookCheck"][];
+            /**
+             * Format: int64
+             * @description Seconds each notebook was allowed.
+             */
+            timeout_seconds: number;
+        };
+        /**
+         * @description How one notebook ended.
+         * @enum {string}
+         */
+        NotebookOutcome: "passed" | "failed" | "timed_out" | "not_run";
         /**
          * @description Something publishing must do for the licences to be honoured.
          * @enum {string}
@@ -1436,6 +1502,11 @@ export interface components {
         };
         /** @description Seconds spent in each phase of one build. */
         PhaseTimings: {
+            /**
+             * Format: double
+             * @description Executing the notebooks.
+             */
+            checks?: number;
             /**
              * Format: double
              * @description Reading the image's layers for its SBOM and licence report, and attaching the SBOM.
@@ -1459,6 +1530,11 @@ export interface components {
          * @enum {string}
          */
         PickerGroup: "popular" | "esa" | "other";
+        /**
+         * Format: binary
+         * @description A PNG image, as bytes.
+         */
+        Png: string;
         /** @description Everything a moderator looks at before deciding. */
         Review: {
             /**
@@ -1557,6 +1633,18 @@ export interface components {
             passed: boolean;
             /** Format: double */
             seconds_to_healthy?: number | null;
+            /**
+             * Format: int32
+             * @description The health page's last HTTP status.
+             */
+            status?: number | null;
+            /**
+             * @description The `<title>` of the first HTML page among the health page and `/`: what a user opening
+             *     the datalab sees in the browser's tab.
+             */
+            title?: string | null;
+            /** @description The page the title comes from. */
+            title_path?: string | null;
         };
         /**
          * @description A file of a version's sources that the editor reads and writes.
@@ -3190,6 +3278,51 @@ export interface operations {
                 };
             };
             /** @description No such build, or it kept no SBOM */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    build_screenshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Datalab name */
+                name: string;
+                /** @description Semantic version */
+                version: string;
+                /** @description Build number within the version */
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A PNG image of the whole desktop */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": components["schemas"]["Png"];
+                };
+            };
+            /** @description Signing in is needed, or the API token is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such build, or it kept no screenshot (not a desktop build) */
             404: {
                 headers: {
                     [name: string]: unknown;
