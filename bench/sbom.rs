@@ -132,9 +132,11 @@ async fn main() -> anyhow::Result<()> {
     let uncompressed = baseline.first().map_or(0, |(_, bytes)| *bytes);
     println!("SBOM of {image} ({digest})");
     println!(
-        "  {} Python distributions, {} Debian packages, {} licence flags, {} packages in the document",
+        "  {} Python distributions, {} Debian packages ({} from {}), {} licence flags, {} packages in the document",
         report.python_distributions,
         report.debian_packages,
+        report.from_base,
+        report.base.as_deref().unwrap_or("no base"),
         report.flags.len(),
         document["packages"].as_array().map_or(0, Vec::len)
     );
@@ -171,7 +173,8 @@ async fn sbom(
         },
         &inventory.packages,
     );
-    Ok((document, licence_report(&inventory.packages)))
+    let base = collector.base_packages(image, &inventory).await;
+    Ok((document, licence_report(&inventory.packages, base.as_ref())))
 }
 
 /// Downloads and decompresses every layer of the image manifest `digest`, two at a time as the

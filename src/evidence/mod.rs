@@ -27,14 +27,26 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 pub use self::error::EvidenceError;
-pub use self::report::{LicenceConcern, LicenceFlag, LicenceReport, licence_report};
+pub use self::report::{
+    BasePackages, ConcernCount, LicenceConcern, LicenceFlag, LicenceReport, licence_report,
+};
 use self::spdx::{DescribedImage, SPDX_MEDIA_TYPE};
 use crate::images::{ImageReference, RegistryClient};
 use crate::licences::LicenceExpression;
 
 /// Where a dependency comes from.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum PackageEcosystem {
@@ -160,6 +172,8 @@ impl LayerCache {
 pub struct ImageInventory {
     pub packages: Vec<InstalledPackage>,
     pub created: chrono::DateTime<chrono::Utc>,
+    /// The image config's labels.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Time spent downloading and reading the layers.
     pub elapsed: Duration,
 }
@@ -189,13 +203,39 @@ impl EvidenceCollector {
             },
             &inventory.packages,
         );
-        let report = licence_report(&inventory.packages);
+        let base = self.base_packages(image, &inventory).await;
+        let report = licence_report(&inventory.packages, base.as_ref());
         let referrer = self.attach(image, digest, &sbom).await?;
         Ok(BuildEvidence {
             sbom,
             report,
             referrer,
         })
+    }
+
+    /// The packages of the labforge base `image` was built on (its `org.labforge.base.*` labels),
+    /// read through the same layer cache; `None` when the image names no base or it cannot be
+    /// read, and then every package is reported.
+    pub async fn base_packages(
+        &self,
+        image: &ImageReference,
+        inventory: &ImageInventory,
+    ) -> Option<BasePackages> {
+        let name = inventory.labels.get(crate::base_images::BASE_NAME_LABEL)?;
+        let version = inventory
+            .labels
+            .get(crate::base_images::BASE_VERSION_LABEL)?;
+        let base = ImageReference::new(
+            format!(
+                "{}/{}",
+                image.registry(),
+                crate::config::RegistryTarget::repository_path(name)
+            ),
+            version.clone(),
+        );
+        let digest = self.registry.manifest_digest(&base).await.ok()??;
+        let packages = self.inventory(&base, &digest).await.ok()?.packages;
+        Some(BasePackages::new(format!("{name} {version}"), &packages))
     }
 
     /// The dependencies installed in `image`, read from its layers.
@@ -222,11 +262,12 @@ impl EvidenceCollector {
             .as_str()
             .ok_or_else(|| unreadable("no config digest".to_owned()))?;
         let config = self.blob(image, config_digest, "the config").await?;
-        let created = serde_json::from_slice::<Value>(&config)
-            .ok()
-            .and_then(|config| config["created"].as_str().map(str::to_owned))
-            .and_then(|created| chrono::DateTime::parse_from_rfc3339(&created).ok())
+        let config = serde_json::from_slice::<Value>(&config).unwrap_or_default();
+        let created = config["created"]
+            .as_str()
+            .and_then(|created| chrono::DateTime::parse_from_rfc3339(created).ok())
             .map_or_else(chrono::Utc::now, |created| created.to_utc());
+        let labels = serde_json::from_value(config["config"]["Labels"].clone()).unwrap_or_default();
 
         let mut changes = futures_util::stream::iter(layer_digests)
             .map(|layer| async move {
@@ -263,6 +304,7 @@ impl EvidenceCollector {
         Ok(ImageInventory {
             packages,
             created,
+            labels,
             elapsed: started.elapsed(),
         })
     }

@@ -476,7 +476,7 @@ mod tests {
             smoke_test: None,
             evidence: crate::evidence::BuildEvidence {
                 sbom: serde_json::json!({}),
-                report: crate::evidence::licence_report(&[]),
+                report: crate::evidence::licence_report(&[], None),
                 referrer: "sha256:def".to_owned(),
             },
             notebooks: None,

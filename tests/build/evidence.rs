@@ -67,6 +67,25 @@ async fn gpl_unknown_and_non_commercial_dependencies_are_flagged_and_the_sbom_is
         "the base's own distributions are read too: {report:#?}"
     );
     assert!(report.debian_packages > 10, "{report:#?}");
+    // The base's own packages are the operator's: counted, in the SBOM, not flagged. This datalab
+    // adds no Debian package, so only its three distributions are.
+    assert_eq!(
+        report.base.as_deref(),
+        Some(format!("datalab_base {}", config.base_version).as_str())
+    );
+    assert_eq!(
+        report.from_base,
+        report.debian_packages + report.python_distributions - 3,
+        "{report:#?}"
+    );
+    let mut flagged: Vec<&str> = report
+        .flags
+        .iter()
+        .map(|flag| flag.package.as_str())
+        .collect();
+    flagged.sort_unstable();
+    assert_eq!(flagged, ["gpl-tool", "mystery", "nc-data"]);
+    assert_eq!(report.by_concern.len(), 3, "{report:#?}");
 
     // The document: SPDX 2.3's required fields, and every dependency in it.
     let sbom = &outcome.evidence.sbom;

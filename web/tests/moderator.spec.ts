@@ -22,6 +22,8 @@ test('moderator requests changes, the author resubmits, the moderator approves a
 	await expect(page.getByText('First publication: nothing to compare.')).toBeVisible();
 	// The evidence of what the image holds: its dependencies, flagged licences, the SBOM.
 	await expect(page.getByText(/The image holds \d+ Python distributions? and \d+ Debian packages?/)).toBeVisible();
+	// The base's own packages are the operator's: only what the datalab adds is flagged.
+	await expect(page.getByText(/\d+ of them from its base datalab_base [\d.]+, which are not flagged; no dependency licence is flagged\./)).toBeVisible();
 	const sbom = page.getByRole('link', { name: 'SBOM (SPDX 2.3 JSON)' });
 	await expect(sbom).toHaveAttribute('href', `/api/datalabs/${lab}/versions/0.0.1/builds/0/sbom`);
 	const moderator = await Caller.signIn('mo');

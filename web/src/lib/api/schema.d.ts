@@ -1007,6 +1007,11 @@ export interface components {
          * @enum {string}
          */
         Category: "permissive" | "weak_copyleft" | "strong_copyleft" | "network_copyleft" | "non_commercial" | "member_states_only" | "proprietary" | "osi_or_fsf_approved" | "not_classified" | "no_assertion";
+        /** @description The number of flags of one concern. */
+        ConcernCount: {
+            concern: components["schemas"]["LicenceConcern"];
+            flags: number;
+        };
         /**
          * @description How far a licence's copyleft reaches.
          * @enum {string}
@@ -1320,10 +1325,19 @@ export interface components {
         };
         /** @description What a moderator must look at in the image's dependencies. */
         LicenceReport: {
+            /** @description The labforge base the image is built on (`jl_base 1.1.0`), when it could be read. */
+            base?: string | null;
+            /** @description How many flags of each concern, the most flagged first: what the review looks at first. */
+            by_concern?: components["schemas"]["ConcernCount"][];
             /** @description Debian packages dpkg lists as installed. */
             debian_packages: number;
-            /** @description One entry per package and concern, Python first. */
+            /** @description One entry per package and concern the datalab adds, Python first. */
             flags: components["schemas"]["LicenceFlag"][];
+            /**
+             * @description Packages the base itself installs (same name and version): the operator chose them, so
+             *     they are in the SBOM but not flagged here.
+             */
+            from_base?: number;
             /** @description Python distributions found in the image. */
             python_distributions: number;
         };
