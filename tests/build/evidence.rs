@@ -46,46 +46,7 @@ async fn gpl_unknown_and_non_commercial_dependencies_are_flagged_and_the_sbom_is
     let (outcome, log) = build_as(&pipeline, lab, Some(&name), false).await;
     let outcome = outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
 
-    // The report: each of the three flagged for its own reason.
-    let report = &outcome.evidence.report;
-    let concern_of = |package: &str| {
-        report
-            .flags
-            .iter()
-            .find(|flag| flag.package == package)
-            .unwrap_or_else(|| panic!("{package} is not flagged: {report:#?}"))
-    };
-    assert_eq!(
-        concern_of("gpl-tool").concern,
-        LicenceConcern::StrongCopyleft
-    );
-    assert_eq!(concern_of("mystery").concern, LicenceConcern::Unknown);
-    assert!(concern_of("mystery").reason.contains("Ask the author"));
-    assert_eq!(concern_of("nc-data").concern, LicenceConcern::NonCommercial);
-    assert!(
-        report.python_distributions >= 4,
-        "the base's own distributions are read too: {report:#?}"
-    );
-    assert!(report.debian_packages > 10, "{report:#?}");
-    // The base's own packages are the operator's: counted, in the SBOM, not flagged. This datalab
-    // adds no Debian package, so only its three distributions are.
-    assert_eq!(
-        report.base.as_deref(),
-        Some(format!("datalab_base {}", config.base_version).as_str())
-    );
-    assert_eq!(
-        report.from_base,
-        report.debian_packages + report.python_distributions - 3,
-        "{report:#?}"
-    );
-    let mut flagged: Vec<&str> = report
-        .flags
-        .iter()
-        .map(|flag| flag.package.as_str())
-        .collect();
-    flagged.sort_unstable();
-    assert_eq!(flagged, ["gpl-tool", "mystery", "nc-data"]);
-    assert_eq!(report.by_concern.len(), 3, "{report:#?}");
+    assert_report(&outcome.evidence.report, &config.base_version);
 
     // The document: SPDX 2.3's required fields, and every dependency in it.
     let sbom = &outcome.evidence.sbom;
@@ -159,6 +120,49 @@ async fn gpl_unknown_and_non_commercial_dependencies_are_flagged_and_the_sbom_is
 /// relationship's `spdxElementId`, `relationshipType` and `relatedSpdxElement`, naming elements
 /// of the document; each `LicenseRef-` used declared in `hasExtractedLicensingInfos` with its
 /// `extractedText`.
+/// Each of the three distributions flagged for its own reason, and nothing of the base.
+fn assert_report(report: &labforge::evidence::LicenceReport, base_version: &str) {
+    // The report: each of the three flagged for its own reason.
+    let concern_of = |package: &str| {
+        report
+            .flags
+            .iter()
+            .find(|flag| flag.package == package)
+            .unwrap_or_else(|| panic!("{package} is not flagged: {report:#?}"))
+    };
+    assert_eq!(
+        concern_of("gpl-tool").concern,
+        LicenceConcern::StrongCopyleft
+    );
+    assert_eq!(concern_of("mystery").concern, LicenceConcern::Unknown);
+    assert!(concern_of("mystery").reason.contains("Ask the author"));
+    assert_eq!(concern_of("nc-data").concern, LicenceConcern::NonCommercial);
+    assert!(
+        report.python_distributions >= 4,
+        "the base's own distributions are read too: {report:#?}"
+    );
+    assert!(report.debian_packages > 10, "{report:#?}");
+    // The base's own packages are the operator's: counted, in the SBOM, not flagged. This datalab
+    // adds no Debian package, so only its three distributions are.
+    assert_eq!(
+        report.base.as_deref(),
+        Some(format!("datalab_base {base_version}").as_str())
+    );
+    assert_eq!(
+        report.from_base,
+        report.debian_packages + report.python_distributions - 3,
+        "{report:#?}"
+    );
+    let mut flagged: Vec<&str> = report
+        .flags
+        .iter()
+        .map(|flag| flag.package.as_str())
+        .collect();
+    flagged.sort_unstable();
+    assert_eq!(flagged, ["gpl-tool", "mystery", "nc-data"]);
+    assert_eq!(report.by_concern.len(), 3, "{report:#?}");
+}
+
 fn spdx_2_3_problems(document: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let mut require = |ok: bool, what: String| {
