@@ -330,3 +330,47 @@ KUBECONFIG
   say "kube-apiserver did not come up; see $folder/kube-apiserver.log and $folder/etcd.log"
   exit 1
 }
+
+# The OCI distribution-spec conformance suite, built from its Go module at a pinned version with
+# `go test -c` (its legacy entry point runs the same tests as its `main`), cached in
+# $CONFORMANCE_CACHE/<version>.
+CONFORMANCE_VERSION=${LABFORGE_CONFORMANCE_VERSION:-v0.0.0-20260831232431-97274622c111}
+CONFORMANCE_CACHE=${LABFORGE_CONFORMANCE_CACHE:-/var/cache/labforge/conformance}
+
+build_conformance() {
+  local folder=$CONFORMANCE_CACHE/$CONFORMANCE_VERSION module
+  [[ -x $folder/conformance.test ]] && return
+  command -v go >/dev/null || { say "go is missing: install Go (1.26 or later) to build the OCI conformance suite"; exit 1; }
+  say "building the OCI distribution-spec conformance suite $CONFORMANCE_VERSION (once; log: $folder/build.log)"
+  mkdir -p "$folder"
+  (
+    cd "$folder"
+    module=$(GOFLAGS=-mod=mod go mod download -json \
+      "github.com/opencontainers/distribution-spec/conformance@$CONFORMANCE_VERSION" |
+      sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    cd "$module"
+    go test -c -o "$folder/conformance.test" .
+  ) >"$folder/build.log" 2>&1 || { say "building the conformance suite failed; see $folder/build.log"; exit 1; }
+}
+
+# Runs the suite's four workflows (pull, push, content discovery, content management) against the
+# registry on $1 as the account $2 (password in the file $3), with its results (result.yaml,
+# report.html, junit.xml) in $4. Returns the suite's status.
+run_conformance() {
+  local address=$1 username=$2 password_file=$3 results=$4
+  build_conformance
+  rm -rf "$results"
+  mkdir -p "$results"
+  say "running the OCI distribution-spec conformance suite against $address (results: $results)"
+  (
+    cd "$results"
+    OCI_REGISTRY=$address OCI_TLS=disabled OCI_VERSION=1.1 \
+      OCI_REPO1=datalabs/oci-conformance/one OCI_REPO2=datalabs/oci-conformance/two \
+      OCI_USERNAME=$username OCI_PASSWORD=$(cat "$password_file") OCI_RESULTS_DIR=$results \
+      OCI_ROOT_URL=http://$address OCI_NAMESPACE=datalabs/oci-conformance/one \
+      OCI_CROSSMOUNT_NAMESPACE=datalabs/oci-conformance/two \
+      OCI_TEST_PULL=1 OCI_TEST_PUSH=1 OCI_TEST_CONTENT_DISCOVERY=1 OCI_TEST_CONTENT_MANAGEMENT=1 \
+      OCI_HIDE_SKIPPED_WORKFLOWS=0 \
+      "$CONFORMANCE_CACHE/$CONFORMANCE_VERSION/conformance.test"
+  )
+}

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Instant;
 
 /// `registry/namespace/name:tag`, split where the tag starts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,6 +77,62 @@ impl fmt::Debug for Credentials {
 pub struct RegistryClient {
     http: reqwest::Client,
     credentials: Option<Credentials>,
+    tokens: TokenCache,
+}
+
+/// Bearer tokens already issued, by the challenge they answer, until shortly before they expire:
+/// the token service checks the account's password (deliberately slow) for every token, and one
+/// image takes many requests of the same scope.
+#[derive(Clone, Default)]
+struct TokenCache(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, Instant)>>>,
+);
+
+/// What a token is trusted for when the token service does not say (the distribution spec's
+/// default lifetime is 60 s), and how long before its end it is no longer used.
+const TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_mins(1);
+const TOKEN_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("TokenCache { .. }")
+    }
+}
+
+impl TokenCache {
+    fn get(&self, challenge: &str) -> Option<String> {
+        let tokens = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens
+            .get(challenge)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(authorization, _)| authorization.clone())
+    }
+
+    fn remove(&self, challenge: &str) {
+        let mut tokens = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens.remove(challenge);
+    }
+
+    fn insert(&self, challenge: &str, authorization: &str, lifetime: std::time::Duration) {
+        let Some(usable) = lifetime.checked_sub(TOKEN_MARGIN) else {
+            return;
+        };
+        let mut tokens = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens.retain(|_, (_, until)| Instant::now() < *until);
+        tokens.insert(
+            challenge.to_owned(),
+            (authorization.to_owned(), Instant::now() + usable),
+        );
+    }
 }
 
 impl Default for RegistryClient {
@@ -100,6 +157,7 @@ impl RegistryClient {
                 .build()
                 .unwrap_or_default(),
             credentials,
+            tokens: TokenCache::default(),
         }
     }
 
@@ -110,6 +168,9 @@ impl RegistryClient {
         let parameters = challenge_parameters(parameters);
         if scheme.eq_ignore_ascii_case("basic") {
             return Ok(self.credentials.as_ref().map(basic_authorization));
+        }
+        if let Some(authorization) = self.tokens.get(challenge) {
+            return Ok(Some(authorization));
         }
         let Some(realm) = parameters
             .iter()
@@ -157,7 +218,13 @@ impl RegistryClient {
             .ok_or_else(|| {
                 RegistryRequestError::Failed(format!("the token service {realm} sent no token"))
             })?;
-        Ok(Some(format!("Bearer {token}")))
+        let authorization = format!("Bearer {token}");
+        let lifetime = body
+            .get("expires_in")
+            .and_then(serde_json::Value::as_u64)
+            .map_or(TOKEN_LIFETIME, std::time::Duration::from_secs);
+        self.tokens.insert(challenge, &authorization, lifetime);
+        Ok(Some(authorization))
     }
 
     /// Sends a request built by `request` without credentials, and again with the authorization
@@ -196,6 +263,15 @@ impl RegistryClient {
             Some(repository) => format!("{challenge},scope=\"repository:{repository}:pull\""),
             None => challenge,
         };
+        let Some(authorization) = self.authorization(&challenge).await? else {
+            return Ok(response);
+        };
+        let response = request(Some(&authorization)).send().await.map_err(failed)?;
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        // A kept token the registry no longer takes (it restarted with a new key): a fresh one.
+        self.tokens.remove(&challenge);
         let Some(authorization) = self.authorization(&challenge).await? else {
             return Ok(response);
         };
