@@ -190,6 +190,10 @@ pub struct AccessEntry {
     pub kind: String,
     pub name: String,
     pub actions: Vec<String>,
+    /// Actions the holder asked for and was refused (labforge's own claim): a request needing one
+    /// of them is answered 403, not with a challenge that would only bring the same token again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -219,6 +223,14 @@ impl Subject {
                     .actions
                     .iter()
                     .any(|granted| granted == action.name() || granted == "*")
+        })
+    }
+
+    /// Whether the holder asked for `action` on `repository` and was refused it.
+    pub fn was_refused(&self, repository: &RepositoryName, action: Action) -> bool {
+        self.access.iter().any(|entry| {
+            entry.name == repository.as_str()
+                && entry.refused.iter().any(|refused| refused == action.name())
         })
     }
 }
@@ -420,23 +432,26 @@ impl AccessControl {
             }
             let mut allowed = self.allowed_actions(user, name);
             allowed.extend(also_allowed(name));
-            let granted: Vec<String> = actions
-                .split(',')
-                .filter(|action| {
+            let (granted, refused): (Vec<String>, Vec<String>) =
+                actions.split(',').map(str::to_owned).partition(|action| {
                     allowed.iter().any(|allowed| allowed.name() == *action)
-                        || (*action == "*" && allowed.contains(&Action::Delete))
-                })
-                .map(str::to_owned)
-                .collect();
+                        || (action == "*" && allowed.contains(&Action::Delete))
+                });
             if let Some(entry) = access.iter_mut().find(|entry| entry.name == name) {
                 entry.actions.extend(granted);
                 entry.actions.sort();
                 entry.actions.dedup();
+                entry.refused.extend(refused);
+                let actions = entry.actions.clone();
+                entry.refused.retain(|action| !actions.contains(action));
+                entry.refused.sort();
+                entry.refused.dedup();
             } else {
                 access.push(AccessEntry {
                     kind: kind.to_owned(),
                     name: name.to_owned(),
                     actions: granted,
+                    refused,
                 });
             }
         }
@@ -518,14 +533,11 @@ impl AccessControl {
         match required {
             None => Ok(subject),
             Some((repository, action)) if subject.may(repository, action) => Ok(subject),
-            Some((repository, _)) => {
-                // A named user whose token was issued for this very scope was refused by the
-                // grants: asking again would not help.
-                let asked_for_it = subject
-                    .access
-                    .iter()
-                    .any(|entry| entry.name == repository.as_str());
-                if subject.user.is_some() && asked_for_it {
+            Some((repository, action)) => {
+                // A named user who asked for this very action on this repository and was refused
+                // by the grants: asking again would not help. A token that never asked for it
+                // (one of pull scope, used for a push) is answered with the challenge for it.
+                if subject.user.is_some() && subject.was_refused(repository, action) {
                     Err(RegistryError::Denied)
                 } else {
                     Err(challenge())
@@ -610,6 +622,32 @@ pub(super) mod tests {
         );
         assert!(access.authenticate("alice", "pw").await.is_some());
         assert!(access.authenticate("alice", "wrong").await.is_none());
+    }
+
+    #[test]
+    fn a_refused_action_is_denied_and_one_never_asked_for_is_challenged() {
+        let access = access();
+        let secret: RepositoryName = "datalabs/secret".parse().unwrap();
+        let bearer = |scope: &str| {
+            format!(
+                "Bearer {}",
+                access.issue(Some("alice"), &[scope.to_owned()]).token
+            )
+        };
+        // Asked for push and refused it: asking again would bring the same token.
+        let refused = bearer("repository:datalabs/secret:pull,push");
+        let answer = access.authorize(Some(&refused), None, Some((&secret, Action::Push)));
+        assert!(matches!(answer, Err(RegistryError::Denied)), "{answer:?}");
+        // A pull token used for a push: the challenge names the push scope.
+        let pull_only = bearer("repository:datalabs/secret:pull");
+        let answer = access.authorize(Some(&pull_only), None, Some((&secret, Action::Push)));
+        let Err(RegistryError::Unauthorized { challenge }) = answer else {
+            panic!("{answer:?}");
+        };
+        assert!(
+            challenge.contains("scope=\"repository:datalabs/secret:pull,push\""),
+            "{challenge}"
+        );
     }
 
     #[test]

@@ -260,10 +260,31 @@ async fn distribution(
     let subject = state
         .access
         .authorize(authorization, host, endpoint.required(&method))?;
+    let query = Query::of(&uri);
+    // A mount reads from another repository: a token without pull there is answered with the
+    // challenge for both scopes (as distribution does), so that the client can mount instead of
+    // uploading again. A holder refused pull there gets an upload session instead.
+    if let (Endpoint::Uploads(name), &Method::POST) = (&endpoint, &method)
+        && query.get("mount").is_some()
+        && let Some(from) = query
+            .get("from")
+            .and_then(|from| from.parse::<RepositoryName>().ok())
+        && !subject.may(&from, Action::Pull)
+        && !subject.was_refused(&from, Action::Pull)
+    {
+        return Err(RegistryError::Unauthorized {
+            challenge: state.access.challenge(
+                host,
+                Some(&format!(
+                    "repository:{name}:pull,push repository:{from}:pull"
+                )),
+            ),
+        });
+    }
     let call = Call {
         state: &state,
         subject,
-        query: Query::of(&uri),
+        query,
         headers: &headers,
     };
     match endpoint {
