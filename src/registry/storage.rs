@@ -320,6 +320,18 @@ impl Storage {
         remove_file_if_present(&self.upload_owner_path(id)).await
     }
 
+    /// The repository the upload `id` belongs to, as written when it started; `None` when there
+    /// is no such upload (never started, finished or cancelled, possibly by another process).
+    pub async fn upload_owner(&self, id: &str) -> Option<String> {
+        fs::read_to_string(self.upload_owner_path(id)).await.ok()
+    }
+
+    /// The size of the upload `id`'s bytes and when they last changed; `None` when it is gone.
+    pub async fn upload_state(&self, id: &str) -> Option<(u64, std::time::SystemTime)> {
+        let metadata = fs::metadata(self.upload_path(id)).await.ok()?;
+        Some((metadata.len(), metadata.modified().ok()?))
+    }
+
     /// Uploads left by an earlier process, with their repository names as written. Bytes whose
     /// repository file is missing (a crash between the two writes) are removed.
     pub async fn pending_uploads(&self) -> Result<Vec<(String, String)>, StorageError> {

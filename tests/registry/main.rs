@@ -6,3 +6,4 @@ mod common;
 
 mod registry;
 mod service_registry;
+mod two_processes;

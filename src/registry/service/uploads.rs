@@ -1,5 +1,11 @@
 //! Upload sessions: started, appended to chunk by chunk, finished once the digest checks out, or
 //! cancelled. Sessions an earlier process left are resumed at start; idle ones are purged.
+//!
+//! Several service processes may share one content store: an upload started by one can be
+//! continued and finished by another. The bytes on disk are the truth: a session unknown here is
+//! taken up from them, one whose bytes another process extended is hashed again from them, one
+//! whose bytes are gone was finished or cancelled elsewhere, and an upload is idle only when its
+//! bytes have not changed for the expiry.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
@@ -60,8 +66,8 @@ impl RegistryService {
         repository: &RepositoryName,
         id: &str,
     ) -> Result<UploadStatus, RegistryError> {
-        let session = self.session(repository, id)?;
-        let session = Self::lock_open(&session, id).await?;
+        let session = self.session(repository, id).await?;
+        let session = self.lock_open(&session, id).await?;
         Ok(UploadStatus {
             id: id.to_owned(),
             size: session.size,
@@ -81,8 +87,8 @@ impl RegistryService {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let session = self.session(repository, id)?;
-        let mut session = Self::lock_open(&session, id).await?;
+        let session = self.session(repository, id).await?;
+        let mut session = self.lock_open(&session, id).await?;
         self.append_locked(repository, id, &mut session, chunk_start, body)
             .await?;
         Ok(UploadStatus {
@@ -146,8 +152,8 @@ impl RegistryService {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let session = self.session(repository, id)?;
-        let mut session = Self::lock_open(&session, id).await?;
+        let session = self.session(repository, id).await?;
+        let mut session = self.lock_open(&session, id).await?;
         self.append_locked(repository, id, &mut session, chunk_start, body)
             .await?;
         let computed = match digest.algorithm() {
@@ -196,8 +202,8 @@ impl RegistryService {
         repository: &RepositoryName,
         id: &str,
     ) -> Result<(), RegistryError> {
-        let session = self.session(repository, id)?;
-        let mut session = Self::lock_open(&session, id).await?;
+        let session = self.session(repository, id).await?;
+        let mut session = self.lock_open(&session, id).await?;
         session.closed = true;
         self.sessions().remove(id);
         self.storage.remove_upload(id).await?;
@@ -251,38 +257,88 @@ impl RegistryService {
             }
             expired
         };
+        let mut purged = 0;
         for id in &expired {
+            // Another process may be continuing it: idle means its bytes did not change either.
+            if let Some((_, modified)) = self.storage.upload_state(id).await
+                && modified.elapsed().is_ok_and(|idle| idle < expiry)
+            {
+                continue;
+            }
             self.storage.remove_upload(id).await?;
+            purged += 1;
         }
-        Ok(expired.len())
+        Ok(purged)
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionEntry>> {
         self.uploads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn session(
+    /// The session `id` of `repository`: this process's, or one another process sharing the
+    /// content store started, taken up from its bytes.
+    async fn session(
         &self,
         repository: &RepositoryName,
         id: &str,
     ) -> Result<Arc<tokio::sync::Mutex<UploadSession>>, RegistryError> {
         let unknown = || RegistryError::BlobUploadUnknown { id: id.to_owned() };
-        let sessions = self.sessions();
-        let entry = sessions
-            .get(id)
-            .filter(|entry| &entry.repository == repository)
-            .ok_or_else(unknown)?;
-        Ok(Arc::clone(&entry.session))
+        if let Some(entry) = self.sessions().get(id) {
+            return if &entry.repository == repository {
+                Ok(Arc::clone(&entry.session))
+            } else {
+                Err(unknown())
+            };
+        }
+        // Upload ids are this registry's UUIDs; anything else names no file of the store.
+        if uuid::Uuid::parse_str(id).is_err()
+            || self.storage.upload_owner(id).await.as_deref() != Some(repository.as_str())
+        {
+            return Err(unknown());
+        }
+        let (size, sha256) = self.storage.rehash_upload(id, Algorithm::Sha256).await?;
+        let session = Arc::new(tokio::sync::Mutex::new(UploadSession {
+            size,
+            closed: false,
+            sha256,
+            last_activity: Instant::now(),
+        }));
+        let entry = self
+            .sessions()
+            .entry(id.to_owned())
+            .or_insert_with(|| SessionEntry {
+                repository: repository.clone(),
+                session,
+            })
+            .session
+            .clone();
+        Ok(entry)
     }
 
-    /// Locks an upload session that is still open.
+    /// Locks an upload session that is still open, brought up to date with its bytes when
+    /// another process changed them.
     async fn lock_open<'a>(
+        &self,
         session: &'a tokio::sync::Mutex<UploadSession>,
         id: &str,
     ) -> Result<tokio::sync::MutexGuard<'a, UploadSession>, RegistryError> {
-        let guard = session.lock().await;
+        let mut guard = session.lock().await;
         if guard.closed {
             return Err(RegistryError::BlobUploadUnknown { id: id.to_owned() });
+        }
+        match self.storage.upload_state(id).await {
+            None => {
+                // Finished or cancelled by another process.
+                guard.closed = true;
+                self.sessions().remove(id);
+                return Err(RegistryError::BlobUploadUnknown { id: id.to_owned() });
+            }
+            Some((size, _)) if size != guard.size => {
+                let (size, sha256) = self.storage.rehash_upload(id, Algorithm::Sha256).await?;
+                guard.size = size;
+                guard.sha256 = sha256;
+            }
+            Some(_) => {}
         }
         Ok(guard)
     }
