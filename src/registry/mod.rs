@@ -30,6 +30,18 @@
 //! - push and delete: `builder` (the build service) and `admin` users only;
 //! - `_catalog` lists the repositories the caller may pull.
 //!
+//! A token records, per repository, what it was asked for and refused: a request needing a refused
+//! action is answered 403, one needing an action the token never asked for gets the challenge for
+//! it (a mount's challenge names the source repository's pull scope too). Conformance: the OCI
+//! distribution-spec suite passes all four workflows (`scripts/test.sh` runs it); a mount without
+//! `from` is never done, since it would let a pusher link blobs of repositories it cannot read.
+//!
+//! # Several processes
+//!
+//! Processes sharing one data folder share the content store, the token signing key and so each
+//! other's tokens; an upload may be started on one and continued or finished on another (see
+//! [`service`]'s uploads: the bytes on disk are the truth).
+//!
 //! # Storage guarantees
 //!
 //! See [`storage`]: blobs are verified before they become visible and written with
