@@ -52,6 +52,7 @@ async fn gpl_unknown_and_non_commercial_dependencies_are_flagged_and_the_sbom_is
     let sbom = &outcome.evidence.sbom;
     let problems = spdx_2_3_problems(sbom);
     assert!(problems.is_empty(), "{problems:#?}");
+    validated_by_spdx_tools(sbom);
     let declared = |package: &str| {
         sbom["packages"]
             .as_array()
@@ -161,6 +162,29 @@ fn assert_report(report: &labforge::evidence::LicenceReport, base_version: &str)
     flagged.sort_unstable();
     assert_eq!(flagged, ["gpl-tool", "mystery", "nc-data"]);
     assert_eq!(report.by_concern.len(), 3, "{report:#?}");
+}
+
+/// SPDX's own validator (PyPI spdx-tools, which `scripts/test.sh` installs) parses the document
+/// as SPDX 2.3 JSON and checks it against the specification's rules.
+fn validated_by_spdx_tools(document: &Value) {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("image.spdx.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(document).unwrap()).unwrap();
+    let output = std::process::Command::new("pyspdxtools")
+        .args(["--version", "SPDX-2.3", "--infile"])
+        .arg(&path)
+        .output()
+        .expect("pyspdxtools runs (scripts/lib.sh installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "pyspdxtools refused the SBOM:\n{text}");
+    assert!(
+        !text.to_lowercase().contains("validation"),
+        "pyspdxtools found problems:\n{text}"
+    );
 }
 
 fn spdx_2_3_problems(document: &Value) -> Vec<String> {
