@@ -10,7 +10,7 @@ STARTED_POSTGRES=()
 say() { printf '\033[1m[labforge]\033[0m %s\n' "$*" >&2; }
 
 APT_PACKAGES=(docker.io mmdebstrap skopeo podman docker-registry git ca-certificates curl
-  postgresql chromium chromium-driver uidmap openssl)
+  postgresql chromium chromium-driver uidmap openssl runc)
 
 install_missing() {
   local missing=()
@@ -40,6 +40,12 @@ install_missing() {
   if ! python3 -c 'import pyshacl' >/dev/null 2>&1; then
     say "installing pyshacl (PyPI pyshacl)"
     python3 -m pip install --quiet --disable-pip-version-check pyshacl
+  fi
+  # tests/build/evidence.rs validates the SBOMs labforge makes with SPDX's own tool.
+  if ! command -v pyspdxtools >/dev/null 2>&1; then
+    say "installing pyspdxtools (PyPI spdx-tools)"
+    python3 -m pip install --quiet --disable-pip-version-check spdx-tools
+    hash -r
   fi
   # scripts/contract.sh checks the OpenAPI document against the running service with it.
   if ! command -v schemathesis >/dev/null 2>&1; then
@@ -328,6 +334,64 @@ KUBECONFIG
     sleep 0.5
   done
   say "kube-apiserver did not come up; see $folder/kube-apiserver.log and $folder/etcd.log"
+  exit 1
+}
+
+# A standalone buildkitd for the buildkitd engine's tests (LABFORGE_BUILDKITD): buildkitd and
+# buildctl built from the Go module github.com/moby/buildkit at a pinned version, cached in
+# $BUILDKIT_CACHE/<version>/bin, so only the first run builds. They are built inside the module's
+# own folder, as its main module: `go install ...@version` refuses a module whose go.mod has
+# exclude directives, and buildkit's has two.
+BUILDKIT_VERSION=${LABFORGE_BUILDKIT_VERSION:-v0.34.2}
+BUILDKIT_CACHE=${LABFORGE_BUILDKIT_CACHE:-/var/cache/labforge/buildkit}
+
+build_buildkitd() {
+  local folder=$BUILDKIT_CACHE/$BUILDKIT_VERSION module
+  [[ -x $folder/bin/buildkitd && -x $folder/bin/buildctl ]] && return
+  command -v go >/dev/null || { say "go is missing: install Go (1.26 or later) to build buildkitd"; exit 1; }
+  say "building buildkitd and buildctl $BUILDKIT_VERSION from Go modules into $folder/bin (once; log: $folder/build.log)"
+  mkdir -p "$folder/bin"
+  local started=$SECONDS
+  (
+    export GOFLAGS=-mod=mod
+    module=$(go mod download -json "github.com/moby/buildkit@$BUILDKIT_VERSION" |
+      sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    cd "$module"
+    go build -trimpath -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" \
+      -o "$folder/bin/" ./cmd/buildkitd ./cmd/buildctl
+  ) >"$folder/build.log" 2>&1 || { say "building buildkitd failed; see $folder/build.log"; exit 1; }
+  say "built buildkitd and buildctl in $((SECONDS - started)) s"
+}
+
+# buildkitd (built by build_buildkitd) as root, listening on the loopback TCP address $1
+# (host:port) with its state in the folder $2, pulling from and pushing to labforge's loopback
+# registry $3 (host:port) over plain HTTP (buildkitd.toml there). Its OCI worker runs RUN steps
+# with runc in the host's network namespace, as dockerd's builds do, so they reach PyPI. Sets
+# BUILDKITD_ADDRESS (tcp://$1); a buildkitd already answering there is reused.
+start_buildkitd() {
+  local address=$1 folder=$2 registry=$3
+  local bin=$BUILDKIT_CACHE/$BUILDKIT_VERSION/bin pid
+  BUILDKITD_ADDRESS=tcp://$address
+  build_buildkitd
+  if "$bin/buildctl" --addr "$BUILDKITD_ADDRESS" debug workers >/dev/null 2>&1; then
+    say "buildkitd already answers on $BUILDKITD_ADDRESS"
+    return
+  fi
+  command -v runc >/dev/null || { say "runc is missing: install Debian's runc (install_missing does)"; exit 1; }
+  mkdir -p "$folder"
+  printf '[registry."%s"]\n  http = true\n  insecure = true\n' "$registry" >"$folder/buildkitd.toml"
+  say "starting buildkitd $BUILDKIT_VERSION on $BUILDKITD_ADDRESS (state: $folder/root, log: $folder/buildkitd.log)"
+  "$bin/buildkitd" --config "$folder/buildkitd.toml" --root "$folder/root" --addr "$BUILDKITD_ADDRESS" \
+    --containerd-worker=false --oci-worker=true --oci-worker-binary "$(command -v runc)" \
+    --oci-worker-net=host >>"$folder/buildkitd.log" 2>&1 &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  for _ in $(seq 1 60); do
+    "$bin/buildctl" --addr "$BUILDKITD_ADDRESS" debug workers >/dev/null 2>&1 && return
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  say "buildkitd did not come up; see $folder/buildkitd.log"
   exit 1
 }
 

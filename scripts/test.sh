@@ -36,9 +36,17 @@ export LABFORGE_TEST_POSTGRES_URL=$POSTGRES_URL
 # modules on the first run, then cached.
 start_kube_apiserver /var/tmp/labforge-test-kube 2479 6444
 export LABFORGE_TEST_KUBECONFIG=$KUBE_KUBECONFIG
+start_buildkitd 127.0.0.1:1234 /var/tmp/labforge-test-buildkitd "$LABFORGE_TEST_REGISTRY"
+export LABFORGE_TEST_BUILDKITD=tcp://127.0.0.1:1234
 say "building the base images"
 LABFORGE_REGISTRY_USERNAME=$LABFORGE_TEST_REGISTRY_USERNAME \
   LABFORGE_REGISTRY_PASSWORD=$LABFORGE_TEST_REGISTRY_PASSWORD "$LABFORGE" base-images
+# The official OCI distribution-spec conformance suite (built from its Go module once, then
+# cached), all four workflows, against labforge's registry; its report stays in the data folder.
+conformance=0
+run_conformance "$LABFORGE_TEST_REGISTRY" "$LABFORGE_TEST_REGISTRY_USERNAME" "$PASSWORD_FILE" \
+  "$LABFORGE_DATA_DIR/oci-conformance" >"$LABFORGE_DATA_DIR/oci-conformance.log" 2>&1 || conformance=$?
+sed -n '/^OCI Conformance Result/,$p' "$LABFORGE_DATA_DIR/oci-conformance.log" | head -8 >&2
 say "checking the API against its OpenAPI document"
 contract=0
 bash scripts/contract.sh "$LABFORGE" || contract=$?
@@ -56,6 +64,10 @@ web=0
 ) || web=$?
 if ((web != 0)); then
   say "the web UI's checks or browser journeys failed; see above and $WEB_TEST_OUTPUT"
+fi
+if ((conformance != 0)); then
+  say "the OCI conformance suite failed; see $LABFORGE_DATA_DIR/oci-conformance.log and its report.html"
+  exit "$conformance"
 fi
 if ((contract != 0)); then
   say "the contract run (schemathesis) failed; its findings are above"

@@ -203,6 +203,25 @@ impl DockerdEngine {
         })
     }
 
+    /// Pulls `image` from its registry into the daemon's store, as the registry account.
+    pub async fn pull(&self, image: &ImageReference) -> Result<(), BuildkitError> {
+        let options = CreateImageOptions {
+            from_image: Some(image.repository.clone()),
+            tag: Some(image.tag.clone()),
+            ..CreateImageOptions::default()
+        };
+        let mut stream = self
+            .docker
+            .create_image(Some(options), None, self.docker_credentials());
+        while let Some(item) = stream.next().await {
+            item.map_err(|error| BuildkitError::PullFailed {
+                reference: image.to_string(),
+                message: solve_message(error),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Imports a root filesystem tarball as an image (`docker import`), the bottom of the bases.
     pub async fn import_root_filesystem(
         &self,

@@ -12,7 +12,11 @@ pub enum BuildkitError {
         host: String,
         source: bollard::errors::Error,
     },
-    #[error("cannot reach buildkitd at {address}: {message}")]
+    #[error(
+        "cannot reach buildkitd at {address}: {message}. Start buildkitd there (scripts/lib.sh's \
+         start_buildkitd does), or set LABFORGE_BUILDKITD to the tcp://host:port it listens on \
+         (unset, builds go to dockerd)"
+    )]
     BuildkitdUnreachable { address: String, message: String },
     #[error("the build failed: {message}")]
     SolveFailed { message: String },
@@ -22,6 +26,8 @@ pub enum BuildkitError {
     StepFailed { step: FailedStep, cause: String },
     #[error("pushing {reference} failed: {message}")]
     PushFailed { reference: String, message: String },
+    #[error("the local dockerd cannot pull {reference} from the registry to run it: {message}")]
+    PullFailed { reference: String, message: String },
     #[error("the registry did not report a digest for {reference}")]
     MissingDigest { reference: String },
     #[error("the build was cancelled")]

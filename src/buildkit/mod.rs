@@ -22,7 +22,7 @@ pub use self::buildkitd::BuildkitdEngine;
 pub use self::context::{BuildContext, ContextWriter};
 pub use self::dockerd::DockerdEngine;
 pub use self::error::BuildkitError;
-use crate::build_log::BuildLog;
+use crate::build_log::{BuildLog, Phase};
 use crate::config::RegistryTarget;
 pub use crate::images::ImageReference;
 
@@ -72,7 +72,12 @@ pub struct BuiltImage {
 #[derive(Debug, Clone)]
 pub enum BuildEngine {
     Dockerd(DockerdEngine),
-    Buildkitd(Box<BuildkitdEngine>),
+    /// A standalone buildkitd, and the local dockerd that runs what it built (smoke tests,
+    /// notebooks), when one answered at start.
+    Buildkitd {
+        engine: Box<BuildkitdEngine>,
+        local_daemon: Option<DockerdEngine>,
+    },
 }
 
 impl BuildEngine {
@@ -81,17 +86,27 @@ impl BuildEngine {
         config: &EngineConfig,
         registry: &RegistryTarget,
     ) -> Result<Self, BuildkitError> {
-        match &config.buildkitd {
-            Some(address) => Ok(Self::Buildkitd(Box::new(BuildkitdEngine::new(
-                address,
-                registry.credentials(),
-            )?))),
-            None => Ok(Self::Dockerd(
+        let Some(address) = &config.buildkitd else {
+            return Ok(Self::Dockerd(
                 DockerdEngine::connect(&config.docker_host)
                     .await?
                     .with_registry_account(&registry.address, registry.credentials()),
-            )),
-        }
+            ));
+        };
+        let engine = BuildkitdEngine::connect(address, registry.credentials()).await?;
+        let local_daemon = match DockerdEngine::connect(&config.docker_host).await {
+            Ok(daemon) => {
+                Some(daemon.with_registry_account(&registry.address, registry.credentials()))
+            }
+            Err(error) => {
+                tracing::info!(%error, "built images are not run: no smoke tests, no notebooks");
+                None
+            }
+        };
+        Ok(Self::Buildkitd {
+            engine: Box::new(engine),
+            local_daemon,
+        })
     }
 
     pub async fn build_and_push(
@@ -102,7 +117,34 @@ impl BuildEngine {
     ) -> Result<BuiltImage, BuildkitError> {
         match self {
             Self::Dockerd(engine) => engine.build_and_push(request, log, cancel).await,
-            Self::Buildkitd(engine) => engine.build_and_push(request, log, cancel).await,
+            Self::Buildkitd { engine, .. } => engine.build_and_push(request, log, cancel).await,
+        }
+    }
+
+    /// A local dockerd holding `image`, to run it: dockerd's own build left it in its store; a
+    /// standalone buildkitd's went to the registry only, so the local dockerd pulls it from there
+    /// as the build service. `None` when no local dockerd answered at start.
+    pub async fn daemon_holding(
+        &self,
+        image: &ImageReference,
+        log: &BuildLog,
+    ) -> Result<Option<&DockerdEngine>, BuildkitError> {
+        match self {
+            Self::Dockerd(engine) => Ok(Some(engine)),
+            Self::Buildkitd {
+                local_daemon: Some(daemon),
+                ..
+            } => {
+                log.write(
+                    Phase::SmokeTest,
+                    format!("pulling {image} into the local dockerd to run it"),
+                );
+                daemon.pull(image).await?;
+                Ok(Some(daemon))
+            }
+            Self::Buildkitd {
+                local_daemon: None, ..
+            } => Ok(None),
         }
     }
 }

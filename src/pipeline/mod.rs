@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use bollard::Docker;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +36,7 @@ use self::index::{BuildIndex, BuildRecord};
 use self::smoke::{SmokeTest, SmokeTestResult};
 use crate::build_log::{BuildLog, Phase};
 use crate::buildkit::EngineConfig;
-use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter};
+use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter, DockerdEngine};
 use crate::config::RegistryTarget;
 use crate::evidence::{BuildEvidence, EvidenceCollector, PackageEcosystem};
 use crate::images::{self, ImageReference, RegistryClient};
@@ -873,7 +874,12 @@ impl Pipeline {
         PipelineError,
     > {
         let started = Instant::now();
-        let smoke = self.smoke_test(package, image, log).await?;
+        let daemon = self
+            .engine
+            .daemon_holding(image, log)
+            .await?
+            .map(DockerdEngine::docker);
+        let smoke = self.smoke_test(package, image, daemon, log).await?;
         timings.smoke_test = started.elapsed().as_secs_f64();
         if let Some(smoke) = smoke.as_ref().filter(|smoke| !smoke.result.passed) {
             return Err(PipelineError::SmokeTestFailed {
@@ -884,7 +890,7 @@ impl Pipeline {
         stop_if_cancelled(cancel)?;
         let started = Instant::now();
         let notebooks = self
-            .run_notebooks(package.kind, &package.metadata, image, log)
+            .run_notebooks(package.kind, &package.metadata, image, daemon, log)
             .await?;
         timings.checks = started.elapsed().as_secs_f64();
         let (result, screenshot) =
@@ -892,21 +898,22 @@ impl Pipeline {
         Ok((result, screenshot, notebooks))
     }
 
-    /// A JupyterLab datalab's notebooks, executed in `image` on the local dockerd.
+    /// A JupyterLab datalab's notebooks, executed in `image` on the local dockerd `daemon`.
     async fn run_notebooks(
         &self,
         kind: DatalabKind,
         metadata: &Metadata,
         image: &ImageReference,
+        daemon: Option<&Docker>,
         log: &BuildLog,
     ) -> Result<Option<NotebookChecks>, PipelineError> {
         if kind != DatalabKind::JupyterLab {
             return Ok(None);
         }
-        let BuildEngine::Dockerd(engine) = &self.engine else {
+        let Some(daemon) = daemon else {
             log.write(
                 Phase::Checks,
-                "notebooks skipped: they run on a local dockerd only",
+                format!("notebooks skipped: {}", self.no_local_daemon()),
             );
             return Ok(None);
         };
@@ -939,7 +946,7 @@ impl Pipeline {
             ),
         );
         let checks = run_notebooks(
-            engine.docker(),
+            daemon,
             &image.to_string(),
             NotebookRun {
                 notebooks: listed,
@@ -957,16 +964,18 @@ impl Pipeline {
         Ok(Some(checks))
     }
 
+    /// Starts `image` on the local dockerd `daemon` and probes its service.
     async fn smoke_test(
         &self,
         package: &Package,
         image: &ImageReference,
+        daemon: Option<&Docker>,
         log: &BuildLog,
     ) -> Result<Option<SmokeTest>, PipelineError> {
-        let BuildEngine::Dockerd(engine) = &self.engine else {
+        let Some(daemon) = daemon else {
             log.write(
                 Phase::SmokeTest,
-                "skipped: smoke tests run on a local dockerd only",
+                format!("skipped: {}", self.no_local_daemon()),
             );
             return Ok(None);
         };
@@ -991,7 +1000,7 @@ impl Pipeline {
             application: package.metadata.application.as_ref(),
         });
         smoke::smoke_test(
-            engine.docker(),
+            daemon,
             &image.to_string(),
             port,
             &health_path,
@@ -1005,6 +1014,15 @@ impl Pipeline {
             image: image.to_string(),
             source,
         })
+    }
+
+    /// Why a built image is not run: it was built by a standalone buildkitd and no local dockerd
+    /// answered to pull it.
+    fn no_local_daemon(&self) -> String {
+        format!(
+            "no dockerd answered at {} to run the image buildkitd built",
+            self.settings.engine.docker_host
+        )
     }
 
     fn index_error(&self, source: std::io::Error) -> PipelineError {

@@ -1,11 +1,14 @@
-//! The BuildKit engine against the real dockerd and a registry on loopback.
+//! The two BuildKit engines against labforge's registry on loopback: dockerd's built-in BuildKit
+//! always, and a standalone buildkitd when `LABFORGE_TEST_BUILDKITD` names one (`scripts/test.sh`
+//! starts one; the tests say they are skipped otherwise). Each behaviour is one body run by a test
+//! per engine.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use labforge::build_log::BuildLog;
-use labforge::buildkit::{BuildRequest, BuildkitError, ContextWriter, DockerdEngine};
+use labforge::buildkit::{BuildEngine, BuildRequest, BuildkitError, ContextWriter, EngineConfig};
 use labforge::images::{ImageReference, RegistryClient};
 use tokio_util::sync::CancellationToken;
 
@@ -34,24 +37,52 @@ fn request(folder: &Path, dockerfile: &str, tag: &str) -> BuildRequest {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_build_is_solved_by_buildkit_pushed_and_its_digest_matches_the_registry() {
+/// The engine `buildkitd` selects (dockerd's BuildKit when `None`), signed in to the test
+/// registry as the build service, as the pipeline connects it.
+async fn engine(buildkitd: Option<String>) -> BuildEngine {
     let folder = tempfile::tempdir().unwrap();
-    let engine = DockerdEngine::connect("unix:///var/run/docker.sock")
+    let config = common::isolated_config(folder.path());
+    let engine = EngineConfig {
+        buildkitd,
+        ..config.engine
+    };
+    BuildEngine::connect(&engine, &config.registry)
         .await
-        .unwrap()
-        .with_registry_account(&common::registry_address(), common::registry_credentials());
-    let tag = format!("t{}", std::process::id());
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+async fn dockerd() -> BuildEngine {
+    engine(None).await
+}
+
+/// The standalone buildkitd; `None` (the test is skipped, saying so) when none is configured.
+async fn buildkitd() -> Option<BuildEngine> {
+    Some(engine(Some(common::buildkitd_address()?)).await)
+}
+
+/// The labels of the image `image` as the registry holds it (its config blob).
+async fn labels_in_registry(image: &ImageReference) -> serde_json::Value {
+    let registry = RegistryClient::with_credentials(common::registry_credentials());
+    let manifest = registry.image_manifest(image, &image.tag).await.unwrap();
+    let config_digest = manifest.json["config"]["digest"].as_str().unwrap();
+    let config = registry.blob(image, config_digest).await.unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    config["config"]["Labels"].clone()
+}
+
+async fn builds_pushes_and_reports_the_registry_s_digest(engine: &BuildEngine) {
+    let folder = tempfile::tempdir().unwrap();
+    // Its own tag: tags never change, and both engines push to this repository.
     let request = request(
         folder.path(),
         "FROM scratch\nARG GREETING\nCOPY hello.txt /hello.txt\n",
-        &tag,
+        &common::unique_name("t"),
     );
     let log = BuildLog::new();
     let built = engine
         .build_and_push(&request, &log, &CancellationToken::new())
         .await
-        .unwrap();
+        .unwrap_or_else(|error| panic!("{error}"));
     assert!(
         built.digest.starts_with("sha256:") && built.digest.len() == 71,
         "{}",
@@ -68,29 +99,27 @@ async fn a_build_is_solved_by_buildkit_pushed_and_its_digest_matches_the_registr
             .any(|line| line.contains("COPY hello.txt /hello.txt")),
         "{text:?}"
     );
-    let inspected = engine
-        .docker()
-        .inspect_image(&request.image.to_string())
-        .await
-        .unwrap();
-    let labels = inspected
-        .config
-        .and_then(|config| config.labels)
-        .unwrap_or_default();
     assert_eq!(
-        labels
-            .get("org.opencontainers.image.title")
-            .map(String::as_str),
-        Some("engine test")
+        labels_in_registry(&request.image).await["org.opencontainers.image.title"],
+        "engine test"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failing_step_reports_buildkit_s_error() {
+async fn dockerd_solves_a_build_pushes_it_and_its_digest_matches_the_registry() {
+    builds_pushes_and_reports_the_registry_s_digest(&dockerd().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buildkitd_solves_a_build_pushes_it_and_its_digest_matches_the_registry() {
+    let Some(engine) = buildkitd().await else {
+        return;
+    };
+    builds_pushes_and_reports_the_registry_s_digest(&engine).await;
+}
+
+async fn a_failing_step_reports_buildkit_s_error(engine: &BuildEngine) {
     let folder = tempfile::tempdir().unwrap();
-    let engine = DockerdEngine::connect("unix:///var/run/docker.sock")
-        .await
-        .unwrap();
     let request = request(
         folder.path(),
         "FROM scratch\nCOPY missing.txt /\n",
@@ -109,41 +138,107 @@ async fn a_failing_step_reports_buildkit_s_error() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_cancelled_build_stops_promptly() {
+async fn dockerd_reports_a_failing_step_with_buildkit_s_error() {
+    a_failing_step_reports_buildkit_s_error(&dockerd().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buildkitd_reports_a_failing_step_with_buildkit_s_error() {
+    let Some(engine) = buildkitd().await else {
+        return;
+    };
+    a_failing_step_reports_buildkit_s_error(&engine).await;
+}
+
+/// Whether a process whose command line contains `marker` runs on this machine (build steps run
+/// as runc containers, whose processes the host sees).
+fn process_running(marker: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("pgrep runs")
+        .success()
+}
+
+async fn a_cancelled_build_stops_promptly(engine: &BuildEngine) {
     let folder = tempfile::tempdir().unwrap();
-    let engine = DockerdEngine::connect("unix:///var/run/docker.sock")
-        .await
-        .unwrap();
     let config = common::isolated_config(folder.path());
     let rootfs = labforge::base_images::root_filesystem_image(&config.base_image_settings());
-    let dockerfile = format!("FROM {rootfs}\nRUN sleep 120\n");
+    // The marker names this step's shell among the machine's processes.
+    let marker = common::unique_name("cancelled-step");
+    let dockerfile = format!("FROM {rootfs}\nRUN sleep 120 && echo {marker}\n");
     let request = request(folder.path(), &dockerfile, "cancelled");
     let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
+    let log = BuildLog::new();
+    let (trigger, step) = (cancel.clone(), marker.clone());
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Cancelled once the step runs, so that buildkitd has a process to stop.
+        let deadline = Instant::now() + Duration::from_mins(2);
+        while !process_running(&step) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         trigger.cancel();
     });
-    let started = Instant::now();
     let error = engine
-        .build_and_push(&request, &BuildLog::new(), &cancel)
+        .build_and_push(&request, &log, &cancel)
         .await
         .unwrap_err();
+    let cancelled = Instant::now();
     assert!(matches!(error, BuildkitError::Cancelled), "{error:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        started.elapsed()
+        log.lines().iter().any(|line| line.text.contains(&marker)),
+        "the step had started: {:?}",
+        log.lines()
     );
+    while process_running(&marker) {
+        assert!(
+            cancelled.elapsed() < Duration::from_secs(30),
+            "the step still runs {:?} after the build was cancelled",
+            cancelled.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dockerd_stops_a_cancelled_build_promptly() {
+    a_cancelled_build_stops_promptly(&dockerd().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buildkitd_stops_a_cancelled_build_promptly() {
+    let Some(engine) = buildkitd().await else {
+        return;
+    };
+    a_cancelled_build_stops_promptly(&engine).await;
 }
 
 #[tokio::test]
 async fn an_unreachable_daemon_says_how_to_fix_it() {
-    let error = DockerdEngine::connect("unix:///nonexistent/docker.sock")
+    let error = labforge::buildkit::DockerdEngine::connect("unix:///nonexistent/docker.sock")
         .await
         .unwrap_err();
     assert!(
         error.to_string().contains("LABFORGE_DOCKER_HOST"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn an_unreachable_buildkitd_says_how_to_fix_it() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    for address in ["tcp://127.0.0.1:9", "unix:///run/buildkit/buildkitd.sock"] {
+        let error = labforge::buildkit::BuildkitdEngine::connect(address, None)
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, BuildkitError::BuildkitdUnreachable { .. })
+                && message.contains(address)
+                && message.contains("LABFORGE_BUILDKITD")
+                && message.contains("start_buildkitd"),
+            "{message}"
+        );
+    }
 }

@@ -180,7 +180,10 @@ fn validated_by_spdx_tools(document: &Value) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "pyspdxtools refused the SBOM:\n{text}");
+    assert!(
+        output.status.success(),
+        "pyspdxtools refused the SBOM:\n{text}"
+    );
     assert!(
         !text.to_lowercase().contains("validation"),
         "pyspdxtools found problems:\n{text}"

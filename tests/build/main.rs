@@ -1,7 +1,7 @@
-//! Building datalabs with the real parts `scripts/test.sh` starts (dockerd's BuildKit, labforge's
-//! registry on loopback, git over smart HTTP): the engine, the pipeline, sources, the build queue,
-//! a build through the service end to end, and the `labforge` command line (local builds, and
-//! as a client of a running service).
+//! Building datalabs with the real parts `scripts/test.sh` starts (dockerd's BuildKit, a standalone
+//! buildkitd, labforge's registry on loopback, git over smart HTTP): the engines, the pipeline (also
+//! through buildkitd), sources, the build queue, a build through the service end to end, and the
+//! `labforge` command line (local builds, and as a client of a running service).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -19,3 +19,4 @@ mod pipeline;
 mod rebase;
 mod sessions;
 mod sources;
+mod standalone_buildkitd;

@@ -58,7 +58,7 @@ pub(crate) fn log_text(log: &BuildLog) -> String {
 }
 
 /// Step numbers of BuildKit vertices whose name contains `needle`, and whether each was cached.
-fn steps_cached(log: &BuildLog, needle: &str) -> Vec<bool> {
+pub(crate) fn steps_cached(log: &BuildLog, needle: &str) -> Vec<bool> {
     let text: Vec<String> = log.lines().into_iter().map(|line| line.text).collect();
     text.iter()
         .filter(|line| line.contains(needle) && line.starts_with('#'))

@@ -34,6 +34,19 @@ pub fn registry_credentials() -> Option<Credentials> {
     })
 }
 
+/// The standalone buildkitd the test command started (`LABFORGE_TEST_BUILDKITD`, a
+/// `tcp://host:port`); `None`, with a line saying the test is skipped, when it is unset.
+pub fn buildkitd_address() -> Option<String> {
+    let address = std::env::var("LABFORGE_TEST_BUILDKITD").ok();
+    if address.is_none() {
+        println!(
+            "skipped: LABFORGE_TEST_BUILDKITD is not set; `bash scripts/test.sh` builds and starts \
+             buildkitd (scripts/lib.sh's start_buildkitd) and sets it"
+        );
+    }
+    address
+}
+
 /// A configuration isolated in `folder`: its own data folder and workspace root, the shared
 /// registry (signed in to as the build account) and dockerd. Panics with the fix when the real
 /// parts are not running.
@@ -59,7 +72,6 @@ pub fn isolated_config(folder: &Path) -> Config {
     config
 }
 
-/// Copies `examples/<name>` into the workspace and returns the copy's path.
 /// Adjusts a test app's configuration to build for real: the test command's registry, build
 /// engine and packaging tools, and one build worker.
 pub fn real_builds(config: &mut Config) {
@@ -71,6 +83,7 @@ pub fn real_builds(config: &mut Config) {
     config.build_queue.concurrency = 1;
 }
 
+/// Copies `examples/<name>` into the workspace and returns the copy's path.
 pub fn copy_example(config: &Config, name: &str) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
