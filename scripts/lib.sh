@@ -438,3 +438,22 @@ run_conformance() {
       "$CONFORMANCE_CACHE/$CONFORMANCE_VERSION/conformance.test"
   )
 }
+
+# A benchmark's set-up (bench/*.sh): what is missing installed, dockerd, labforge and the targets
+# named ($@, cargo options like `--example sbom_bench`) built in release mode, labforge's registry
+# on $LABFORGE_REGISTRY (127.0.0.1:5005) with the build account and its own data folder, and the
+# base images in it.
+prepare_benchmark() {
+  export LABFORGE_REGISTRY=${LABFORGE_REGISTRY:-127.0.0.1:5005}
+  export LABFORGE_DATA_DIR=${LABFORGE_DATA_DIR:-/var/tmp/labforge-bench}
+  export LABFORGE_REGISTRY_USERNAME=${LABFORGE_REGISTRY_USERNAME:-builder}
+  local password_file=$LABFORGE_DATA_DIR/registry-builder-password
+  install_missing
+  start_dockerd
+  cargo build --release --quiet --bin labforge "$@"
+  LABFORGE_REGISTRY_PASSWORD=$(registry_builder_password "$password_file")
+  export LABFORGE_REGISTRY_PASSWORD
+  start_labforge_registry ./target/release/labforge "$LABFORGE_REGISTRY" "$LABFORGE_DATA_DIR" \
+    "$LABFORGE_REGISTRY_USERNAME" "$password_file"
+  ./target/release/labforge base-images >/dev/null
+}

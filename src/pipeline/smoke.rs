@@ -123,16 +123,24 @@ pub async fn smoke_test(
             log.write(Phase::SmokeTest, format!("container: {output}"));
         }
     }
+    remove_container(docker, &container).await?;
+    result
+}
+
+/// Stops and removes a container the checks started, whatever state it is in.
+pub(super) async fn remove_container(
+    docker: &Docker,
+    container: &str,
+) -> Result<(), bollard::errors::Error> {
     docker
         .remove_container(
-            &container,
+            container,
             Some(RemoveContainerOptions {
                 force: true,
                 ..RemoveContainerOptions::default()
             }),
         )
-        .await?;
-    result
+        .await
 }
 
 async fn probe(
@@ -441,7 +449,8 @@ fn regex_for_text(text: &str) -> String {
     pattern
 }
 
-fn last_chars(text: &str, count: usize) -> &str {
+/// The last `count` characters of `text`.
+pub(super) fn last_chars(text: &str, count: usize) -> &str {
     let skip = text.chars().count().saturating_sub(count);
     text.char_indices()
         .nth(skip)

@@ -20,22 +20,31 @@ const BUILD_PASSWORD: &str = "build-account-secret";
 
 /// Serves the whole service (API + registry with the datalab directory) on a free port.
 async fn serve(app: &TestApp) -> String {
+    serve_state(&app.config, app.state.clone(), BUILD_PASSWORD).await
+}
+
+/// Serves `state` (API and a registry state of its own over the data folder of `config`, with the
+/// build account `ci` of `build_password`) on a free port; its address.
+pub(crate) async fn serve_state(
+    config: &labforge::config::Config,
+    state: labforge::app::AppState,
+    build_password: &str,
+) -> String {
     let mut grants = Grants::default();
     grants.add_builder(&labforge::images::Credentials {
         username: "ci".to_owned(),
-        password: BUILD_PASSWORD.to_owned(),
+        password: build_password.to_owned(),
     });
-    let config = &app.config;
     let registry = RegistryState::open(&config.registry_server, &config.data_dir, grants)
         .await
         .unwrap()
         .with_directory(Arc::new(DatalabDirectory::new(
-            app.state.accounts.clone(),
-            app.state.datalabs.clone(),
+            state.accounts.clone(),
+            state.datalabs.clone(),
         )));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let router = labforge::app::app(app.state.clone(), registry);
+    let router = labforge::app::app(state, registry);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     address
 }

@@ -3,39 +3,15 @@
 //! through one is pulled through the other by skopeo, and a chunked upload started on one is
 //! continued, finished or cancelled on the other.
 
-use std::sync::Arc;
-
-use labforge::datalabs::registry_access::DatalabDirectory;
-use labforge::registry::{Digest, Grants, RegistryState};
+use labforge::registry::Digest;
 use labforge::storage::{Backend, Database};
 use reqwest::StatusCode;
 
 use crate::common::registry_peers::{layer, run, write_dir_image};
 use crate::common::service::TestApp;
+use crate::service_registry::serve_state;
 
 const BUILD_PASSWORD: &str = "two-processes-secret";
-
-/// Serves `state` as a whole service (API and registry) over the data folder of `config` on a
-/// free port, with its own registry state.
-async fn serve(config: &labforge::config::Config, state: labforge::app::AppState) -> String {
-    let mut grants = Grants::default();
-    grants.add_builder(&labforge::images::Credentials {
-        username: "ci".to_owned(),
-        password: BUILD_PASSWORD.to_owned(),
-    });
-    let registry = RegistryState::open(&config.registry_server, &config.data_dir, grants)
-        .await
-        .unwrap()
-        .with_directory(Arc::new(DatalabDirectory::new(
-            state.accounts.clone(),
-            state.datalabs.clone(),
-        )));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let router = labforge::app::app(state, registry);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    address
-}
 
 /// A push token of the build account from the service on `address`.
 async fn push_token(client: &reqwest::Client, address: &str, repository: &str) -> String {
@@ -61,8 +37,8 @@ async fn two_instances_share_images_and_uploads() {
         .await
         .unwrap();
     let second_state = labforge::app::AppState::new(&first.config, database);
-    let one = serve(&first.config, first.state.clone()).await;
-    let two = serve(&first.config, second_state).await;
+    let one = serve_state(&first.config, first.state.clone(), BUILD_PASSWORD).await;
+    let two = serve_state(&first.config, second_state, BUILD_PASSWORD).await;
 
     // skopeo pushes through one and reads back through the other.
     let image = tempfile::tempdir().unwrap();
@@ -129,30 +105,46 @@ struct Across<'a> {
 }
 
 impl Across<'_> {
-    /// Started on one, a chunk on two, a chunk on one, finished on two.
-    async fn chunked_upload(&self) {
-        let Self {
-            client,
-            one,
-            two,
-            repository,
-            authorization,
-        } = *self;
-        let started = client
-            .post(format!("http://{one}/v2/{repository}/blobs/uploads/"))
-            .header("authorization", authorization)
+    /// `method` on `address` (one of the two) for `path`, with the token and `body`.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        address: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, format!("http://{address}{path}"))
+            .header("authorization", self.authorization)
+            .header("content-type", "application/octet-stream")
+            .body(body)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Starts an upload on `address`; its location.
+    async fn start(&self, address: &str) -> String {
+        let uploads = format!("/v2/{}/blobs/uploads/", self.repository);
+        let started = self
+            .send(reqwest::Method::POST, address, &uploads, Vec::new())
+            .await;
         assert_eq!(started.status(), StatusCode::ACCEPTED);
-        let location = started.headers()["location"].to_str().unwrap().to_owned();
+        started.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Started on one, a chunk on two, a chunk on one, finished on two.
+    async fn chunked_upload(&self) {
+        let (one, two) = (self.one, self.two);
+        let location = self.start(one).await;
         let chunks: [&[u8]; 2] = [b"shared by ", b"two processes"];
         let mut offset = 0;
         for (chunk, address) in chunks.iter().zip([two, one]) {
             let end = offset + chunk.len() - 1;
-            let answer = client
+            let answer = self
+                .client
                 .patch(format!("http://{address}{location}"))
-                .header("authorization", authorization)
+                .header("authorization", self.authorization)
                 .header("content-type", "application/octet-stream")
                 .header("content-range", format!("{offset}-{end}"))
                 .body(chunk.to_vec())
@@ -165,69 +157,44 @@ impl Across<'_> {
         }
         let whole: Vec<u8> = chunks.concat();
         let digest = Digest::sha256_of(&whole).to_string();
-        let finished = client
-            .put(format!("http://{two}{location}?digest={digest}"))
-            .header("authorization", authorization)
-            .send()
-            .await
-            .unwrap();
+        let finish = format!("{location}?digest={digest}");
+        let finished = self
+            .send(reqwest::Method::PUT, two, &finish, Vec::new())
+            .await;
         assert_eq!(finished.status(), StatusCode::CREATED);
-        let blob = client
-            .get(format!("http://{one}/v2/{repository}/blobs/{digest}"))
-            .header("authorization", authorization)
-            .send()
-            .await
-            .unwrap();
+        let blob_path = format!("/v2/{}/blobs/{digest}", self.repository);
+        let blob = self
+            .send(reqwest::Method::GET, one, &blob_path, Vec::new())
+            .await;
         assert_eq!(blob.status(), StatusCode::OK);
         assert_eq!(blob.bytes().await.unwrap(), whole.as_slice());
         // Finished on two: one no longer takes chunks for it.
-        let late = client
-            .patch(format!("http://{one}{location}"))
-            .header("authorization", authorization)
-            .body(b"late".to_vec())
-            .send()
-            .await
-            .unwrap();
+        let late = self
+            .send(reqwest::Method::PATCH, one, &location, b"late".to_vec())
+            .await;
         assert_eq!(late.status(), StatusCode::NOT_FOUND);
     }
 
     /// Cancelled on one after a chunk on two: gone for both.
     async fn cancelled_upload(&self) {
-        let Self {
-            client,
-            one,
-            two,
-            repository,
-            authorization,
-        } = *self;
-        let started = client
-            .post(format!("http://{one}/v2/{repository}/blobs/uploads/"))
-            .header("authorization", authorization)
-            .send()
-            .await
-            .unwrap();
-        let location = started.headers()["location"].to_str().unwrap().to_owned();
-        let answer = client
-            .patch(format!("http://{two}{location}"))
-            .header("authorization", authorization)
-            .body(b"abandoned".to_vec())
-            .send()
-            .await
-            .unwrap();
+        let (one, two) = (self.one, self.two);
+        let location = self.start(one).await;
+        let answer = self
+            .send(
+                reqwest::Method::PATCH,
+                two,
+                &location,
+                b"abandoned".to_vec(),
+            )
+            .await;
         assert_eq!(answer.status(), StatusCode::ACCEPTED);
-        let cancelled = client
-            .delete(format!("http://{one}{location}"))
-            .header("authorization", authorization)
-            .send()
-            .await
-            .unwrap();
+        let cancelled = self
+            .send(reqwest::Method::DELETE, one, &location, Vec::new())
+            .await;
         assert_eq!(cancelled.status(), StatusCode::NO_CONTENT);
-        let status = client
-            .get(format!("http://{two}{location}"))
-            .header("authorization", authorization)
-            .send()
-            .await
-            .unwrap();
+        let status = self
+            .send(reqwest::Method::GET, two, &location, Vec::new())
+            .await;
         assert_eq!(status.status(), StatusCode::NOT_FOUND);
     }
 }

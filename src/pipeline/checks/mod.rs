@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, LogsOptions, RemoveContainerOptions, StartContainerOptions,
-};
+use bollard::query_parameters::{CreateContainerOptions, LogsOptions, StartContainerOptions};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::smoke::{last_chars, remove_container};
 use crate::build_log::{BuildLog, Phase};
 use crate::metadata::MinimumResources;
 
@@ -207,15 +206,7 @@ pub async fn run_notebooks(
         Ok(()) => collect(docker, &container, run, log).await,
         Err(error) => Err(error),
     };
-    docker
-        .remove_container(
-            &container,
-            Some(RemoveContainerOptions {
-                force: true,
-                ..RemoveContainerOptions::default()
-            }),
-        )
-        .await?;
+    remove_container(docker, &container).await?;
     Ok(NotebookChecks {
         notebooks: collected?,
         network: config.notebook_network,
@@ -377,13 +368,6 @@ fn cpus_to_nano(cpus: f64) -> i64 {
     )]
     let nano = (cpus * 1e9).round() as i64;
     nano
-}
-
-fn last_chars(text: &str, count: usize) -> &str {
-    let skip = text.chars().count().saturating_sub(count);
-    text.char_indices()
-        .nth(skip)
-        .map_or("", |(index, _)| &text[index..])
 }
 
 #[cfg(test)]
