@@ -103,6 +103,7 @@ async fn patch_jl_base(config: &Config, version: &str) -> anyhow::Result<()> {
             (BASE_INTERFACE_LABEL.to_owned(), interface.to_owned()),
         ]),
         image: ImageReference::new(current, version),
+        cache_key: None,
     };
     engine
         .build_and_push(&request, &BuildLog::new(), &CancellationToken::new())

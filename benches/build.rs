@@ -202,6 +202,7 @@ async fn baseline(
                 ]),
                 labels: BTreeMap::new(),
                 image: ImageReference::new(format!("labforge-bench/baseline-{name}"), step),
+                cache_key: None,
             };
             let started = Instant::now();
             engine

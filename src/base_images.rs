@@ -155,6 +155,7 @@ pub async fn build_base_images(
                 (BASE_VERSION_LABEL.to_owned(), settings.base_version.clone()),
             ]),
             image: base_image_reference(settings, base),
+            cache_key: None,
         };
         log.write(Phase::Solve, format!("building {}", request.image));
         let image = engine.build_and_push(&request, log, cancel).await?;

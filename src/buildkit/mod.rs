@@ -9,6 +9,7 @@ mod buildkitd;
 pub mod context;
 mod dockerd;
 mod error;
+mod fleet;
 pub mod progress;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use self::buildkitd::BuildkitdEngine;
 pub use self::context::{BuildContext, ContextWriter};
 pub use self::dockerd::DockerdEngine;
 pub use self::error::BuildkitError;
+pub use self::fleet::{BuildkitdFleet, rank};
 use crate::build_log::{BuildLog, Phase};
 use crate::config::RegistryTarget;
 pub use crate::images::ImageReference;
@@ -31,7 +33,8 @@ pub use crate::images::ImageReference;
 pub struct EngineConfig {
     /// Docker daemon whose built-in BuildKit builds and pushes images.
     pub docker_host: String,
-    /// A standalone buildkitd (`tcp://host:port`); when set, builds go there instead of dockerd.
+    /// Standalone buildkitd engines (`tcp://host:port`, several separated by commas); when set,
+    /// builds go there instead of dockerd, each to the engine its environment ranks first.
     pub buildkitd: Option<String>,
     /// CA bundle mounted into build steps that reach the network.
     pub ca_bundle: PathBuf,
@@ -56,6 +59,10 @@ pub struct BuildRequest {
     pub build_args: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub image: ImageReference,
+    /// What the build's cache depends on (a datalab's environment hash): standalone engines route
+    /// by it, so the same environment is built where its layers are cached. `None`: routed by the
+    /// image's repository.
+    pub cache_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +82,7 @@ pub enum BuildEngine {
     /// A standalone buildkitd, and the local dockerd that runs what it built (smoke tests,
     /// notebooks), when one answered at start.
     Buildkitd {
-        engine: Box<BuildkitdEngine>,
+        engine: Box<BuildkitdFleet>,
         local_daemon: Option<DockerdEngine>,
     },
 }
@@ -86,14 +93,20 @@ impl BuildEngine {
         config: &EngineConfig,
         registry: &RegistryTarget,
     ) -> Result<Self, BuildkitError> {
-        let Some(address) = &config.buildkitd else {
+        let Some(addresses) = &config.buildkitd else {
             return Ok(Self::Dockerd(
                 DockerdEngine::connect(&config.docker_host)
                     .await?
                     .with_registry_account(&registry.address, registry.credentials()),
             ));
         };
-        let engine = BuildkitdEngine::connect(address, registry.credentials()).await?;
+        let addresses = addresses
+            .split(',')
+            .map(str::trim)
+            .filter(|address| !address.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let engine = BuildkitdFleet::connect(addresses, registry.credentials()).await?;
         let local_daemon = match DockerdEngine::connect(&config.docker_host).await {
             Ok(daemon) => {
                 Some(daemon.with_registry_account(&registry.address, registry.credentials()))

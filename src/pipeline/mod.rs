@@ -296,6 +296,7 @@ impl Pipeline {
             build_args: self.build_args(),
             labels: labels(&plan, &staged, &spec.source),
             image: image.clone(),
+            cache_key: Some(plan.environment_hash.clone()),
         };
         log.write(Phase::Solve, format!("building {image}"));
         let built = self

@@ -34,6 +34,7 @@ fn request(folder: &Path, dockerfile: &str, tag: &str) -> BuildRequest {
             format!("{}/datalabs/engine-test", common::registry_address()),
             tag,
         ),
+        cache_key: None,
     }
 }
 

@@ -135,7 +135,10 @@ async fn notebooks_run_in_the_image_and_each_reports_its_outcome_cell_and_time()
         "the notebook is stopped at its limit: {slow:#?}"
     );
     assert_eq!(checks.passed(), 2, "{}", checks.summary());
-    only_listed_notebooks_run_with_the_operator_s_network(config, &lab, &name).await;
+    Box::pin(only_listed_notebooks_run_with_the_operator_s_network(
+        config, &lab, &name,
+    ))
+    .await;
 }
 
 /// Listed notebooks only, and the operator's network: the offline check now sees an interface.

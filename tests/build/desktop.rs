@@ -481,8 +481,8 @@ impl<'a> RunningDesktop<'a> {
 
 /// Opens `url` in headless Chromium (driven over the Chrome `DevTools` protocol, so the screenshot is
 /// taken once noVNC has drawn the desktop rather than at page load), writes the screenshot to
-/// `path`, and returns the share of its pixels in [`PROBE_COLOUR`]. Retries for 30 s while the
-/// desktop is still connecting.
+/// `path`, and returns the share of its pixels in [`PROBE_COLOUR`]. Retries for 2 minutes while
+/// the desktop is still connecting, opening the page again every 30 s.
 async fn browser_screenshot(url: &str, path: &Path) -> f64 {
     let profile = tempfile::tempdir().unwrap();
     let mut chromium = tokio::process::Command::new(CHROMIUM)
@@ -553,8 +553,15 @@ async fn browser_screenshot(url: &str, path: &Path) -> f64 {
     };
     call("Page.navigate", json!({ "url": url })).await;
     let started = Instant::now();
+    let mut opened = Instant::now();
     let share = loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        // A page that connected but never received the screen (seen once in CI under the whole
+        // suite's load) is opened again, as a user would reload it.
+        if opened.elapsed() > Duration::from_secs(30) {
+            call("Page.navigate", json!({ "url": url })).await;
+            opened = Instant::now();
+        }
         let shot = call("Page.captureScreenshot", json!({"format": "png"})).await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().expect("screenshot data"))

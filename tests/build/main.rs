@@ -10,6 +10,7 @@ mod binder;
 mod build_end_to_end;
 mod build_queue;
 mod buildkit;
+mod buildkitd_fleet;
 mod checks;
 mod cli;
 mod cli_client;

@@ -83,6 +83,7 @@ async fn patched_base(
         build_args: BTreeMap::new(),
         labels: all_labels,
         image: image.clone(),
+        cache_key: None,
     };
     engine
         .build_and_push(&request, &BuildLog::new(), &CancellationToken::new())
