@@ -191,7 +191,8 @@ pub const ALL: &[EnvironmentVariable] = &[
     },
     EnvironmentVariable {
         name: "LABFORGE_BUILDKITD",
-        doc: "Address of a standalone buildkitd (tcp://host:port); when set it replaces dockerd.",
+        doc: "Standalone buildkitd engines (tcp://host:port, several separated by commas); when set \
+              they replace dockerd, and each build goes to the engine its environment ranks first.",
         apply: |config, value| {
             config.engine.buildkitd = Some(value);
             Ok(())
