@@ -38,6 +38,10 @@ start_kube_apiserver /var/tmp/labforge-test-kube 2479 6444
 export LABFORGE_TEST_KUBECONFIG=$KUBE_KUBECONFIG
 start_buildkitd 127.0.0.1:1234 /var/tmp/labforge-test-buildkitd "$LABFORGE_TEST_REGISTRY"
 export LABFORGE_TEST_BUILDKITD=tcp://127.0.0.1:1234
+# A second engine, for the reproducibility test: the same environment built on each from an empty
+# cache must give the same layers.
+start_buildkitd 127.0.0.1:1235 /var/tmp/labforge-test-buildkitd-2 "$LABFORGE_TEST_REGISTRY"
+export LABFORGE_TEST_BUILDKITD_SECOND=tcp://127.0.0.1:1235
 say "building the base images"
 LABFORGE_REGISTRY_USERNAME=$LABFORGE_TEST_REGISTRY_USERNAME \
   LABFORGE_REGISTRY_PASSWORD=$LABFORGE_TEST_REGISTRY_PASSWORD "$LABFORGE" base-images

@@ -28,7 +28,7 @@ use super::base::BaseImage;
 use crate::metadata::DesktopApplication;
 
 /// Bumped whenever the generated Dockerfile changes shape; part of the environment hash.
-pub const RECIPE_VERSION: u32 = 3;
+pub const RECIPE_VERSION: u32 = 4;
 
 /// More layers than this and the tail of the requirements shares the last one.
 pub const MAX_ENVIRONMENT_LAYERS: usize = 16;
@@ -38,6 +38,7 @@ pub const CONTEXT_DIR: &str = ".labforge";
 pub const CONTENT_DIR: &str = "content";
 pub const CA_BUNDLE_IN_CONTEXT: &str = ".labforge/ca-certificates.crt";
 
+const VENV: &str = "/opt/datalab/venv";
 const VENV_PYTHON: &str = "/opt/datalab/venv/bin/python";
 
 /// The base's Python packages as installed (`name==version` lines), the constraints of every
@@ -99,6 +100,23 @@ pub fn environment_layers(requirements: &[String]) -> Vec<&[String]> {
     single.chunks(1).chain(std::iter::once(tail)).collect()
 }
 
+/// The step that lists the base's Python packages as installed, for the environment layers'
+/// constraints. uv's own cache stays in the cache mount and the list gets a fixed modification
+/// time, so the layer is the same bytes whenever the base is the same.
+fn write_base_packages(dockerfile: &mut String) {
+    let _ = writeln!(
+        dockerfile,
+        "# The base's Python packages as installed: the constraints of every environment \
+         layer,\n# so requirements add packages but never replace one of the base's \
+         (packaging tools\n# aside: pip, setuptools and wheel may be upgraded).\n\
+         RUN --mount=type=cache,id=labforge-uv,target=/var/cache/labforge-uv,uid=1000,gid=1000 \\\n    \
+         UV_CACHE_DIR=/var/cache/labforge-uv \\\n    \
+         uv pip freeze --python {VENV_PYTHON} > {BASE_PACKAGES} \\\n    \
+         && sed -i -E '/^(pip|setuptools|wheel)==/d' {BASE_PACKAGES} \\\n    \
+         && touch -h -d @0 {BASE_PACKAGES} /opt/datalab\n"
+    );
+}
+
 pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
     let base = input.base;
     let mut dockerfile = String::new();
@@ -138,14 +156,7 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
         format!(" -c {BASE_PACKAGES} -c /run/labforge/constraints.txt")
     };
     if !input.requirements.is_empty() {
-        let _ = writeln!(
-            dockerfile,
-            "# The base's Python packages as installed: the constraints of every environment \
-             layer,\n# so requirements add packages but never replace one of the base's \
-             (packaging tools\n# aside: pip, setuptools and wheel may be upgraded).\n\
-             RUN uv pip freeze --python {VENV_PYTHON} > {BASE_PACKAGES} \\\n    \
-             && sed -i -E '/^(pip|setuptools|wheel)==/d' {BASE_PACKAGES}\n"
-        );
+        write_base_packages(&mut dockerfile);
     }
     let mut installed: Vec<String> = Vec::new();
     for (index, layer) in environment_layers(input.requirements)
@@ -163,9 +174,11 @@ pub fn generate(input: &RecipeInput<'_>) -> GeneratedRecipe {
              RUN --mount=type=cache,id=labforge-uv,target=/var/cache/labforge-uv,uid=1000,gid=1000 \\\n    \
              --mount=type=bind,source={CA_BUNDLE_IN_CONTEXT},target=/run/labforge/ca.crt \\\n    \
              --mount=type=bind,source={file},target=/run/labforge/requirements.txt{constraints} \\\n    \
-             SSL_CERT_FILE=/run/labforge/ca.crt UV_SYSTEM_CERTS=1 UV_CACHE_DIR=/var/cache/labforge-uv \
-             UV_LINK_MODE=copy \\\n    \
-             uv pip install --python {VENV_PYTHON} -r /run/labforge/requirements.txt{constraint_option}\n",
+             before=$(date +%s) \\\n    \
+             && SSL_CERT_FILE=/run/labforge/ca.crt UV_SYSTEM_CERTS=1 \
+             UV_CACHE_DIR=/var/cache/labforge-uv UV_LINK_MODE=copy \\\n    \
+             uv pip install --python {VENV_PYTHON} -r /run/labforge/requirements.txt{constraint_option} \\\n    \
+             && find {VENV} -newermt \"@$((before - 1))\" -exec touch -h -d @0 {{}} +\n",
             number = index + 1,
             names = layer.join(", "),
         );
@@ -405,15 +418,17 @@ mod tests {
         let dockerfile = &recipe.dockerfile;
         let freeze = dockerfile
             .find(
-                "RUN uv pip freeze --python /opt/datalab/venv/bin/python > \
+                "UV_CACHE_DIR=/var/cache/labforge-uv \\\n    \
+                 uv pip freeze --python /opt/datalab/venv/bin/python > \
                  /opt/datalab/base-packages.txt \\\n    && sed -i -E \
-                 '/^(pip|setuptools|wheel)==/d' /opt/datalab/base-packages.txt\n",
+                 '/^(pip|setuptools|wheel)==/d' /opt/datalab/base-packages.txt \\\n    \
+                 && touch -h -d @0 /opt/datalab/base-packages.txt /opt/datalab\n",
             )
             .unwrap_or_else(|| panic!("{dockerfile}"));
         assert!(freeze < dockerfile.find("uv pip install").unwrap());
         assert_eq!(
             dockerfile
-                .matches("-r /run/labforge/requirements.txt -c /opt/datalab/base-packages.txt\n")
+                .matches("-r /run/labforge/requirements.txt -c /opt/datalab/base-packages.txt \\\n")
                 .count(),
             2,
             "{dockerfile}"

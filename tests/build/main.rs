@@ -18,6 +18,7 @@ mod desktop;
 mod evidence;
 mod pipeline;
 mod rebase;
+mod reproducible;
 mod sessions;
 mod sources;
 mod standalone_buildkitd;
