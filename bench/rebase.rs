@@ -73,7 +73,8 @@ async fn patch_jl_base(config: &Config, version: &str) -> anyhow::Result<()> {
             &config.base_version,
         )
         .await
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?
+        .context("jl_base is not in the registry: run `labforge base-images`")?;
     let config_digest = interface.json["config"]["digest"]
         .as_str()
         .context("a config")?;

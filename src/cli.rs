@@ -602,7 +602,7 @@ async fn rebase(
         database: database.clone(),
         registry: crate::images::RegistryClient::with_credentials(config.registry.credentials()),
         target: config.registry.clone(),
-        docker: engine.docker().clone(),
+        daemon: engine,
         checks: config.checks.clone(),
     };
     let base_version = to.unwrap_or_else(|| config.base_version.clone());

@@ -502,18 +502,22 @@ impl RegistryClient {
     }
 
     /// The image manifest `reference` of `image`'s repository; for an index, its linux/amd64
-    /// manifest (else its first): one step down is enough for what BuildKit pushes.
+    /// manifest (else its first): one step down is enough for what BuildKit pushes. `None` when
+    /// the registry does not know `reference`.
     pub async fn image_manifest(
         &self,
         image: &ImageReference,
         reference: &str,
-    ) -> Result<ImageManifest, String> {
+    ) -> Result<Option<ImageManifest>, String> {
         let mut reference = reference.to_owned();
-        for _ in 0..2 {
-            let (media_type, bytes) = self
-                .manifest(image, &reference)
-                .await?
-                .ok_or_else(|| format!("{image} has no manifest {reference}"))?;
+        for step in 0..2 {
+            let Some((media_type, bytes)) = self.manifest(image, &reference).await? else {
+                return if step == 0 {
+                    Ok(None)
+                } else {
+                    Err(format!("{image} has no manifest {reference}"))
+                };
+            };
             let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
                 format!("the manifest {reference} of {image} is not JSON: {error}")
             })?;
@@ -526,12 +530,12 @@ impl RegistryClient {
                         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
                     )
                 };
-                return Ok(ImageManifest {
+                return Ok(Some(ImageManifest {
                     media_type,
                     digest,
                     json,
                     bytes,
-                });
+                }));
             };
             reference = children
                 .iter()

@@ -315,15 +315,17 @@ impl EvidenceCollector {
         image: &ImageReference,
         digest: &str,
     ) -> Result<(String, Value), EvidenceError> {
+        let unreadable = |reason| EvidenceError::ManifestUnreadable {
+            image: image.to_string(),
+            reference: digest.to_owned(),
+            reason,
+        };
         let manifest = self
             .registry
             .image_manifest(image, digest)
             .await
-            .map_err(|reason| EvidenceError::ManifestUnreadable {
-                image: image.to_string(),
-                reference: digest.to_owned(),
-                reason,
-            })?;
+            .map_err(unreadable)?
+            .ok_or_else(|| unreadable(format!("{image} has no manifest {digest}")))?;
         Ok((manifest.media_type, manifest.json))
     }
 

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use self::checks::rfb::Screenshot;
-use self::checks::{ChecksConfig, NotebookChecks, NotebookRun, run_notebooks};
+use self::checks::{ChecksConfig, NotebookChecks, check_notebooks};
 pub use self::error::{BaseConflict, PipelineError};
 use self::index::{BuildIndex, BuildRecord};
 use self::smoke::{SmokeTest, SmokeTestResult};
@@ -918,51 +918,18 @@ impl Pipeline {
             );
             return Ok(None);
         };
-        let listed = metadata
-            .testing
-            .as_ref()
-            .and_then(|testing| testing.notebooks.as_deref());
-        if listed.is_some_and(<[String]>::is_empty) {
-            log.write(
-                Phase::Checks,
-                "notebooks skipped: metadata.yaml lists none under testing.notebooks",
-            );
-            return Ok(None);
-        }
-        let config = &self.settings.checks;
-        log.write(
-            Phase::Checks,
-            format!(
-                "executing {} in the image, {} s each, {}",
-                listed.map_or_else(
-                    || "every notebook".to_owned(),
-                    |listed| format!("the {} notebooks listed in metadata.yaml", listed.len())
-                ),
-                config.notebook_timeout_seconds,
-                if config.notebook_network {
-                    "with the network"
-                } else {
-                    "without network"
-                }
-            ),
-        );
-        let checks = run_notebooks(
+        check_notebooks(
             daemon,
             &image.to_string(),
-            NotebookRun {
-                notebooks: listed,
-                resources: metadata.minimum_resources.as_ref(),
-                config,
-            },
+            metadata,
+            &self.settings.checks,
             log,
         )
         .await
         .map_err(|source| PipelineError::NotebooksError {
             image: image.to_string(),
             source,
-        })?;
-        log.write(Phase::Checks, checks.summary());
-        Ok(Some(checks))
+        })
     }
 
     /// Starts `image` on the local dockerd `daemon` and probes its service.

@@ -59,15 +59,16 @@ impl Parts {
         image: &ImageReference,
         reference: &str,
     ) -> Result<Option<Self>, RebaseError> {
-        let manifest = match registry.manifest(image, reference).await {
-            Ok(None) => return Ok(None),
-            Ok(Some(_)) => registry.image_manifest(image, reference).await,
-            Err(error) => Err(error),
-        }
-        .map_err(|detail| RebaseError::Registry {
-            image: image.to_string(),
-            detail,
-        })?;
+        let Some(manifest) = registry
+            .image_manifest(image, reference)
+            .await
+            .map_err(|detail| RebaseError::Registry {
+                image: image.to_string(),
+                detail,
+            })?
+        else {
+            return Ok(None);
+        };
         let config_digest = manifest.json["config"]["digest"]
             .as_str()
             .ok_or_else(|| RebaseError::Unreadable {

@@ -20,22 +20,19 @@ pub mod image;
 
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
-use bollard::auth::DockerCredentials;
-use bollard::query_parameters::CreateImageOptions;
 use chrono::Utc;
-use futures_util::StreamExt;
 use serde::Serialize;
 
 pub use self::error::RebaseError;
 use self::image::{RebaseRequest, RebasedImage, prepare_rebase};
 use crate::build_log::{BuildLog, Phase};
+use crate::buildkit::DockerdEngine;
 use crate::config::RegistryTarget;
 use crate::datalabs::BuildStatus;
 use crate::evidence::EvidenceCollector;
 use crate::images::{ImageReference, RegistryClient};
 use crate::metadata::{DatalabKind, Metadata};
-use crate::pipeline::checks::{ChecksConfig, NotebookChecks, NotebookRun, run_notebooks};
+use crate::pipeline::checks::{ChecksConfig, NotebookChecks, check_notebooks};
 use crate::pipeline::smoke::{DesktopProbe, SmokeTest, smoke_test};
 use crate::storage::builds::{BuildResult, LogLineRow};
 use crate::storage::datalabs::{DatalabRow, VersionRow};
@@ -53,7 +50,9 @@ pub struct Rebaser {
     pub database: Database,
     pub registry: RegistryClient,
     pub target: RegistryTarget,
-    pub docker: Docker,
+    /// The local dockerd, signed in to the registry as the build account: it pulls and runs the
+    /// rebased images.
+    pub daemon: DockerdEngine,
     pub checks: ChecksConfig,
 }
 
@@ -327,7 +326,10 @@ impl Rebaser {
             .collect(target, &rebased.digest)
             .await
             .map_err(|error| error.to_string())?;
-        self.pull(target).await?;
+        self.daemon
+            .pull(target)
+            .await
+            .map_err(|error| error.to_string())?;
         let metadata: Option<Metadata> = version
             .metadata
             .as_ref()
@@ -364,29 +366,6 @@ impl Rebaser {
         Ok((result, rebased))
     }
 
-    /// Pulls `image` from labforge's registry into dockerd, as the build account.
-    async fn pull(&self, image: &ImageReference) -> Result<(), String> {
-        let credentials = self.target.credentials().map(|account| DockerCredentials {
-            username: Some(account.username),
-            password: Some(account.password),
-            serveraddress: Some(image.registry().to_owned()),
-            ..DockerCredentials::default()
-        });
-        let mut pulling = self.docker.create_image(
-            Some(CreateImageOptions {
-                from_image: Some(image.repository.clone()),
-                tag: Some(image.tag.clone()),
-                ..CreateImageOptions::default()
-            }),
-            None,
-            credentials,
-        );
-        while let Some(progress) = pulling.next().await {
-            progress.map_err(|error| format!("dockerd cannot pull {image}: {error}"))?;
-        }
-        Ok(())
-    }
-
     async fn smoke_test(
         &self,
         image: &ImageReference,
@@ -395,7 +374,8 @@ impl Rebaser {
         log: &BuildLog,
     ) -> Result<SmokeTest, String> {
         let inspected = self
-            .docker
+            .daemon
+            .docker()
             .inspect_image(&image.to_string())
             .await
             .map_err(|error| format!("dockerd cannot read {image}: {error}"))?;
@@ -415,7 +395,7 @@ impl Rebaser {
             application: metadata.and_then(|metadata| metadata.application.as_ref()),
         });
         smoke_test(
-            &self.docker,
+            self.daemon.docker(),
             &image.to_string(),
             port,
             &health_path,
@@ -437,26 +417,22 @@ impl Rebaser {
         if kind != DatalabKind::JupyterLab {
             return Ok(None);
         }
-        let listed = metadata
-            .and_then(|metadata| metadata.testing.as_ref())
-            .and_then(|testing| testing.notebooks.as_deref());
-        if listed.is_some_and(<[String]>::is_empty) {
+        let Some(metadata) = metadata else {
+            log.write(
+                Phase::Checks,
+                "notebooks skipped: the version keeps no metadata to read testing.notebooks from",
+            );
             return Ok(None);
-        }
-        let checks = run_notebooks(
-            &self.docker,
+        };
+        check_notebooks(
+            self.daemon.docker(),
             &image.to_string(),
-            NotebookRun {
-                notebooks: listed,
-                resources: metadata.and_then(|metadata| metadata.minimum_resources.as_ref()),
-                config: &self.checks,
-            },
+            metadata,
+            &self.checks,
             log,
         )
         .await
-        .map_err(|error| format!("the notebooks could not run: {error}"))?;
-        log.write(Phase::Checks, checks.summary());
-        Ok(Some(checks))
+        .map_err(|error| format!("the notebooks could not run: {error}"))
     }
 }
 

@@ -64,7 +64,11 @@ async fn buildkitd() -> Option<BuildEngine> {
 /// The labels of the image `image` as the registry holds it (its config blob).
 async fn labels_in_registry(image: &ImageReference) -> serde_json::Value {
     let registry = RegistryClient::with_credentials(common::registry_credentials());
-    let manifest = registry.image_manifest(image, &image.tag).await.unwrap();
+    let manifest = registry
+        .image_manifest(image, &image.tag)
+        .await
+        .unwrap()
+        .unwrap();
     let config_digest = manifest.json["config"]["digest"].as_str().unwrap();
     let config = registry.blob(image, config_digest).await.unwrap();
     let config: serde_json::Value = serde_json::from_slice(&config).unwrap();

@@ -93,7 +93,11 @@ async fn patched_base(
 }
 
 async fn layers(registry: &RegistryClient, image: &ImageReference, reference: &str) -> Vec<String> {
-    let manifest = registry.image_manifest(image, reference).await.unwrap();
+    let manifest = registry
+        .image_manifest(image, reference)
+        .await
+        .unwrap()
+        .unwrap();
     manifest.json["layers"]
         .as_array()
         .unwrap()
@@ -149,6 +153,24 @@ async fn assert_checked_and_in_history(app: &TestApp, admin: &TestUser, lab: &st
             .contains(&format!("onto {patch} without rebuilding")),
         "{event}"
     );
+}
+
+/// `labforge rebase`'s worker over the test app's database, the registry and the local dockerd.
+async fn rebaser(app: &TestApp, registry: &RegistryClient) -> Rebaser {
+    let daemon = labforge::buildkit::DockerdEngine::connect(&app.config.engine.docker_host)
+        .await
+        .unwrap()
+        .with_registry_account(
+            &app.config.registry.address,
+            app.config.registry.credentials(),
+        );
+    Rebaser {
+        database: app.state.database.clone(),
+        registry: registry.clone(),
+        target: app.config.registry.clone(),
+        daemon,
+        checks: app.config.checks.clone(),
+    }
 }
 
 fn reference_of(image: &str) -> ImageReference {
@@ -214,14 +236,7 @@ async fn a_patched_base_with_the_same_interface_is_rebased_onto_and_another_is_r
     .await;
 
     let registry = RegistryClient::with_credentials(app.config.registry.credentials());
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
-    let rebaser = Rebaser {
-        database: app.state.database.clone(),
-        registry: registry.clone(),
-        target: app.config.registry.clone(),
-        docker,
-        checks: app.config.checks.clone(),
-    };
+    let rebaser = rebaser(&app, &registry).await;
     let log = BuildLog::new();
     let outcomes = rebaser.rebase_published(&patch, false, &log).await.unwrap();
     let text: Vec<String> = log.lines().into_iter().map(|line| line.text).collect();

@@ -15,7 +15,8 @@ async fn layers(registry: &RegistryClient, image: &str) -> Vec<String> {
     let manifest = registry
         .image_manifest(&ImageReference::new(repository, tag), tag)
         .await
-        .unwrap();
+        .unwrap()
+        .unwrap_or_else(|| panic!("{image} is not in the registry"));
     manifest.json["layers"]
         .as_array()
         .unwrap()

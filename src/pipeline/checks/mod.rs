@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::smoke::{last_chars, remove_container};
 use crate::build_log::{BuildLog, Phase};
-use crate::metadata::MinimumResources;
+use crate::metadata::{Metadata, MinimumResources};
 
 const RUNNER: &str = include_str!("run_notebooks.py");
 const MARKER: &str = "LABFORGE-NOTEBOOK ";
@@ -149,16 +149,62 @@ impl NotebookCheck {
 
 /// Which notebooks to run and how.
 #[derive(Debug, Clone, Copy)]
-pub struct NotebookRun<'a> {
+struct NotebookRun<'a> {
     /// Paths relative to the image's working directory; `None` runs every notebook found there.
-    pub notebooks: Option<&'a [String]>,
-    pub resources: Option<&'a MinimumResources>,
-    pub config: &'a ChecksConfig,
+    notebooks: Option<&'a [String]>,
+    resources: Option<&'a MinimumResources>,
+    config: &'a ChecksConfig,
+}
+
+/// Runs the notebooks `metadata` asks for (`testing.notebooks`, else every one) in `image` under
+/// `config`, logging what runs and how it ended; `None` when metadata.yaml lists none.
+pub async fn check_notebooks(
+    docker: &Docker,
+    image: &str,
+    metadata: &Metadata,
+    config: &ChecksConfig,
+    log: &BuildLog,
+) -> Result<Option<NotebookChecks>, bollard::errors::Error> {
+    let listed = metadata
+        .testing
+        .as_ref()
+        .and_then(|testing| testing.notebooks.as_deref());
+    if listed.is_some_and(<[String]>::is_empty) {
+        log.write(
+            Phase::Checks,
+            "notebooks skipped: metadata.yaml lists none under testing.notebooks",
+        );
+        return Ok(None);
+    }
+    log.write(
+        Phase::Checks,
+        format!(
+            "executing {} in the image, {} s each, {}",
+            listed.map_or_else(
+                || "every notebook".to_owned(),
+                |listed| format!("the {} notebooks listed in metadata.yaml", listed.len())
+            ),
+            config.notebook_timeout_seconds,
+            if config.notebook_network {
+                "with the network"
+            } else {
+                "without network"
+            }
+        ),
+    );
+    let run = NotebookRun {
+        notebooks: listed,
+        resources: metadata.minimum_resources.as_ref(),
+        config,
+    };
+    let checks = run_notebooks(docker, image, run, log).await?;
+    log.write(Phase::Checks, checks.summary());
+    Ok(Some(checks))
 }
 
 /// Runs the notebooks of `image` in a container of their own and reports each as it ends.
 /// `Err` is dockerd failing; a notebook or runner failure is a result.
-pub async fn run_notebooks(
+async fn run_notebooks(
     docker: &Docker,
     image: &str,
     run: NotebookRun<'_>,
