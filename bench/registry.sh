@@ -2,6 +2,9 @@
 # labforge's registry against Debian's docker-registry (distribution 2.8), same run, loopback:
 #  1. push then pull of one large image with skopeo (dir: -> registry -> dir:), throughput;
 #  2. bytes on disk after pushing ten images that share base layers, against the sum of their sizes.
+# The "labforge x2" column is two labforge registry processes on one content store, as behind a
+# load balancer: the push goes through one, the pull through the other, and the ten images
+# alternate between them.
 #
 # Usage: bench/registry.sh [total MB of the large image, default 670]
 # Needs: cargo, skopeo, docker-registry, python3. Only 127.0.0.1 is contacted.
@@ -68,8 +71,8 @@ for i in $(seq 0 9); do
 done
 
 # ---- registries ----
-DR_PORT=$(free_port); LF_PORT=$(free_port)
-mkdir -p "$WORK/dr" "$WORK/lf"
+DR_PORT=$(free_port); LF_PORT=$(free_port); LF2A_PORT=$(free_port); LF2B_PORT=$(free_port)
+mkdir -p "$WORK/dr" "$WORK/lf" "$WORK/lf2"
 cat > "$WORK/dr/config.yml" <<EOF
 version: 0.1
 log: { level: error }
@@ -95,8 +98,16 @@ grants_file = "$WORK/lf/grants.toml"
 EOF
 LABFORGE_CONFIG="$WORK/lf/labforge.toml" "$SERVER" >"$WORK/lf/log" 2>&1 &
 PIDS+=($!)
+# Two processes on one store of their own (one data folder: the upload sessions and the token
+# signing key live there).
+cp "$WORK/lf/grants.toml" "$WORK/lf2/grants.toml"
+sed -e "s|$WORK/lf|$WORK/lf2|g" "$WORK/lf/labforge.toml" >"$WORK/lf2/labforge.toml"
+for port in $LF2A_PORT $LF2B_PORT; do
+    LABFORGE_CONFIG="$WORK/lf2/labforge.toml" LABFORGE_REGISTRY_LISTEN=127.0.0.1:$port "$SERVER" >>"$WORK/lf2/log" 2>&1 &
+    PIDS+=($!)
+done
 
-for port in $DR_PORT $LF_PORT; do
+for port in $DR_PORT $LF_PORT $LF2A_PORT $LF2B_PORT; do
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
 done
 
@@ -106,19 +117,28 @@ copy() { # name, creds option..., source, destination
     skopeo copy --quiet --preserve-digests --src-tls-verify=false --dest-tls-verify=false "$@" >/dev/null
 }
 declare -A PUSH PULL DISK
-for name in docker-registry labforge; do
-    if [ "$name" = labforge ]; then port=$LF_PORT; creds=(--dest-creds "ci:$PASSWORD"); pull_creds=(--src-creds "ci:$PASSWORD")
-    else port=$DR_PORT; creds=(); pull_creds=(); fi
+NAMES=(docker-registry labforge "labforge x2")
+for name in "${NAMES[@]}"; do
+    case $name in
+    docker-registry) push_port=$DR_PORT; pull_port=$DR_PORT; other_port=$DR_PORT; store=$WORK/dr/store
+        creds=(); pull_creds=() ;;
+    labforge) push_port=$LF_PORT; pull_port=$LF_PORT; other_port=$LF_PORT; store=$WORK/lf/store
+        creds=(--dest-creds "ci:$PASSWORD"); pull_creds=(--src-creds "ci:$PASSWORD") ;;
+    *) push_port=$LF2A_PORT; pull_port=$LF2B_PORT; other_port=$LF2B_PORT; store=$WORK/lf2/store
+        creds=(--dest-creds "ci:$PASSWORD"); pull_creds=(--src-creds "ci:$PASSWORD") ;;
+    esac
     sync
-    start=$(now); copy "${creds[@]}" "dir:$WORK/large" "docker://127.0.0.1:$port/bench/large:1"; end=$(now)
+    start=$(now); copy "${creds[@]}" "dir:$WORK/large" "docker://127.0.0.1:$push_port/bench/large:1"; end=$(now)
     PUSH[$name]=$(echo "$end - $start" | bc -l)
     rm -rf "$WORK/pulled"
-    start=$(now); copy "${pull_creds[@]}" "docker://127.0.0.1:$port/bench/large:1" "dir:$WORK/pulled"; end=$(now)
+    start=$(now); copy "${pull_creds[@]}" "docker://127.0.0.1:$pull_port/bench/large:1" "dir:$WORK/pulled"; end=$(now)
     PULL[$name]=$(echo "$end - $start" | bc -l)
     cmp -s "$WORK/pulled/manifest.json" "$WORK/large/manifest.json" || { echo "$name: pulled manifest differs" >&2; exit 1; }
-    store=$([ "$name" = labforge ] && echo "$WORK/lf/store" || echo "$WORK/dr/store")
     before=$(du -sb "$store" | cut -f1)
-    for i in $(seq 0 9); do copy "${creds[@]}" "dir:$WORK/lab$i" "docker://127.0.0.1:$port/datalabs/lab$i:1"; done
+    for i in $(seq 0 9); do
+        port=$([ $((i % 2)) = 0 ] && echo "$push_port" || echo "$other_port")
+        copy "${creds[@]}" "dir:$WORK/lab$i" "docker://127.0.0.1:$port/datalabs/lab$i:1"
+    done
     DISK[$name]=$(( $(du -sb "$store" | cut -f1) - before ))
 done
 
@@ -129,16 +149,20 @@ rate() { echo "scale=1; $LARGE_BYTES / 1048576 / $1" | bc -l; }
 
 echo
 echo "large image: $(mb "$LARGE_BYTES") MB in 4 layers; skopeo dir: -> registry -> dir:, 127.0.0.1"
-printf '%-28s %16s %16s\n' "" "docker-registry" "labforge"
-printf '%-28s %14.2f s %14.2f s\n' "push time" "${PUSH[docker-registry]}" "${PUSH[labforge]}"
-printf '%-28s %11s MB/s %11s MB/s\n' "push throughput" "$(rate "${PUSH[docker-registry]}")" "$(rate "${PUSH[labforge]}")"
-printf '%-28s %14.2f s %14.2f s\n' "pull time" "${PULL[docker-registry]}" "${PULL[labforge]}"
-printf '%-28s %11s MB/s %11s MB/s\n' "pull throughput" "$(rate "${PULL[docker-registry]}")" "$(rate "${PULL[labforge]}")"
-total_dr=$(echo "${PUSH[docker-registry]} + ${PULL[docker-registry]}" | bc -l)
-total_lf=$(echo "${PUSH[labforge]} + ${PULL[labforge]}" | bc -l)
-printf '%-28s %14.2f s %14.2f s\n' "push + pull" "$total_dr" "$total_lf"
-printf '%-28s %33s\n' "throughput ratio (lf / dr)" "$(echo "scale=2; $total_dr / $total_lf" | bc -l)"
+row() { printf '%-28s' "$1"; shift; for value in "$@"; do printf '%16s' "$value"; done; echo; }
+row "" "${NAMES[@]}"
+seconds() { printf '%.2f s' "$1"; }
+row "push time" "$(seconds "${PUSH[docker-registry]}")" "$(seconds "${PUSH[labforge]}")" "$(seconds "${PUSH[labforge x2]}")"
+row "push throughput" "$(rate "${PUSH[docker-registry]}") MB/s" "$(rate "${PUSH[labforge]}") MB/s" "$(rate "${PUSH[labforge x2]}") MB/s"
+row "pull time" "$(seconds "${PULL[docker-registry]}")" "$(seconds "${PULL[labforge]}")" "$(seconds "${PULL[labforge x2]}")"
+row "pull throughput" "$(rate "${PULL[docker-registry]}") MB/s" "$(rate "${PULL[labforge]}") MB/s" "$(rate "${PULL[labforge x2]}") MB/s"
+declare -A TOTAL
+for name in "${NAMES[@]}"; do TOTAL[$name]=$(echo "${PUSH[$name]} + ${PULL[$name]}" | bc -l); done
+row "push + pull" "$(seconds "${TOTAL[docker-registry]}")" "$(seconds "${TOTAL[labforge]}")" "$(seconds "${TOTAL[labforge x2]}")"
+ratio() { echo "scale=2; ${TOTAL[docker-registry]} / $1" | bc -l; }
+row "throughput vs dr (>= 1.2)" "1.00" "$(ratio "${TOTAL[labforge]}")" "$(ratio "${TOTAL[labforge x2]}")"
 echo
 echo "ten datalabs sharing 150 MB of base layers, 5 MB own layer each: sum of image sizes $(mb "$TEN_SUM") MB"
-printf '%-28s %13s MB %13s MB\n' "bytes on disk after push" "$(mb "${DISK[docker-registry]}")" "$(mb "${DISK[labforge]}")"
-printf '%-28s %16s %16s\n' "disk / sum of sizes" "$(echo "scale=3; ${DISK[docker-registry]} / $TEN_SUM" | bc -l)" "$(echo "scale=3; ${DISK[labforge]} / $TEN_SUM" | bc -l)"
+row "bytes on disk after push" "$(mb "${DISK[docker-registry]}") MB" "$(mb "${DISK[labforge]}") MB" "$(mb "${DISK[labforge x2]}") MB"
+share() { echo "scale=3; $1 / $TEN_SUM" | bc -l; }
+row "disk / sum of sizes" "$(share "${DISK[docker-registry]}")" "$(share "${DISK[labforge]}")" "$(share "${DISK[labforge x2]}")"

@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::PruneBuildOptions;
+use bollard_buildkit_proto::moby::buildkit::v1::PruneRequest;
+use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
 use labforge::build_log::BuildLog;
-use labforge::buildkit::{BuildRequest, ContextWriter, DockerdEngine};
+use labforge::buildkit::{BuildRequest, ContextWriter, DockerdEngine, LayerCompression};
 use labforge::config::Config;
-use labforge::images::ImageReference;
+use labforge::images::{ImageReference, RegistryClient};
 use labforge::pipeline::{BuildHistory, BuildSpec, Pipeline};
 use labforge::recipe::generate::CA_BUNDLE_IN_CONTEXT;
 use labforge::sources::Source;
@@ -132,7 +134,240 @@ async fn run() -> anyhow::Result<()> {
     #[expect(clippy::cast_precision_loss, reason = "a size in MB for display")]
     let megabytes = size as f64 / 1e6;
     println!("labforge image: {image}, {megabytes:.0} MB, {layers} layers");
+
+    match std::env::var("LABFORGE_BENCH_BUILDKITD") {
+        Ok(address) => {
+            let rows = Box::pin(standalone_runs(&engine, &config, &reference, &address)).await?;
+            print_standalone(&rows, b.cold);
+        }
+        Err(_) => println!(
+            "\n(no standalone engine: set LABFORGE_BENCH_BUILDKITD, as bench/build.sh does)"
+        ),
+    }
     Ok(())
+}
+
+/// The labforge cold build on a standalone buildkitd, for one layer compression.
+struct StandaloneRow {
+    compression: LayerCompression,
+    cold: Duration,
+    layers: usize,
+    /// Bytes of all the image's layers as stored and moved (compressed as pushed).
+    total_bytes: u64,
+    /// Bytes of the layers the build made (the rest are the base's, shared).
+    built_bytes: u64,
+    docker_pull: Result<Duration, String>,
+    podman_pull: Result<Duration, String>,
+}
+
+fn print_standalone(rows: &[StandaloneRow], baseline_b: Duration) {
+    let megabytes = |bytes: u64| {
+        #[expect(clippy::cast_precision_loss, reason = "a size in MB for display")]
+        let megabytes = bytes as f64 / 1e6;
+        format!("{megabytes:>8.0}")
+    };
+    let pull = |pulled: &Result<Duration, String>| match pulled {
+        Ok(duration) => format!("{:>8.2}", duration.as_secs_f64()),
+        Err(_) => format!("{:>8}", "fails"),
+    };
+    println!(
+        "\nstandalone buildkitd, labforge cold build by layer compression (B cold on dockerd: {:.2} s)",
+        baseline_b.as_secs_f64()
+    );
+    println!(
+        "{:<14}{:>9}{:>9}{:>8}{:>10}{:>10}{:>10}{:>10}",
+        "compression", "cold s", "vs B", "layers", "image MB", "built MB", "docker s", "podman s"
+    );
+    for row in rows {
+        println!(
+            "{:<14}{:>9.2}{:>8.1}x{:>8}{:>10}{:>10}{:>10}{:>10}",
+            row.compression.name(),
+            row.cold.as_secs_f64(),
+            baseline_b.as_secs_f64() / row.cold.as_secs_f64(),
+            row.layers,
+            megabytes(row.total_bytes),
+            megabytes(row.built_bytes),
+            pull(&row.docker_pull),
+            pull(&row.podman_pull),
+        );
+    }
+    println!(
+        "(cold: from an empty buildkitd cache and no registry cache, source folder to image pushed; \
+         target >= 2x faster than B. docker s: pull of the built layers into dockerd, which holds \
+         the base; podman s: pull of the whole image into an empty podman store)"
+    );
+    for row in rows {
+        for (client, pulled) in [("docker", &row.docker_pull), ("podman", &row.podman_pull)] {
+            if let Err(error) = pulled {
+                println!(
+                    "{} pull by {client} failed: {error}",
+                    row.compression.name()
+                );
+            }
+        }
+    }
+}
+
+/// One cold labforge build per layer compression on the buildkitd at `address`, each from an
+/// empty engine cache and under a datalab name of its own (so no registry cache either), then
+/// the image's layers and its pull by docker and podman.
+async fn standalone_runs(
+    engine: &DockerdEngine,
+    config: &Config,
+    reference: &Path,
+    address: &str,
+) -> anyhow::Result<Vec<StandaloneRow>> {
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let registry = RegistryClient::with_credentials(config.registry.credentials());
+    let base = ImageReference::new(
+        format!("{}/datalabs/jl_base", config.registry.address),
+        config.base_version.clone(),
+    );
+    let base_layers: Vec<String> = layer_sizes(&registry, &base)
+        .await?
+        .into_iter()
+        .map(|(digest, _)| digest)
+        .collect();
+    let mut rows = Vec::new();
+    for compression in LayerCompression::ALL {
+        prune_buildkitd(address).await?;
+        let mut config = config.clone();
+        config.engine.buildkitd = Some(address.to_owned());
+        config.engine.layer_compression = compression;
+        // No local dockerd for the pipeline (it would only smoke-test, which the benchmark does
+        // not, and this one cannot read zstd): the pulls below are measured on their own.
+        "unix:///nonexistent/docker.sock".clone_into(&mut config.engine.docker_host);
+        let lab = fresh_copy(
+            reference,
+            &config
+                .sources
+                .workspace_root
+                .join(format!("standalone-{}", compression.name())),
+        )?;
+        let pipeline = Pipeline::new(config.pipeline_settings()).await?;
+        let spec = BuildSpec {
+            source: Source::Workspace {
+                root: config.sources.workspace_root.clone(),
+                path: lab,
+            },
+            name: Some(format!("bench-standalone-{}-{run}", compression.name())),
+            kind: None,
+            smoke_test: false,
+            history: BuildHistory::Index,
+        };
+        let started = Instant::now();
+        let outcome = pipeline
+            .build(&spec, &BuildLog::new(), &CancellationToken::new())
+            .await?;
+        let cold = started.elapsed();
+        eprintln!(
+            "standalone {}: {:.2}s ({})",
+            compression.name(),
+            cold.as_secs_f64(),
+            outcome.record.image
+        );
+        let (repository, tag) = outcome
+            .record
+            .image
+            .rsplit_once(':')
+            .expect("an image reference has a tag");
+        let image = ImageReference::new(repository, tag);
+        let layers = layer_sizes(&registry, &image).await?;
+        rows.push(StandaloneRow {
+            compression,
+            cold,
+            layers: layers.len(),
+            total_bytes: layers.iter().map(|(_, size)| size).sum(),
+            built_bytes: layers
+                .iter()
+                .filter(|(digest, _)| !base_layers.contains(digest))
+                .map(|(_, size)| size)
+                .sum(),
+            docker_pull: docker_pull(engine, &image).await,
+            podman_pull: podman_pull(&config, &image),
+        });
+    }
+    Ok(rows)
+}
+
+/// The digest and size of each layer of `image`, as its manifest lists them.
+async fn layer_sizes(
+    registry: &RegistryClient,
+    image: &ImageReference,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let manifest = registry
+        .image_manifest(image, &image.tag)
+        .await
+        .map_err(anyhow::Error::msg)?
+        .ok_or_else(|| anyhow::anyhow!("the registry has no {image}"))?;
+    Ok(manifest.json["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|layer| {
+            (
+                layer["digest"].as_str().unwrap_or_default().to_owned(),
+                layer["size"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// Empties the buildkitd's whole cache, download caches included.
+async fn prune_buildkitd(address: &str) -> anyhow::Result<()> {
+    let endpoint = address.replacen("tcp://", "http://", 1);
+    let mut control = ControlClient::connect(endpoint).await?;
+    let mut pruned = control
+        .prune(PruneRequest {
+            all: true,
+            ..PruneRequest::default()
+        })
+        .await?
+        .into_inner();
+    while pruned.message().await?.is_some() {}
+    Ok(())
+}
+
+/// How long dockerd (which holds the base) takes to pull `image`.
+async fn docker_pull(engine: &DockerdEngine, image: &ImageReference) -> Result<Duration, String> {
+    let started = Instant::now();
+    engine
+        .pull(image)
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(started.elapsed())
+}
+
+/// How long podman takes to pull `image` into an empty store.
+fn podman_pull(config: &Config, image: &ImageReference) -> Result<Duration, String> {
+    let podman = |arguments: &[&str]| {
+        std::process::Command::new("podman")
+            .args(arguments)
+            .output()
+            .map_err(|error| format!("podman: {error}"))
+    };
+    podman(&["rmi", "--all", "--force"])?;
+    let credentials = config
+        .registry
+        .credentials()
+        .map(|account| format!("{}:{}", account.username, account.password))
+        .unwrap_or_default();
+    let reference = image.to_string();
+    let mut arguments = vec!["pull", "--quiet", "--tls-verify=false"];
+    if !credentials.is_empty() {
+        arguments.extend(["--creds", credentials.as_str()]);
+    }
+    arguments.push(&reference);
+    let started = Instant::now();
+    let output = podman(&arguments)?;
+    let elapsed = started.elapsed();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).trim().to_owned());
+    }
+    podman(&["rmi", "--all", "--force"])?;
+    Ok(elapsed)
 }
 
 async fn prune(engine: &DockerdEngine) -> anyhow::Result<()> {

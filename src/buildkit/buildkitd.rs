@@ -5,19 +5,17 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::grpc::BuildRef;
-use bollard::grpc::build::{ImageBuildFrontendOptions, ImageBuildLoadInput};
-use bollard::grpc::driver::Image;
-use bollard::grpc::driver::buildkitd::{BuildkitDaemon, ControlClient, Endpoint};
-use bollard::grpc::error::GrpcError;
-use bollard::grpc::registry::ImageRegistryOutput;
-use bollard::moby::buildkit::v1::{ListWorkersRequest, StatusRequest};
+use bollard::grpc::driver::buildkitd::{ControlClient, Endpoint};
+use bollard::moby::buildkit::v1::{CacheOptionsEntry, Exporter, ListWorkersRequest, StatusRequest};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
 
 use super::progress::ProgressRenderer;
-use super::{BuildRequest, BuildkitError, BuiltImage};
+use super::{BuildRequest, BuildkitError, BuiltImage, LayerCompression, session};
 use crate::build_log::{BuildLog, Phase};
-use crate::images::{Credentials, RegistryClient};
+use crate::images::{Credentials, ImageReference, RegistryClient};
 
 /// How long opening a connection to buildkitd may take: an address nothing listens on fails
 /// fast, one that drops packets fails within this.
@@ -36,6 +34,7 @@ pub struct BuildkitdEngine {
     address: String,
     endpoint: Endpoint,
     credentials: Option<Credentials>,
+    layer_compression: LayerCompression,
 }
 
 impl BuildkitdEngine {
@@ -74,7 +73,15 @@ impl BuildkitdEngine {
             address: address.to_owned(),
             endpoint,
             credentials,
+            layer_compression: LayerCompression::default(),
         })
+    }
+
+    /// Pushes the layers it builds compressed with `compression`.
+    #[must_use]
+    pub fn with_layer_compression(mut self, compression: LayerCompression) -> Self {
+        self.layer_compression = compression;
+        self
     }
 
     pub async fn build_and_push(
@@ -89,34 +96,35 @@ impl BuildkitdEngine {
                 path: request.context.path.clone(),
                 source,
             })?;
-        let mut options = ImageBuildFrontendOptions::builder()
-            .dockerfile(std::path::Path::new(&request.dockerfile));
-        for (key, value) in &request.build_args {
-            options = options.buildarg(key, value);
-        }
-        for (key, value) in &request.labels {
-            options = options.label(key, value);
-        }
-        let output = ImageRegistryOutput::builder(&request.image.to_string())
-            .push(true)
-            .insecure_registry(request.image.is_loopback())
-            .consume();
+        // One connection for the progress and the solve, the progress asked for first: buildkitd
+        // streams a build's progress only to a request that arrives before the build has ended.
+        let channel =
+            self.endpoint
+                .connect()
+                .await
+                .map_err(|error| BuildkitError::BuildkitdUnreachable {
+                    address: self.address.clone(),
+                    message: error.to_string(),
+                })?;
         let build_ref = BuildRef::random();
-        let mut status = self.follow_status(build_ref.as_ref().to_owned(), log.clone());
+        let mut status = follow_status(channel.clone(), build_ref.as_ref().to_owned(), log.clone());
+        tokio::task::yield_now().await;
         let started = Instant::now();
-        let registry = request.image.registry().to_owned();
-        let credentials = self.credentials.as_ref().map(|credentials| {
-            HashMap::from([(
-                registry.as_str(),
-                super::docker_credentials(&registry, credentials),
-            )])
-        });
-        let solve = BuildkitDaemon::new(self.endpoint.clone()).registry(
-            output,
-            options.build(),
-            ImageBuildLoadInput::Upload(context.into()),
-            credentials,
-            Some(build_ref),
+        let cache = registry_cache(&request.image, self.layer_compression);
+        let solve = session::solve(
+            channel,
+            session::Solve {
+                build_ref: build_ref.into(),
+                frontend_attrs: frontend_attributes(request),
+                context,
+                exporter: self.image_exporter(&request.image),
+                cache_imports: vec![cache.import],
+                cache_exports: vec![cache.export],
+                credentials: self
+                    .credentials
+                    .clone()
+                    .map(|credentials| (request.image.registry().to_owned(), credentials)),
+            },
         );
         // Dropping the solve ends its gRPC call, and buildkitd cancels a solve whose caller left.
         let solved = tokio::select! {
@@ -132,7 +140,7 @@ impl BuildkitdEngine {
             .and_then(Result::ok);
         status.abort();
         if let Err(error) = solved {
-            return Err(self.solve_error(error, renderer.as_ref()));
+            return Err(self.solve_error(&error, renderer.as_ref()));
         }
         if let Some(renderer) = &renderer {
             log.write(
@@ -164,17 +172,14 @@ impl BuildkitdEngine {
 
     /// A failed solve in the terms the dockerd engine uses: the step that failed and what it
     /// printed when the progress named one, else BuildKit's own message.
-    fn solve_error(&self, error: GrpcError, renderer: Option<&ProgressRenderer>) -> BuildkitError {
-        let message = match error {
-            GrpcError::TonicStatus { err } => err.message().to_owned(),
-            GrpcError::TonicError { err } => {
-                return BuildkitError::BuildkitdUnreachable {
-                    address: self.address.clone(),
-                    message: err.to_string(),
-                };
-            }
-            other => other.to_string(),
-        };
+    fn solve_error(&self, error: &Status, renderer: Option<&ProgressRenderer>) -> BuildkitError {
+        if error.code() == Code::Unavailable {
+            return BuildkitError::BuildkitdUnreachable {
+                address: self.address.clone(),
+                message: error.message().to_owned(),
+            };
+        }
+        let message = error.message().to_owned();
         match renderer.and_then(ProgressRenderer::failed_step) {
             Some(step) => BuildkitError::StepFailed {
                 cause: step.cause().unwrap_or(message),
@@ -184,40 +189,120 @@ impl BuildkitdEngine {
         }
     }
 
-    /// Renders the progress of the build `build_ref` into `log` until buildkitd ends the stream,
-    /// then hands back the renderer, which knows the failed step and the cached ones.
-    fn follow_status(
-        &self,
-        build_ref: String,
-        log: BuildLog,
-    ) -> tokio::task::JoinHandle<ProgressRenderer> {
-        let endpoint = self.endpoint.clone();
-        let address = self.address.clone();
-        tokio::spawn(async move {
-            let mut renderer = ProgressRenderer::default();
-            for _ in 0..STATUS_ATTEMPTS {
-                let Ok(mut client) = ControlClient::connect(endpoint.clone()).await else {
-                    tracing::warn!(%address, "cannot follow build progress");
-                    break;
-                };
-                let request = StatusRequest {
-                    r#ref: build_ref.clone(),
-                };
-                // Until the solve has registered the ref, buildkitd answers with an error.
-                let Ok(response) = client.status(request).await else {
-                    continue;
-                };
-                let mut stream = response.into_inner();
-                let mut received = false;
-                while let Some(Ok(status)) = stream.next().await {
-                    received = true;
-                    renderer.render(&status, &log);
-                }
-                if received {
-                    break;
-                }
-            }
-            renderer
-        })
+    /// The image exporter: pushed to the registry, its new layers compressed as configured.
+    fn image_exporter(&self, image: &ImageReference) -> Exporter {
+        let mut attrs = HashMap::from([
+            ("name".to_owned(), image.to_string()),
+            ("push".to_owned(), "true".to_owned()),
+            (
+                "registry.insecure".to_owned(),
+                image.is_loopback().to_string(),
+            ),
+        ]);
+        attrs.extend(compression_attributes(self.layer_compression));
+        Exporter {
+            r#type: "image".to_owned(),
+            attrs,
+        }
     }
+}
+
+/// Renders the progress of the build `build_ref` into `log` until buildkitd ends the stream,
+/// then hands back the renderer, which knows the failed step and the cached ones.
+fn follow_status(
+    channel: Channel,
+    build_ref: String,
+    log: BuildLog,
+) -> tokio::task::JoinHandle<ProgressRenderer> {
+    tokio::spawn(async move {
+        let mut renderer = ProgressRenderer::default();
+        for _ in 0..STATUS_ATTEMPTS {
+            let mut client = ControlClient::new(channel.clone());
+            let request = StatusRequest {
+                r#ref: build_ref.clone(),
+            };
+            // Until the solve has registered the ref, buildkitd answers with an error.
+            let Ok(response) = client.status(request).await else {
+                continue;
+            };
+            let mut stream = response.into_inner();
+            let mut received = false;
+            while let Some(Ok(status)) = stream.next().await {
+                received = true;
+                renderer.render(&status, &log);
+            }
+            if received {
+                break;
+            }
+        }
+        renderer
+    })
+}
+
+/// The Dockerfile frontend's attributes for `request`: its Dockerfile, build arguments and labels.
+fn frontend_attributes(request: &BuildRequest) -> HashMap<String, String> {
+    let mut attrs = HashMap::from([("filename".to_owned(), request.dockerfile.clone())]);
+    for (key, value) in &request.build_args {
+        attrs.insert(format!("build-arg:{key}"), value.clone());
+    }
+    for (key, value) in &request.labels {
+        attrs.insert(format!("label:{key}"), value.clone());
+    }
+    attrs
+}
+
+/// Exporter attributes for `compression`. Only the layers this build makes are compressed so;
+/// those of the base keep theirs. zstd layers exist only in OCI manifests; the others keep
+/// Docker's media types, as the dockerd engine's images have. BuildKit reuses a cached layer's
+/// blob whatever its compression, so after a change of setting an engine could push a zstd layer
+/// it made earlier: gzip is forced (the bases are gzip, so that converts only such leftovers), and
+/// the others are not, since forcing would convert every layer of the base.
+fn compression_attributes(compression: LayerCompression) -> [(String, String); 3] {
+    [
+        ("compression".to_owned(), compression.name().to_owned()),
+        (
+            "oci-mediatypes".to_owned(),
+            (compression == LayerCompression::Zstd).to_string(),
+        ),
+        (
+            "force-compression".to_owned(),
+            (compression == LayerCompression::Gzip).to_string(),
+        ),
+    ]
+}
+
+/// Where a datalab's BuildKit cache lives in the registry, beside its images and under the build
+/// account: `buildcache/<repository>:latest`. Every build exports its layers there (`mode=max`:
+/// the environment layers as well as the image's) and imports them first, so an engine that has
+/// never built the datalab (a new one, or the next in its order when the first is down) warms up
+/// from the registry instead of building the environment again.
+struct RegistryCache {
+    import: CacheOptionsEntry,
+    export: CacheOptionsEntry,
+}
+
+fn registry_cache(image: &ImageReference, compression: LayerCompression) -> RegistryCache {
+    let reference = format!("{}/buildcache/{}:latest", image.registry(), image.path());
+    let insecure = image.is_loopback().to_string();
+    let import = CacheOptionsEntry {
+        r#type: "registry".to_owned(),
+        attrs: HashMap::from([
+            ("ref".to_owned(), reference.clone()),
+            ("registry.insecure".to_owned(), insecure.clone()),
+        ]),
+    };
+    let mut export = import.clone();
+    export.attrs.extend(compression_attributes(compression));
+    export.attrs.extend(
+        [
+            ("mode", "max"),
+            // An OCI image manifest whose config is the cache's: BuildKit's older format, an
+            // index listing layers as if they were manifests, is refused by registries that
+            // check what an index lists (labforge's does).
+            ("image-manifest", "true"),
+            ("oci-mediatypes", "true"),
+        ]
+        .map(|(key, value)| (key.to_owned(), value.to_owned())),
+    );
+    RegistryCache { import, export }
 }

@@ -72,6 +72,21 @@ impl DockerdEngine {
         &self.docker
     }
 
+    /// Fails unless this dockerd reads zstd-compressed layers, which moby does from 23.0 on.
+    pub async fn check_reads_zstd(&self) -> Result<(), BuildkitError> {
+        let version = self.docker.version().await?.version.unwrap_or_default();
+        let major: u32 = version
+            .split('.')
+            .next()
+            .and_then(|major| major.parse().ok())
+            .unwrap_or(0);
+        if major >= 23 {
+            Ok(())
+        } else {
+            Err(BuildkitError::ZstdUnreadable { version })
+        }
+    }
+
     pub async fn build(
         &self,
         request: &BuildRequest,

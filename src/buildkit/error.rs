@@ -18,6 +18,12 @@ pub enum BuildkitError {
          (unset, builds go to dockerd)"
     )]
     BuildkitdUnreachable { address: String, message: String },
+    #[error(
+        "LABFORGE_LAYER_COMPRESSION is zstd, but the local dockerd {version} that runs every \
+         build's smoke test cannot read zstd layers (docker 23 or newer can): set it to gzip or \
+         uncompressed, or upgrade dockerd"
+    )]
+    ZstdUnreadable { version: String },
     #[error("the build failed: {message}")]
     SolveFailed { message: String },
     /// A Dockerfile step exited with an error: the cause is what the step printed, not BuildKit's

@@ -7,7 +7,7 @@
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::{BuildRequest, BuildkitError, BuildkitdEngine, BuiltImage};
+use super::{BuildRequest, BuildkitError, BuildkitdEngine, BuiltImage, LayerCompression};
 use crate::build_log::{BuildLog, Phase};
 use crate::images::Credentials;
 
@@ -15,6 +15,7 @@ use crate::images::Credentials;
 pub struct BuildkitdFleet {
     addresses: Vec<String>,
     credentials: Option<Credentials>,
+    layer_compression: LayerCompression,
 }
 
 impl BuildkitdFleet {
@@ -41,8 +42,15 @@ impl BuildkitdFleet {
             _ => Ok(Self {
                 addresses,
                 credentials,
+                layer_compression: LayerCompression::default(),
             }),
         }
+    }
+
+    #[must_use]
+    pub fn with_layer_compression(mut self, compression: LayerCompression) -> Self {
+        self.layer_compression = compression;
+        self
     }
 
     pub fn addresses(&self) -> &[String] {
@@ -64,6 +72,7 @@ impl BuildkitdFleet {
         for address in rank(&self.addresses, &key) {
             match BuildkitdEngine::connect(address, self.credentials.clone()).await {
                 Ok(engine) => {
+                    let engine = engine.with_layer_compression(self.layer_compression);
                     if self.addresses.len() > 1 {
                         log.write(Phase::Solve, format!("building on buildkitd {address}"));
                     }

@@ -11,6 +11,7 @@ mod dockerd;
 mod error;
 mod fleet;
 pub mod progress;
+mod session;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,6 +39,45 @@ pub struct EngineConfig {
     pub buildkitd: Option<String>,
     /// CA bundle mounted into build steps that reach the network.
     pub ca_bundle: PathBuf,
+    /// How a standalone buildkitd compresses the layers it builds before pushing them (dockerd's
+    /// push always gzips). Layers taken from the base keep theirs.
+    pub layer_compression: LayerCompression,
+}
+
+/// The compression of the layers a standalone buildkitd pushes. gzip is what every client reads
+/// and the slowest to write; zstd writes several times faster at a similar size (docker 23+,
+/// podman 4, containerd); uncompressed costs no CPU at all, for a registry on the same network,
+/// at two to three times the bytes stored and moved.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerCompression {
+    #[default]
+    Gzip,
+    Zstd,
+    Uncompressed,
+}
+
+impl LayerCompression {
+    pub const ALL: [Self; 3] = [Self::Gzip, Self::Zstd, Self::Uncompressed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+            Self::Uncompressed => "uncompressed",
+        }
+    }
+}
+
+impl std::str::FromStr for LayerCompression {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|compression| compression.name() == value)
+            .ok_or_else(|| format!("{value:?} is not gzip, zstd or uncompressed"))
+    }
 }
 
 impl Default for EngineConfig {
@@ -46,6 +86,7 @@ impl Default for EngineConfig {
             docker_host: "unix:///var/run/docker.sock".to_owned(),
             buildkitd: None,
             ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            layer_compression: LayerCompression::default(),
         }
     }
 }
@@ -106,9 +147,14 @@ impl BuildEngine {
             .filter(|address| !address.is_empty())
             .map(str::to_owned)
             .collect();
-        let engine = BuildkitdFleet::connect(addresses, registry.credentials()).await?;
+        let engine = BuildkitdFleet::connect(addresses, registry.credentials())
+            .await?
+            .with_layer_compression(config.layer_compression);
         let local_daemon = match DockerdEngine::connect(&config.docker_host).await {
             Ok(daemon) => {
+                if config.layer_compression == LayerCompression::Zstd {
+                    daemon.check_reads_zstd().await?;
+                }
                 Some(daemon.with_registry_account(&registry.address, registry.credentials()))
             }
             Err(error) => {

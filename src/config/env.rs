@@ -199,6 +199,21 @@ pub const ALL: &[EnvironmentVariable] = &[
         },
     },
     EnvironmentVariable {
+        name: "LABFORGE_LAYER_COMPRESSION",
+        doc: "How a standalone buildkitd compresses the layers it pushes: gzip (the default, \
+              read by every client), zstd (several times faster to write; docker 23+, podman, \
+              containerd) or uncompressed (no CPU, two to three times the bytes).",
+        apply: |config, value| {
+            config.engine.layer_compression =
+                value.parse().map_err(|_| ConfigError::Environment {
+                    name: "LABFORGE_LAYER_COMPRESSION",
+                    value,
+                    expected: "gzip, zstd or uncompressed",
+                })?;
+            Ok(())
+        },
+    },
+    EnvironmentVariable {
         name: "LABFORGE_CA_BUNDLE",
         doc: "CA bundle that builds trust for outbound TLS (PyPI through a corporate proxy).",
         apply: |config, value| {

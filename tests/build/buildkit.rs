@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use labforge::build_log::BuildLog;
-use labforge::buildkit::{BuildEngine, BuildRequest, BuildkitError, ContextWriter, EngineConfig};
+use labforge::buildkit::{
+    BuildEngine, BuildRequest, BuildkitError, ContextWriter, EngineConfig, LayerCompression,
+};
 use labforge::images::{ImageReference, RegistryClient};
 use tokio_util::sync::CancellationToken;
 
@@ -246,4 +248,173 @@ async fn an_unreachable_buildkitd_says_how_to_fix_it() {
             "{message}"
         );
     }
+}
+
+/// The standalone buildkitd with `compression`, and the local dockerd at `docker_host`.
+async fn buildkitd_compressing(
+    address: String,
+    compression: LayerCompression,
+    docker_host: Option<&str>,
+) -> Result<BuildEngine, BuildkitError> {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let engine = EngineConfig {
+        buildkitd: Some(address),
+        layer_compression: compression,
+        docker_host: docker_host.map_or(config.engine.docker_host.clone(), str::to_owned),
+        ..config.engine
+    };
+    BuildEngine::connect(&engine, &config.registry).await
+}
+
+/// Builds a layer of random bytes unique to this run on the base `datalab_base`; returns the
+/// image and the media types of its layers, the base's first.
+async fn build_random_layer(engine: &BuildEngine) -> (ImageReference, Vec<String>) {
+    let folder = tempfile::tempdir().unwrap();
+    let config = common::isolated_config(folder.path());
+    let base = ImageReference::new(
+        config.registry.repository("datalab_base"),
+        config.base_version.clone(),
+    );
+    let tag = common::unique_name("compressed");
+    let dockerfile = format!(
+        "FROM {base}\nRUN head -c 3000000 /dev/urandom > /tmp/random-{tag} && echo {tag}\n"
+    );
+    let request = request(folder.path(), &dockerfile, &tag);
+    engine
+        .build_and_push(&request, &BuildLog::new(), &CancellationToken::new())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let registry = RegistryClient::with_credentials(common::registry_credentials());
+    // (digest, media type) of each layer.
+    let layers = |manifest: serde_json::Value| -> Vec<(String, String)> {
+        manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|layer| {
+                let text = |key: &str| layer[key].as_str().unwrap().to_owned();
+                (text("digest"), text("mediaType"))
+            })
+            .collect()
+    };
+    let image_layers = layers(
+        registry
+            .image_manifest(&request.image, &tag)
+            .await
+            .unwrap()
+            .unwrap()
+            .json,
+    );
+    let base_layers = layers(
+        registry
+            .image_manifest(&base, &base.tag)
+            .await
+            .unwrap()
+            .unwrap()
+            .json,
+    );
+    let digests = |layers: &[(String, String)]| -> Vec<String> {
+        layers.iter().map(|(digest, _)| digest.clone()).collect()
+    };
+    assert_eq!(
+        digests(&image_layers[..base_layers.len()]),
+        digests(&base_layers),
+        "the base's layers are the same blobs, their compression kept"
+    );
+    let image_layers: Vec<String> = image_layers
+        .into_iter()
+        .map(|(_, media_type)| media_type)
+        .collect();
+    (request.image, image_layers[base_layers.len()..].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buildkitd_pushes_uncompressed_layers_that_dockerd_runs() {
+    let Some(address) = common::buildkitd_address() else {
+        return;
+    };
+    let engine = buildkitd_compressing(address, LayerCompression::Uncompressed, None)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (image, built) = build_random_layer(&engine).await;
+    assert_eq!(built, ["application/vnd.docker.image.rootfs.diff.tar"]);
+    let daemon = engine
+        .daemon_holding(&image, &BuildLog::new())
+        .await
+        .unwrap()
+        .expect("a local dockerd answers");
+    let inspected = daemon
+        .docker()
+        .inspect_image(&image.to_string())
+        .await
+        .unwrap();
+    assert!(
+        inspected.size.unwrap_or_default() > 3_000_000,
+        "{inspected:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buildkitd_pushes_zstd_layers_in_an_oci_manifest_that_podman_pulls() {
+    let Some(address) = common::buildkitd_address() else {
+        return;
+    };
+    // Without a local dockerd to smoke-test on (zstd is for the clients that read it).
+    let engine = buildkitd_compressing(
+        address,
+        LayerCompression::Zstd,
+        Some("unix:///nonexistent/docker.sock"),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+    let (image, built) = build_random_layer(&engine).await;
+    assert_eq!(built, ["application/vnd.oci.image.layer.v1.tar+zstd"]);
+    let credentials = common::registry_credentials().unwrap();
+    let output = std::process::Command::new("podman")
+        .args([
+            "pull",
+            "--quiet",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{}:{}", credentials.username, credentials.password),
+            &image.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let removed = std::process::Command::new("podman")
+        .args(["rmi", "--force", &image.to_string()])
+        .output()
+        .unwrap();
+    assert!(removed.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zstd_with_a_dockerd_that_cannot_read_it_is_refused_at_start_saying_what_to_do() {
+    let Some(address) = common::buildkitd_address() else {
+        return;
+    };
+    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let version = docker.version().await.unwrap().version.unwrap();
+    let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+    let connected = buildkitd_compressing(address, LayerCompression::Zstd, None).await;
+    if major >= 23 {
+        assert!(connected.is_ok(), "dockerd {version} reads zstd");
+        return;
+    }
+    let error = connected.expect_err("dockerd 20.10 cannot read zstd");
+    assert!(
+        matches!(error, BuildkitError::ZstdUnreadable { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&version) && message.contains("gzip or uncompressed"),
+        "{message}"
+    );
 }

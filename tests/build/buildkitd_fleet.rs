@@ -1,16 +1,19 @@
 //! Several standalone buildkitd engines (`LABFORGE_TEST_BUILDKITD`, which `scripts/test.sh`
 //! starts, beside addresses nothing answers on): a build skips an engine that does not answer for
-//! the next in its environment's order. The order itself is unit-tested in `buildkit::fleet`.
+//! the next in its environment's order, and an engine that never built a datalab takes its
+//! environment from the registry cache the first engine exported (with
+//! `LABFORGE_TEST_BUILDKITD_SECOND`). The order itself is unit-tested in `buildkit::fleet`.
 
 use std::collections::BTreeMap;
 
 use labforge::build_log::BuildLog;
 use labforge::buildkit::{BuildEngine, BuildRequest, ContextWriter, rank};
 use labforge::images::ImageReference;
+use labforge::pipeline::Pipeline;
 use tokio_util::sync::CancellationToken;
 
 use crate::common;
-use crate::pipeline::log_text;
+use crate::pipeline::{build_as, log_text, steps_cached};
 
 /// A build of one step unique to this test run, keyed `cache_key`, into its own repository.
 fn request(folder: &std::path::Path, step: &str, cache_key: &str) -> BuildRequest {
@@ -78,4 +81,82 @@ async fn an_engine_that_does_not_answer_is_skipped_for_the_next_in_the_environme
         "{text}"
     );
     assert!(built.digest.starts_with("sha256:"));
+}
+
+/// The build's log lines that contain `needle`, for assertions' messages to point at.
+fn lines_with(log: &BuildLog, needle: &str) -> Vec<String> {
+    log.lines()
+        .into_iter()
+        .map(|line| line.text)
+        .filter(|text| text.contains(needle))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_engine_that_never_built_a_datalab_takes_its_environment_from_the_registry_cache() {
+    let (Some(first), Some(second)) = (
+        common::buildkitd_address(),
+        std::env::var("LABFORGE_TEST_BUILDKITD_SECOND").ok(),
+    ) else {
+        println!(
+            "skipped: LABFORGE_TEST_BUILDKITD_SECOND is not set (`bash scripts/test.sh` sets it)"
+        );
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = common::isolated_config(folder.path());
+    let lab = common::copy_example(&config, "jl-photometry-demo");
+    // Specifiers no other build has (so neither engine holds the environment in its own cache)
+    // that resolve to the same packages every time.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::fs::write(
+        lab.join("requirements.txt"),
+        format!("toolz>=0.0.{run}\nmore-itertools>=0.0.{run}\n"),
+    )
+    .unwrap();
+    let name = common::unique_name("registry-cache");
+    let mut installs = Vec::new();
+    for engine in [&first, &second] {
+        config.engine.buildkitd = Some(engine.clone());
+        let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
+        std::fs::write(lab.join("built-on.txt"), engine).unwrap();
+        let (outcome, log) = build_as(&pipeline, lab.clone(), Some(&name), false).await;
+        outcome.unwrap_or_else(|error| panic!("{error}\n{}", log_text(&log)));
+        assert!(
+            !lines_with(&log, "exporting cache to registry").is_empty(),
+            "every build exports its cache:\n{}",
+            log_text(&log)
+        );
+        installs.push((steps_cached(&log, "uv pip install"), log));
+    }
+    let (first_installs, first_log) = &installs[0];
+    assert_eq!(
+        first_installs,
+        &[false, false],
+        "the first engine installs both requirements:\n{}",
+        log_text(first_log)
+    );
+    let (second_installs, second_log) = &installs[1];
+    let cache_reference = format!(
+        "{}/buildcache/datalabs/{name}:latest",
+        config.registry.address
+    );
+    assert!(
+        !lines_with(
+            second_log,
+            &format!("importing cache manifest from {cache_reference}")
+        )
+        .is_empty(),
+        "the second engine reads the registry cache {cache_reference}:\n{}",
+        log_text(second_log)
+    );
+    assert_eq!(
+        second_installs,
+        &[true, true],
+        "the second engine, which never built it, takes both installs from the registry cache:\n{}",
+        log_text(second_log)
+    );
 }

@@ -50,9 +50,11 @@ async fn the_same_environment_built_twice_from_an_empty_cache_has_the_same_layer
     let registry = RegistryClient::with_credentials(config.registry.credentials());
     let base = config.registry.repository("jl_base");
     let base_layers = layers(&registry, &format!("{base}:{}", config.base_version)).await;
-    let name = common::unique_name("reproducible");
     let mut environments = Vec::new();
     for engine in [first, second] {
+        // A datalab of its own on each engine: the second must not find the first's layers in
+        // the registry cache, which is per datalab.
+        let name = common::unique_name("reproducible");
         config.engine.buildkitd = Some(engine.clone());
         let pipeline = Pipeline::new(config.pipeline_settings()).await.unwrap();
         // A new content each time, so the second build is not a reuse of the first image.
