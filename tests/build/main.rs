@@ -22,3 +22,4 @@ mod reproducible;
 mod sessions;
 mod sources;
 mod standalone_buildkitd;
+mod two_services;

@@ -6,4 +6,3 @@ mod common;
 
 mod registry;
 mod service_registry;
-mod two_processes;
