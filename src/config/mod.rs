@@ -424,4 +424,29 @@ mod tests {
             "{error}"
         );
     }
+
+    #[test]
+    fn the_layer_compression_comes_from_the_environment_and_a_wrong_one_says_which_exist() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.engine.layer_compression,
+            crate::buildkit::LayerCompression::Gzip
+        );
+        config
+            .apply_environment(|name| (name == "LABFORGE_LAYER_COMPRESSION").then(|| "zstd".into()))
+            .unwrap();
+        assert_eq!(
+            config.engine.layer_compression,
+            crate::buildkit::LayerCompression::Zstd
+        );
+        let error = config
+            .apply_environment(|name| (name == "LABFORGE_LAYER_COMPRESSION").then(|| "lz4".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("LABFORGE_LAYER_COMPRESSION")
+                && error.contains("gzip, zstd or uncompressed"),
+            "{error}"
+        );
+    }
 }
