@@ -71,6 +71,12 @@ async fn a_jupyterlab_lab_builds_through_buildkitd_and_a_rebuild_takes_its_envir
         "the environment layers are built:\n{}",
         log_text(&log)
     );
+    // BuildKit's Dockerfile checks find nothing to warn the author about in labforge's own file.
+    assert!(
+        !log_text(&log).contains("WARN"),
+        "no warning:\n{}",
+        log_text(&log)
+    );
 
     // A notebook edit: a new image, its environment layers from buildkitd's cache.
     let notebook = lab.join("photometry.ipynb");
