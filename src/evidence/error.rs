@@ -15,10 +15,7 @@ pub enum EvidenceError {
         reference: String,
         reason: String,
     },
-    #[error(
-        "layer {digest} of {image} cannot be read as a tar (plain or gzip'd): {detail}; \
-         labforge reads only gzip'd or uncompressed layers"
-    )]
+    #[error("layer {digest} of {image} cannot be read as a tar (plain, gzip'd or zstd): {detail}")]
     Layer {
         image: String,
         digest: String,

@@ -38,12 +38,15 @@ pub struct LayerChanges {
     links: Vec<(String, String)>,
 }
 
-/// Reads a layer blob (a tar, gzip'd or not) for the wanted files and the whiteouts.
+/// Reads a layer blob (a tar: gzip'd, zstd-compressed or plain) for the wanted files and the
+/// whiteouts.
 pub fn read_layer(blob: &[u8]) -> Result<LayerChanges, String> {
     if blob.starts_with(&[0x1f, 0x8b]) {
         read_tar(flate2::read::GzDecoder::new(blob))
     } else if blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Err("the layer is zstd-compressed".to_owned())
+        let decoder = ruzstd::decoding::StreamingDecoder::new(blob)
+            .map_err(|error| format!("zstd: {error}"))?;
+        read_tar(decoder)
     } else {
         read_tar(blob)
     }
@@ -159,10 +162,15 @@ mod tests {
 
     /// A gzip'd tar of `(path, content)`; a content of `None` is a folder.
     fn layer(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-            Vec::new(),
-            flate2::Compression::fast(),
-        ));
+        let tar = plain_layer(entries);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gzip, &tar).unwrap();
+        gzip.finish().unwrap()
+    }
+
+    /// An uncompressed tar of `(path, content)`; a content of `None` is a folder.
+    fn plain_layer(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
         for (path, content) in entries {
             let mut header = tar::Header::new_gnu();
             let Some(content) = content else {
@@ -179,7 +187,23 @@ mod tests {
                 .append_data(&mut header, path, content.as_bytes())
                 .unwrap();
         }
-        builder.into_inner().unwrap().finish().unwrap()
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn plain_gzip_and_zstd_layers_read_alike() {
+        let path = format!("{SITE}/a-1.0.dist-info/METADATA");
+        let entries = [(path.as_str(), Some("Name: a"))];
+        let plain = plain_layer(&entries);
+        let zstd = ruzstd::encoding::compress_to_vec(
+            plain.as_slice(),
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        assert!(zstd.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
+        for blob in [plain, layer(&entries), zstd] {
+            let files = image(&[blob]);
+            assert_eq!(files[&path], b"Name: a");
+        }
     }
 
     fn image(layers: &[Vec<u8>]) -> ImageFiles {
@@ -243,8 +267,8 @@ mod tests {
     }
 
     #[test]
-    fn a_zstd_layer_is_refused_by_name() {
+    fn a_broken_zstd_layer_is_named_as_such() {
         let error = read_layer(&[0x28, 0xb5, 0x2f, 0xfd, 0]).unwrap_err();
-        assert!(error.contains("zstd"), "{error}");
+        assert!(error.starts_with("zstd: "), "{error}");
     }
 }

@@ -3,7 +3,7 @@
 //! and is pushed under the digest the registry holds, a rebuild takes the environment layers from
 //! buildkitd's cache, and the local dockerd pulls the image to smoke-test it.
 
-use labforge::buildkit::BuildEngine;
+use labforge::buildkit::{BuildEngine, LayerCompression};
 use labforge::config::Config;
 use labforge::images::{ImageReference, RegistryClient};
 use labforge::pipeline::{BuildOutcome, Pipeline};
@@ -143,5 +143,43 @@ async fn a_generic_lab_built_by_buildkitd_is_pulled_and_smoke_tested_on_the_loca
         smoke.title.as_deref(),
         Some("Catalogue browser"),
         "{smoke:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lab_built_with_zstd_layers_gets_its_evidence_from_them() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = common::isolated_config(folder.path());
+    let Some(address) = common::buildkitd_address() else {
+        return;
+    };
+    config.engine.buildkitd = Some(address);
+    config.engine.layer_compression = LayerCompression::Zstd;
+    // No local dockerd (this one cannot read zstd): nothing is run, the rest is checked.
+    "unix:///nonexistent/docker.sock".clone_into(&mut config.engine.docker_host);
+    let pipeline = Pipeline::new(config.pipeline_settings())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (outcome, _) = build_example(&config, &pipeline, "web-catalog-browser", false).await;
+    assert_pushed(&config, &outcome).await;
+    let (repository, tag) = outcome.record.image.rsplit_once(':').unwrap();
+    let manifest = RegistryClient::with_credentials(config.registry.credentials())
+        .image_manifest(&ImageReference::new(repository, tag), tag)
+        .await
+        .unwrap()
+        .unwrap();
+    let layers = manifest.json["layers"].as_array().unwrap();
+    assert_eq!(
+        layers.last().unwrap()["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        "{}",
+        manifest.json
+    );
+    // The SBOM read the base's gzip layers and the build's zstd ones alike.
+    assert!(outcome.evidence.report.debian_packages > 0);
+    assert!(
+        outcome.evidence.report.python_distributions > 0,
+        "{:?}",
+        outcome.evidence.report
     );
 }
