@@ -271,18 +271,21 @@ fn compression_attributes(compression: LayerCompression) -> [(String, String); 3
     ]
 }
 
-/// Where a datalab's BuildKit cache lives in the registry, beside its images and under the build
-/// account: `buildcache/<repository>:latest`. Every build exports its layers there (`mode=max`:
-/// the environment layers as well as the image's) and imports them first, so an engine that has
-/// never built the datalab (a new one, or the next in its order when the first is down) warms up
-/// from the registry instead of building the environment again.
+/// Where a datalab's BuildKit cache lives in the registry: beside its images, under the tag
+/// `buildcache` of its own repository, so that exporting it uploads nothing the image push did not
+/// (BuildKit mounts no blob across repositories for a cache) and it is seen by whoever sees the
+/// images. Every build exports it (`mode=min`: the layers of the image, which for labforge's
+/// single-stage Dockerfile are every step's; the intermediate stages of an author's multi-stage
+/// Dockerfile are never published this way) and imports it first, so an engine that has never
+/// built the datalab (a new one, or the next in its order when the first is down) warms up from
+/// the registry instead of building the environment again.
 struct RegistryCache {
     import: CacheOptionsEntry,
     export: CacheOptionsEntry,
 }
 
 fn registry_cache(image: &ImageReference, compression: LayerCompression) -> RegistryCache {
-    let reference = format!("{}/buildcache/{}:latest", image.registry(), image.path());
+    let reference = format!("{}:buildcache", image.repository);
     let insecure = image.is_loopback().to_string();
     let import = CacheOptionsEntry {
         r#type: "registry".to_owned(),
@@ -295,7 +298,7 @@ fn registry_cache(image: &ImageReference, compression: LayerCompression) -> Regi
     export.attrs.extend(compression_attributes(compression));
     export.attrs.extend(
         [
-            ("mode", "max"),
+            ("mode", "min"),
             // An OCI image manifest whose config is the cache's: BuildKit's older format, an
             // index listing layers as if they were manifests, is refused by registries that
             // check what an index lists (labforge's does).

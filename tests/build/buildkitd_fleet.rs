@@ -140,10 +140,7 @@ async fn an_engine_that_never_built_a_datalab_takes_its_environment_from_the_reg
         log_text(first_log)
     );
     let (second_installs, second_log) = &installs[1];
-    let cache_reference = format!(
-        "{}/buildcache/datalabs/{name}:latest",
-        config.registry.address
-    );
+    let cache_reference = format!("{}:buildcache", config.registry.repository(&name));
     assert!(
         !lines_with(
             second_log,
