@@ -232,7 +232,9 @@ async fn standalone_runs(
         .into_iter()
         .map(|(digest, _)| digest)
         .collect();
-    let mut rows = Vec::new();
+    // Every build first, the pulls after: a pull's writes to disk would otherwise still be
+    // going out during the next build.
+    let mut built = Vec::new();
     for compression in LayerCompression::ALL {
         let mut config = config.clone();
         config.engine.buildkitd = Some(address.to_owned());
@@ -242,41 +244,11 @@ async fn standalone_runs(
         "unix:///nonexistent/docker.sock".clone_into(&mut config.engine.docker_host);
         prune_buildkitd(address).await?;
         hold_base(&config, &base, run).await?;
-        let lab = fresh_copy(
-            reference,
-            &config
-                .sources
-                .workspace_root
-                .join(format!("standalone-{}", compression.name())),
-        )?;
-        let pipeline = Pipeline::new(config.pipeline_settings()).await?;
-        let spec = BuildSpec {
-            source: Source::Workspace {
-                root: config.sources.workspace_root.clone(),
-                path: lab,
-            },
-            name: Some(format!("bench-standalone-{}-{run}", compression.name())),
-            kind: None,
-            smoke_test: false,
-            history: BuildHistory::Index,
-        };
-        let started = Instant::now();
-        let outcome = pipeline
-            .build(&spec, &BuildLog::new(), &CancellationToken::new())
-            .await?;
-        let cold = started.elapsed();
-        eprintln!(
-            "standalone {}: {:.2}s ({})",
-            compression.name(),
-            cold.as_secs_f64(),
-            outcome.record.image
-        );
-        let (repository, tag) = outcome
-            .record
-            .image
-            .rsplit_once(':')
-            .expect("an image reference has a tag");
-        let image = ImageReference::new(repository, tag);
+        let (cold, image) = standalone_cold_build(&config, reference, run).await?;
+        built.push((compression, cold, image));
+    }
+    let mut rows = Vec::new();
+    for (compression, cold, image) in built {
         let layers = layer_sizes(&registry, &image).await?;
         rows.push(StandaloneRow {
             compression,
@@ -289,10 +261,57 @@ async fn standalone_runs(
                 .map(|(_, size)| size)
                 .sum(),
             docker_pull: docker_pull(engine, &image).await,
-            podman_pull: podman_pull(&config, &image),
+            podman_pull: podman_pull(config, &image),
         });
     }
     Ok(rows)
+}
+
+/// The reference lab built by the pipeline of `config` under a name of its own, after writing
+/// out what is waiting to go to disk; the time it took and the image.
+async fn standalone_cold_build(
+    config: &Config,
+    reference: &Path,
+    run: u64,
+) -> anyhow::Result<(Duration, ImageReference)> {
+    let compression = config.engine.layer_compression.name();
+    let lab = fresh_copy(
+        reference,
+        &config
+            .sources
+            .workspace_root
+            .join(format!("standalone-{compression}")),
+    )?;
+    let pipeline = Pipeline::new(config.pipeline_settings()).await?;
+    let spec = BuildSpec {
+        source: Source::Workspace {
+            root: config.sources.workspace_root.clone(),
+            path: lab,
+        },
+        name: Some(format!("bench-standalone-{compression}-{run}")),
+        kind: None,
+        smoke_test: false,
+        history: BuildHistory::Index,
+    };
+    std::process::Command::new("sync").status()?;
+    let started = Instant::now();
+    let outcome = pipeline
+        .build(&spec, &BuildLog::new(), &CancellationToken::new())
+        .await?;
+    let cold = started.elapsed();
+    eprintln!(
+        "standalone {compression}: {:.2}s (solve and push {:.2}s, evidence {:.2}s; {})",
+        cold.as_secs_f64(),
+        outcome.timings.solve,
+        outcome.timings.evidence,
+        outcome.record.image
+    );
+    let (repository, tag) = outcome
+        .record
+        .image
+        .rsplit_once(':')
+        .expect("an image reference has a tag");
+    Ok((cold, ImageReference::new(repository, tag)))
 }
 
 /// Has the engine of `config` pull and unpack the base `base`, as dockerd holds it after its
@@ -480,6 +499,7 @@ async fn baseline(
         }
     };
     prune(engine).await?;
+    std::process::Command::new("sync").status()?;
     let cold = solve("cold").await?;
     edit_notebook(&lab)?;
     let notebook_edited = solve("notebook-edited").await?;
@@ -530,6 +550,7 @@ async fn labforge_runs(
         Ok(elapsed)
     };
     prune(engine).await?;
+    std::process::Command::new("sync").status()?;
     let cold = build("cold").await?;
     edit_notebook(&lab)?;
     let notebook_edited = build("notebook edited").await?;
