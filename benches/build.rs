@@ -294,11 +294,13 @@ async fn standalone_cold_build(
         history: BuildHistory::Index,
     };
     std::process::Command::new("sync").status()?;
+    let log = BuildLog::new();
     let started = Instant::now();
     let outcome = pipeline
-        .build(&spec, &BuildLog::new(), &CancellationToken::new())
+        .build(&spec, &log, &CancellationToken::new())
         .await?;
     let cold = started.elapsed();
+    print_slow_steps(&log);
     eprintln!(
         "standalone {compression}: {:.2}s (solve and push {:.2}s, evidence {:.2}s; {})",
         cold.as_secs_f64(),
@@ -312,6 +314,30 @@ async fn standalone_cold_build(
         .rsplit_once(':')
         .expect("an image reference has a tag");
     Ok((cold, ImageReference::new(repository, tag)))
+}
+
+/// The BuildKit steps of `log` that took half a second or more, with their names.
+fn print_slow_steps(log: &BuildLog) {
+    let lines: Vec<String> = log.lines().into_iter().map(|line| line.text).collect();
+    for line in &lines {
+        let mut words = line.split_whitespace();
+        let (Some(number), Some("DONE"), Some(seconds)) =
+            (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        let seconds: f64 = seconds.trim_end_matches('s').parse().unwrap_or(0.0);
+        if seconds >= 0.5 {
+            let name = lines
+                .iter()
+                .find(|other| other.starts_with(&format!("{number} ")) && !other.contains(" DONE "))
+                .map_or("", String::as_str);
+            eprintln!(
+                "  {seconds:>5.1}s {}",
+                name.chars().take(100).collect::<String>()
+            );
+        }
+    }
 }
 
 /// Has the engine of `config` pull and unpack the base `base`, as dockerd holds it after its
