@@ -23,7 +23,12 @@ trap cleanup EXIT
 cargo build --quiet --release --example registry_server --manifest-path "$ROOT/Cargo.toml"
 SERVER="$ROOT/target/release/examples/registry_server"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Four distinct free ports, held open together while they are chosen.
+free_ports() { python3 -c '
+import socket
+sockets = [socket.socket() for _ in range(4)]
+for s in sockets: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in sockets))'; }
 
 # ---- images: skopeo dir: layouts of uncompressed tar layers of random bytes ----
 make_image() { # folder, then layer specs name:MB:seed ...
@@ -71,7 +76,7 @@ for i in $(seq 0 9); do
 done
 
 # ---- registries ----
-DR_PORT=$(free_port); LF_PORT=$(free_port); LF2A_PORT=$(free_port); LF2B_PORT=$(free_port)
+read -r DR_PORT LF_PORT LF2A_PORT LF2B_PORT < <(free_ports)
 mkdir -p "$WORK/dr" "$WORK/lf" "$WORK/lf2"
 cat > "$WORK/dr/config.yml" <<EOF
 version: 0.1
@@ -101,7 +106,8 @@ PIDS+=($!)
 # Two processes on one store of their own (one data folder: the upload sessions and the token
 # signing key live there).
 cp "$WORK/lf/grants.toml" "$WORK/lf2/grants.toml"
-sed -e "s|$WORK/lf|$WORK/lf2|g" "$WORK/lf/labforge.toml" >"$WORK/lf2/labforge.toml"
+# (The file has the last word over the environment: its address is left out, for each process's own.)
+sed -e "s|$WORK/lf|$WORK/lf2|g" -e '/^listen/d' "$WORK/lf/labforge.toml" >"$WORK/lf2/labforge.toml"
 for port in $LF2A_PORT $LF2B_PORT; do
     LABFORGE_CONFIG="$WORK/lf2/labforge.toml" LABFORGE_REGISTRY_LISTEN=127.0.0.1:$port "$SERVER" >>"$WORK/lf2/log" 2>&1 &
     PIDS+=($!)
@@ -109,6 +115,11 @@ done
 
 for port in $DR_PORT $LF_PORT $LF2A_PORT $LF2B_PORT; do
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+    curl -s -o /dev/null "http://127.0.0.1:$port/v2/" || {
+        echo "nothing answers on 127.0.0.1:$port; the registries' logs:" >&2
+        cat "$WORK/dr/log" "$WORK/lf/log" "$WORK/lf2/log" >&2
+        exit 1
+    }
 done
 
 # ---- measurements ----
