@@ -2,6 +2,7 @@
 //! read from the Control API's `Status` stream for the build's ref.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::grpc::BuildRef;
@@ -21,9 +22,13 @@ use crate::images::{Credentials, ImageReference, RegistryClient};
 /// fast, one that drops packets fails within this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long the progress stream may go on after the solve has ended: buildkitd closes it once
-/// the job is discarded, which is at once; this only bounds a stream that never ends.
+/// How long the progress stream may go on after a failed solve: buildkitd closes it once the job
+/// is discarded, and its last messages name the step that failed.
 const STATUS_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The same after a solve that succeeded, whose progress has been sent by the time it answers:
+/// a stream buildkitd keeps open a while longer costs the build no more than this.
+const STATUS_DRAIN_AFTER_SUCCESS: Duration = Duration::from_secs(1);
 
 /// Times the progress stream is asked for before giving up: buildkitd waits a few seconds for a
 /// ref it does not know yet, then refuses it.
@@ -107,7 +112,13 @@ impl BuildkitdEngine {
                     message: error.to_string(),
                 })?;
         let build_ref = BuildRef::random();
-        let mut status = follow_status(channel.clone(), build_ref.as_ref().to_owned(), log.clone());
+        let renderer = Arc::new(Mutex::new(ProgressRenderer::default()));
+        let mut status = follow_status(
+            channel.clone(),
+            build_ref.as_ref().to_owned(),
+            log.clone(),
+            Arc::clone(&renderer),
+        );
         tokio::task::yield_now().await;
         let started = Instant::now();
         let cache = registry_cache(&request.image, self.layer_compression);
@@ -134,23 +145,30 @@ impl BuildkitdEngine {
             }
             solved = solve => solved,
         };
-        let renderer = tokio::time::timeout(STATUS_DRAIN_TIMEOUT, &mut status)
-            .await
-            .ok()
-            .and_then(Result::ok);
+        let drain = if solved.is_ok() {
+            STATUS_DRAIN_AFTER_SUCCESS
+        } else {
+            STATUS_DRAIN_TIMEOUT
+        };
+        if tokio::time::timeout(drain, &mut status).await.is_err() {
+            tracing::debug!(address = %self.address, ?drain, "the progress stream outlived the solve");
+        }
         status.abort();
+        let renderer = std::mem::take(
+            &mut *renderer
+                .lock()
+                .expect("the progress renderer's lock is never poisoned"),
+        );
         if let Err(error) = solved {
-            return Err(self.solve_error(&error, renderer.as_ref()));
+            return Err(self.solve_error(&error, &renderer));
         }
-        if let Some(renderer) = &renderer {
-            log.write(
-                Phase::Solve,
-                format!(
-                    "{} of {} steps reused from the build cache",
-                    renderer.cached_steps, renderer.steps
-                ),
-            );
-        }
+        log.write(
+            Phase::Solve,
+            format!(
+                "{} of {} steps reused from the build cache",
+                renderer.cached_steps, renderer.steps
+            ),
+        );
         let solve = started.elapsed();
         let digest = RegistryClient::with_credentials(self.credentials.clone())
             .manifest_digest(&request.image)
@@ -172,7 +190,7 @@ impl BuildkitdEngine {
 
     /// A failed solve in the terms the dockerd engine uses: the step that failed and what it
     /// printed when the progress named one, else BuildKit's own message.
-    fn solve_error(&self, error: &Status, renderer: Option<&ProgressRenderer>) -> BuildkitError {
+    fn solve_error(&self, error: &Status, renderer: &ProgressRenderer) -> BuildkitError {
         if error.code() == Code::Unavailable {
             return BuildkitError::BuildkitdUnreachable {
                 address: self.address.clone(),
@@ -180,7 +198,7 @@ impl BuildkitdEngine {
             };
         }
         let message = error.message().to_owned();
-        match renderer.and_then(ProgressRenderer::failed_step) {
+        match renderer.failed_step() {
             Some(step) => BuildkitError::StepFailed {
                 cause: step.cause().unwrap_or(message),
                 step,
@@ -207,15 +225,15 @@ impl BuildkitdEngine {
     }
 }
 
-/// Renders the progress of the build `build_ref` into `log` until buildkitd ends the stream,
-/// then hands back the renderer, which knows the failed step and the cached ones.
+/// Renders the progress of the build `build_ref` into `log` (and `renderer`, which learns the
+/// failed step and the cached ones) until buildkitd ends the stream.
 fn follow_status(
     channel: Channel,
     build_ref: String,
     log: BuildLog,
-) -> tokio::task::JoinHandle<ProgressRenderer> {
+    renderer: Arc<Mutex<ProgressRenderer>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut renderer = ProgressRenderer::default();
         for _ in 0..STATUS_ATTEMPTS {
             let mut client = ControlClient::new(channel.clone());
             let request = StatusRequest {
@@ -229,13 +247,15 @@ fn follow_status(
             let mut received = false;
             while let Some(Ok(status)) = stream.next().await {
                 received = true;
-                renderer.render(&status, &log);
+                renderer
+                    .lock()
+                    .expect("the progress renderer's lock is never poisoned")
+                    .render(&status, &log);
             }
             if received {
                 break;
             }
         }
-        renderer
     })
 }
 
