@@ -94,29 +94,12 @@ fn lines_with(log: &BuildLog, needle: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_engine_that_never_built_a_datalab_takes_its_environment_from_the_registry_cache() {
-    let (Some(first), Some(second)) = (
-        common::buildkitd_address(),
-        std::env::var("LABFORGE_TEST_BUILDKITD_SECOND").ok(),
-    ) else {
-        println!(
-            "skipped: LABFORGE_TEST_BUILDKITD_SECOND is not set (`bash scripts/test.sh` sets it)"
-        );
+    let Some((first, second)) = common::two_buildkitd_addresses() else {
         return;
     };
     let folder = tempfile::tempdir().unwrap();
     let mut config = common::isolated_config(folder.path());
-    let lab = common::copy_example(&config, "jl-photometry-demo");
-    // Specifiers no other build has (so neither engine holds the environment in its own cache)
-    // that resolve to the same packages every time.
-    let run = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::fs::write(
-        lab.join("requirements.txt"),
-        format!("toolz>=0.0.{run}\nmore-itertools>=0.0.{run}\n"),
-    )
-    .unwrap();
+    let lab = common::lab_of_a_new_environment(&config);
     let name = common::unique_name("registry-cache");
     let mut installs = Vec::new();
     for engine in [&first, &second] {

@@ -27,26 +27,12 @@ async fn layers(registry: &RegistryClient, image: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_environment_built_twice_from_an_empty_cache_has_the_same_layer_digests() {
-    let (Some(first), Some(second)) = (
-        common::buildkitd_address(),
-        std::env::var("LABFORGE_TEST_BUILDKITD_SECOND").ok(),
-    ) else {
-        println!(
-            "skipped: LABFORGE_TEST_BUILDKITD_SECOND is not set (`bash scripts/test.sh` sets it)"
-        );
+    let Some((first, second)) = common::two_buildkitd_addresses() else {
         return;
     };
     let folder = tempfile::tempdir().unwrap();
     let mut config = common::isolated_config(folder.path());
-    let lab = common::copy_example(&config, "jl-photometry-demo");
-    // Specifiers no build has seen (so neither engine has the environment cached) that resolve
-    // to the same packages every time.
-    let run = std::process::id();
-    std::fs::write(
-        lab.join("requirements.txt"),
-        format!("toolz>=0.0.{run}\nmore-itertools>=0.0.{run}\n"),
-    )
-    .unwrap();
+    let lab = common::lab_of_a_new_environment(&config);
     let registry = RegistryClient::with_credentials(config.registry.credentials());
     let base = config.registry.repository("jl_base");
     let base_layers = layers(&registry, &format!("{base}:{}", config.base_version)).await;

@@ -83,6 +83,35 @@ pub fn real_builds(config: &mut Config) {
     config.build_queue.concurrency = 1;
 }
 
+/// The two standalone buildkitd engines the test command starts (`LABFORGE_TEST_BUILDKITD` and
+/// `LABFORGE_TEST_BUILDKITD_SECOND`); `None` (the test is skipped, saying so) without them.
+pub fn two_buildkitd_addresses() -> Option<(String, String)> {
+    let first = buildkitd_address()?;
+    let Ok(second) = std::env::var("LABFORGE_TEST_BUILDKITD_SECOND") else {
+        println!(
+            "skipped: LABFORGE_TEST_BUILDKITD_SECOND is not set (`bash scripts/test.sh` sets it)"
+        );
+        return None;
+    };
+    Some((first, second))
+}
+
+/// The photometry example with requirements no other build has (so no engine holds their
+/// environment in its own cache) that resolve to the same packages every time.
+pub fn lab_of_a_new_environment(config: &Config) -> PathBuf {
+    let lab = copy_example(config, "jl-photometry-demo");
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::fs::write(
+        lab.join("requirements.txt"),
+        format!("toolz>=0.0.{run}\nmore-itertools>=0.0.{run}\n"),
+    )
+    .unwrap();
+    lab
+}
+
 /// Copies `examples/<name>` into the workspace and returns the copy's path.
 pub fn copy_example(config: &Config, name: &str) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
