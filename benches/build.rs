@@ -194,9 +194,10 @@ fn print_standalone(rows: &[StandaloneRow], baseline_b: Duration) {
         );
     }
     println!(
-        "(cold: from an empty buildkitd cache holding only the base, as dockerd's after its prune, \
-         and no registry cache; source folder to image pushed; target >= 2x faster than B. docker s: pull of the built layers into dockerd, which holds \
-         the base; podman s: pull of the whole image into an empty podman store)"
+        "(cold: from an empty buildkitd cache holding only the base, as dockerd's after its \
+         prune, and no registry cache; source folder to image pushed; target >= 2x faster than B. \
+         docker s: pull of the built layers into dockerd, which holds the base; podman s: pull of \
+         the whole image into an empty podman store)"
     );
     for row in rows {
         for (client, pulled) in [("docker", &row.docker_pull), ("podman", &row.podman_pull)] {

@@ -306,12 +306,14 @@ struct RegistryCache {
 
 fn registry_cache(image: &ImageReference, compression: LayerCompression) -> RegistryCache {
     let reference = format!("{}:buildcache", image.repository);
-    let insecure = image.is_loopback().to_string();
     let import = CacheOptionsEntry {
         r#type: "registry".to_owned(),
         attrs: HashMap::from([
-            ("ref".to_owned(), reference.clone()),
-            ("registry.insecure".to_owned(), insecure.clone()),
+            ("ref".to_owned(), reference),
+            (
+                "registry.insecure".to_owned(),
+                image.is_loopback().to_string(),
+            ),
         ]),
     };
     let mut export = import.clone();

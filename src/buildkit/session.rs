@@ -52,7 +52,7 @@ const SESSION_BUFFER: usize = 256 * 1024;
 
 /// What one solve asks of buildkitd: the Dockerfile frontend's attributes, the context, the
 /// exporter and the registry cache to read and write.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Solve {
     /// The build's ref, under which buildkitd reports its progress.
     pub build_ref: String,
@@ -67,9 +67,9 @@ pub(super) struct Solve {
     pub credentials: Option<(String, Credentials)>,
 }
 
-/// Runs `solve` on the buildkitd at the other end of `channel` within a session of its own; returns when buildkitd
-/// has answered the `Solve` call. Dropping the future ends the call and the session, and
-/// buildkitd cancels a solve whose caller left.
+/// Runs `solve` on the buildkitd at the other end of `channel` within a session of its own;
+/// returns when buildkitd has answered the `Solve` call. Dropping the future ends the call and the
+/// session, and buildkitd cancels a solve whose caller left.
 pub(super) async fn solve(channel: Channel, solve: Solve) -> Result<(), Status> {
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let upload_path = format!("/{}", uuid::Uuid::new_v4().simple());

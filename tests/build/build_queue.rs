@@ -54,7 +54,8 @@ async fn workspace_datalab(app: &TestApp, owner: &TestUser, name: &str) {
     .await;
 }
 
-async fn queue(app: &TestApp, owner: &TestUser, name: &str) -> i64 {
+/// Queues a build of `name`'s version 0.0.1 as `owner`; its number.
+pub(crate) async fn queue(app: &TestApp, owner: &TestUser, name: &str) -> i64 {
     let (status, build) = app
         .call(
             Method::POST,

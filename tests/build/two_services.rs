@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use labforge::accounts::Role;
 use labforge::datalabs::BuildStatus;
 use labforge::registry::Digest;
@@ -93,15 +93,7 @@ async fn queued_datalab(app: &TestApp, owner: &TestUser) -> String {
         json!({"kind": "workspace", "path": name}),
     )
     .await;
-    let (status, build) = app
-        .call(
-            Method::POST,
-            &format!("/api/datalabs/{name}/versions/0.0.1/builds"),
-            As::User(owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{build}");
+    crate::build_queue::queue(app, owner, &name).await;
     name
 }
 
