@@ -302,6 +302,7 @@ async fn standalone_cold_build(
         .await?;
     let cold = started.elapsed();
     print_slow_steps(&log);
+    print_pauses(&log, started);
     eprintln!(
         "standalone {compression}: {:.2}s (solve and push {:.2}s, evidence {:.2}s; {})",
         cold.as_secs_f64(),
@@ -341,6 +342,33 @@ fn print_slow_steps(log: &BuildLog) {
     }
 }
 
+/// Every pause of half a second or more between two lines of `log`, with both lines and when
+/// they came after `started`: time that no step reports shows up here.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "milliseconds of a build, for display"
+)]
+fn print_pauses(log: &BuildLog, started: Instant) {
+    let lines = log.lines();
+    let Some(first) = lines.first() else { return };
+    let offset = chrono::Utc::now() - started.elapsed();
+    let at =
+        |line: &labforge::build_log::LogLine| (line.at - offset).num_milliseconds() as f64 / 1000.0;
+    eprintln!("  first line at {:.2}s: {}", at(first), first.text);
+    for pair in lines.windows(2) {
+        let pause = (pair[1].at - pair[0].at).num_milliseconds();
+        if pause >= 500 {
+            eprintln!(
+                "  pause {:.2}s after {:.2}s: {} -> {}",
+                pause as f64 / 1000.0,
+                at(&pair[0]),
+                pair[0].text.chars().take(70).collect::<String>(),
+                pair[1].text.chars().take(70).collect::<String>()
+            );
+        }
+    }
+}
+
 /// Has the engine of `config` pull and unpack the base `base`, as dockerd holds it after its
 /// prune: the cold rows then compare environments built from nothing on the same base.
 async fn hold_base(config: &Config, base: &ImageReference, run: u64) -> anyhow::Result<()> {
@@ -356,9 +384,15 @@ async fn hold_base(config: &Config, base: &ImageReference, run: u64) -> anyhow::
         dockerfile: "Dockerfile".into(),
         build_args: BTreeMap::new(),
         labels: BTreeMap::new(),
+        // A repository of its own each time: the engine imports the registry cache of the
+        // image's repository, and a `RUN true` found there would leave the base unpacked.
         image: ImageReference::new(
-            format!("{}/labforge-bench/base-held", config.registry.address),
-            format!("{run}-{}", config.engine.layer_compression.name()),
+            format!(
+                "{}/labforge-bench/base-held-{run}-{}",
+                config.registry.address,
+                config.engine.layer_compression.name()
+            ),
+            "held",
         ),
         cache_key: None,
     };
@@ -407,14 +441,47 @@ async fn prune_buildkitd(address: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long dockerd (which holds the base) takes to pull `image`.
+/// How long dockerd (which holds the base) takes to pull `image`. dockerd keeps layers by
+/// their uncompressed digest, and environment layers are reproducible, so every standalone image
+/// it holds (from this run's other rows or an earlier run) is removed first, and this one after.
 async fn docker_pull(engine: &DockerdEngine, image: &ImageReference) -> Result<Duration, String> {
+    let docker = engine.docker();
+    let held = docker
+        .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+        .await
+        .map_err(|error| error.to_string())?;
+    let prefix = image
+        .repository
+        .rsplit_once("bench-standalone-")
+        .map_or(image.repository.as_str(), |(prefix, _)| prefix)
+        .to_owned()
+        + "bench-standalone-";
+    let remove = async |name: &str| {
+        docker
+            .remove_image(
+                name,
+                Some(bollard::query_parameters::RemoveImageOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+                None,
+            )
+            .await
+            .map_err(|error| error.to_string())
+    };
+    for tag in held.iter().flat_map(|summary| &summary.repo_tags) {
+        if tag.starts_with(&prefix) {
+            remove(tag).await?;
+        }
+    }
     let started = Instant::now();
     engine
         .pull(image)
         .await
         .map_err(|error| error.to_string())?;
-    Ok(started.elapsed())
+    let elapsed = started.elapsed();
+    remove(&image.to_string()).await?;
+    Ok(elapsed)
 }
 
 /// How long podman takes to pull `image` into an empty store.
