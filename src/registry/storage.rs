@@ -70,26 +70,52 @@ fn key_from(path: &Path, bytes: &[u8]) -> Result<[u8; 32], StorageError> {
     })
 }
 
+/// How long a file in `tmp/` must have been left alone for a starting process to remove it.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_hours(1);
+
 /// Suffix of the file naming an upload's repository.
 const OWNER_SUFFIX: &str = ".repository";
 
 impl Storage {
-    /// Opens (creating) the store at `root`. Temporary files left by an earlier process are
-    /// removed; its uploads stay, to be resumed ([`Self::pending_uploads`]).
+    /// Opens (creating) the store at `root`. Temporary files old enough to be left by an earlier
+    /// process are removed, and only those: other processes serving the same store may be
+    /// writing theirs. Uploads stay, to be resumed ([`Self::pending_uploads`]).
     pub async fn open(root: &Path) -> Result<Self, StorageError> {
         let storage = Self {
             root: root.to_owned(),
         };
-        let temporary = root.join("tmp");
-        match fs::remove_dir_all(&temporary).await {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(StorageError::io("remove", temporary)(error)),
-        }
         for folder in ["blobs", "uploads", "tmp", "repositories"] {
             create_dir(&root.join(folder)).await?;
         }
+        storage
+            .remove_temporaries_older_than(STALE_TEMPORARY)
+            .await?;
         Ok(storage)
+    }
+
+    /// Removes the files of `tmp/` not modified for `age`. A temporary file lives for one write
+    /// and its rename, so one that old belongs to no write in progress.
+    async fn remove_temporaries_older_than(
+        &self,
+        age: std::time::Duration,
+    ) -> Result<(), StorageError> {
+        let folder = self.root.join("tmp");
+        let mut entries = fs::read_dir(&folder)
+            .await
+            .map_err(StorageError::io("list", &folder))?;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(StorageError::io("list", &folder))?
+        {
+            let Ok(modified) = entry.metadata().await.and_then(|meta| meta.modified()) else {
+                continue; // renamed or removed meanwhile by its writer
+            };
+            if modified.elapsed().is_ok_and(|elapsed| elapsed >= age) {
+                remove_file_if_present(&entry.path()).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The key that signs access tokens, created (mode 0600) on first use. Kept with the store so
@@ -901,6 +927,36 @@ mod tests {
                 Bytes::from(vec![byte; *size])
             })
             .collect()
+    }
+
+    #[tokio::test]
+    async fn opening_a_store_removes_only_temporary_files_left_long_ago() {
+        let folder = tempfile::tempdir().unwrap();
+        let first = Storage::open(folder.path()).await.unwrap();
+        let (in_progress, left) = (
+            folder.path().join("tmp/in-progress"),
+            folder.path().join("tmp/left-by-a-crash"),
+        );
+        std::fs::write(&in_progress, b"being written").unwrap();
+        std::fs::write(&left, b"old").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&left)
+            .unwrap()
+            .set_modified(SystemTime::now() - STALE_TEMPORARY - std::time::Duration::from_secs(1))
+            .unwrap();
+
+        // A second process opening the same store, as when several serve it.
+        let second = Storage::open(folder.path()).await.unwrap();
+        assert!(
+            in_progress.exists(),
+            "another process's write in progress is kept"
+        );
+        assert!(!left.exists(), "a file left long ago is removed");
+        assert_eq!(
+            first.token_signing_key().await.unwrap(),
+            second.token_signing_key().await.unwrap()
+        );
     }
 
     #[tokio::test]
