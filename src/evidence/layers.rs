@@ -27,7 +27,7 @@ pub fn is_wanted(path: &str) -> bool {
 }
 
 /// What one layer changes: wanted files it adds, paths it removes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct LayerChanges {
     added: Vec<(String, Vec<u8>)>,
     /// Paths whose file or folder is removed.
@@ -111,6 +111,86 @@ impl LayerChanges {
                 .iter()
                 .map(|(link, target)| link.len() + target.len())
                 .sum::<usize>()
+    }
+}
+
+/// The first line of an encoded [`LayerChanges`]; a change of the layout changes it.
+const ENCODED_HEADER: &[u8] = b"labforge layer changes 1\n";
+
+impl LayerChanges {
+    /// The changes as bytes for a file: the header, then each list as a count followed by its
+    /// items, every byte string prefixed by its length (little-endian `u64`s).
+    pub fn encode(&self) -> Vec<u8> {
+        fn bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        fn count(out: &mut Vec<u8>, count: usize) {
+            out.extend_from_slice(&(count as u64).to_le_bytes());
+        }
+        let mut out = Vec::with_capacity(ENCODED_HEADER.len() + self.size() + 1024);
+        out.extend_from_slice(ENCODED_HEADER);
+        count(&mut out, self.added.len());
+        for (path, content) in &self.added {
+            bytes(&mut out, path.as_bytes());
+            bytes(&mut out, content);
+        }
+        for paths in [&self.removed, &self.emptied] {
+            count(&mut out, paths.len());
+            for path in paths {
+                bytes(&mut out, path.as_bytes());
+            }
+        }
+        count(&mut out, self.links.len());
+        for (link, target) in &self.links {
+            bytes(&mut out, link.as_bytes());
+            bytes(&mut out, target.as_bytes());
+        }
+        out
+    }
+
+    /// The changes [`LayerChanges::encode`] wrote; `None` for anything else (another layout, a
+    /// file cut short, paths that are not UTF-8).
+    pub fn decode(encoded: &[u8]) -> Option<Self> {
+        struct Reader<'a>(&'a [u8]);
+        impl<'a> Reader<'a> {
+            fn number(&mut self) -> Option<usize> {
+                let (number, rest) = self.0.split_first_chunk::<8>()?;
+                self.0 = rest;
+                usize::try_from(u64::from_le_bytes(*number)).ok()
+            }
+            /// A count of items of at least 8 bytes each, so no more than the bytes left hold.
+            fn count(&mut self) -> Option<usize> {
+                self.number().filter(|count| *count <= self.0.len() / 8)
+            }
+            fn bytes(&mut self) -> Option<&'a [u8]> {
+                let length = self.number()?;
+                let (bytes, rest) = self.0.split_at_checked(length)?;
+                self.0 = rest;
+                Some(bytes)
+            }
+            fn text(&mut self) -> Option<String> {
+                String::from_utf8(self.bytes()?.to_vec()).ok()
+            }
+            fn texts(&mut self) -> Option<Vec<String>> {
+                (0..self.count()?).map(|_| self.text()).collect()
+            }
+        }
+        let mut reader = Reader(encoded.strip_prefix(ENCODED_HEADER)?);
+        let added = (0..reader.count()?)
+            .map(|_| Some((reader.text()?, reader.bytes()?.to_vec())))
+            .collect::<Option<_>>()?;
+        let removed = reader.texts()?;
+        let emptied = reader.texts()?;
+        let links = (0..reader.count()?)
+            .map(|_| Some((reader.text()?, reader.text()?)))
+            .collect::<Option<_>>()?;
+        reader.0.is_empty().then_some(Self {
+            added,
+            removed,
+            emptied,
+            links,
+        })
     }
 }
 
@@ -212,6 +292,59 @@ mod tests {
             apply(&mut files, &read_layer(blob).unwrap());
         }
         files
+    }
+
+    #[test]
+    fn encoded_changes_decode_to_the_same_and_anything_else_to_none() {
+        let changes = LayerChanges {
+            added: vec![
+                ("var/lib/dpkg/status".into(), b"Package: a\n".to_vec()),
+                ("usr/share/doc/\u{e9}t\u{e9}/copyright".into(), Vec::new()),
+            ],
+            removed: vec!["usr/share/doc/old".into()],
+            emptied: vec![],
+            links: vec![(
+                "usr/share/doc/b/copyright".into(),
+                "usr/share/doc/a/copyright".into(),
+            )],
+        };
+        let encoded = changes.encode();
+        assert_eq!(LayerChanges::decode(&encoded), Some(changes));
+        let empty = LayerChanges::default();
+        assert_eq!(LayerChanges::decode(&empty.encode()), Some(empty));
+
+        for cut in [
+            0,
+            ENCODED_HEADER.len(),
+            encoded.len() / 2,
+            encoded.len() - 1,
+        ] {
+            assert_eq!(LayerChanges::decode(&encoded[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = encoded.clone();
+        longer.push(0);
+        assert_eq!(LayerChanges::decode(&longer), None, "a byte too many");
+        let mut other_layout = encoded.clone();
+        other_layout[ENCODED_HEADER.len() - 2] = b'2';
+        assert_eq!(LayerChanges::decode(&other_layout), None, "another layout");
+        let mut huge_count = ENCODED_HEADER.to_vec();
+        huge_count.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(
+            LayerChanges::decode(&huge_count),
+            None,
+            "a count no file holds"
+        );
+        // One added file whose path is one byte, empty, and three empty lists.
+        let mut one_file = ENCODED_HEADER.to_vec();
+        for number in [1_u64, 1] {
+            one_file.extend_from_slice(&number.to_le_bytes());
+        }
+        let path_at = one_file.len();
+        one_file.push(b'a');
+        one_file.extend_from_slice(&[0; 32]);
+        assert!(LayerChanges::decode(&one_file).is_some());
+        one_file[path_at] = 0xff;
+        assert_eq!(LayerChanges::decode(&one_file), None, "a path not UTF-8");
     }
 
     const SITE: &str = "usr/lib/python3/site-packages";

@@ -14,11 +14,13 @@
 
 mod debian;
 mod error;
+mod layer_store;
 pub mod layers;
 mod python;
 mod report;
 pub mod spdx;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -27,6 +29,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 pub use self::error::EvidenceError;
+use self::layer_store::LayerStore;
 pub use self::report::{
     BasePackages, ConcernCount, LicenceConcern, LicenceFlag, LicenceReport, licence_report,
 };
@@ -86,6 +89,9 @@ pub struct BuildEvidence {
     pub referrer: String,
 }
 
+/// The folder of the data folder where the pipeline keeps the layers its evidence has read.
+pub const LAYER_STORE_FOLDER: &str = "evidence-layers";
+
 /// Layers read at once: two keeps both cores busy decompressing while holding at most two
 /// layers in memory.
 const LAYERS_AT_ONCE: usize = 2;
@@ -100,6 +106,8 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub struct EvidenceCollector {
     registry: RegistryClient,
     read_layers: LayerCache,
+    /// The layers read, also kept on disk, when a folder is given.
+    stored_layers: Option<LayerStore>,
 }
 
 /// Layers read before, by digest, shared by the collector's clones: every datalab shares its
@@ -183,7 +191,16 @@ impl EvidenceCollector {
         Self {
             registry,
             read_layers: LayerCache::default(),
+            stored_layers: None,
         }
+    }
+
+    /// Also keeps the layers read in `folder`, for later processes on the same data folder: the
+    /// first build after a restart does not read its base's layers again.
+    #[must_use]
+    pub fn with_layer_store(mut self, folder: PathBuf) -> Self {
+        self.stored_layers = Some(LayerStore::new(folder));
+        self
     }
 
     /// Makes the SPDX document and licence report of `image` (whose manifest is `digest`) and
@@ -274,16 +291,34 @@ impl EvidenceCollector {
                 if let Some(cached) = self.read_layers.get(&layer) {
                     return Ok(cached);
                 }
+                if let Some(store) = self.stored_layers.clone() {
+                    let digest = layer.clone();
+                    if let Ok(Some(stored)) =
+                        tokio::task::spawn_blocking(move || store.load(&digest)).await
+                    {
+                        let stored = std::sync::Arc::new(stored);
+                        self.read_layers
+                            .insert(&layer, std::sync::Arc::clone(&stored));
+                        return Ok(stored);
+                    }
+                }
                 let blob = self.blob(image, &layer, &format!("layer {layer}")).await?;
-                let read = tokio::task::spawn_blocking(move || layers::read_layer(&blob))
-                    .await
-                    .map_err(|error| error.to_string())
-                    .and_then(|read| read)
-                    .map_err(|detail| EvidenceError::Layer {
-                        image: image.to_string(),
-                        digest: layer.clone(),
-                        detail,
-                    })?;
+                let (store, digest) = (self.stored_layers.clone(), layer.clone());
+                let read = tokio::task::spawn_blocking(move || {
+                    let read = layers::read_layer(&blob)?;
+                    if let Some(store) = store {
+                        store.save(&digest, &read);
+                    }
+                    Ok(read)
+                })
+                .await
+                .map_err(|error| error.to_string())
+                .and_then(|read| read)
+                .map_err(|detail| EvidenceError::Layer {
+                    image: image.to_string(),
+                    digest: layer.clone(),
+                    detail,
+                })?;
                 let read = std::sync::Arc::new(read);
                 self.read_layers
                     .insert(&layer, std::sync::Arc::clone(&read));

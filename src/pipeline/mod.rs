@@ -38,7 +38,7 @@ use crate::build_log::{BuildLog, Phase};
 use crate::buildkit::EngineConfig;
 use crate::buildkit::{BuildEngine, BuildRequest, ContextWriter, DockerdEngine};
 use crate::config::RegistryTarget;
-use crate::evidence::{BuildEvidence, EvidenceCollector, PackageEcosystem};
+use crate::evidence::{BuildEvidence, EvidenceCollector, LAYER_STORE_FOLDER, PackageEcosystem};
 use crate::images::{self, ImageReference, RegistryClient};
 use crate::metadata::{DatalabKind, Metadata, Position, policy, read_metadata};
 use crate::recipe::PackagingConfig;
@@ -227,12 +227,14 @@ impl Pipeline {
         let engine = BuildEngine::connect(&settings.engine, &settings.registry).await?;
         let index = BuildIndex::new(&settings.data_dir);
         let registry = RegistryClient::with_credentials(settings.registry.credentials());
+        let evidence = EvidenceCollector::new(registry.clone())
+            .with_layer_store(settings.data_dir.join(LAYER_STORE_FOLDER));
         Ok(Self {
             settings,
             engine,
             index,
-            evidence: EvidenceCollector::new(registry.clone()),
             registry,
+            evidence,
         })
     }
 
