@@ -439,6 +439,23 @@ run_conformance() {
   )
 }
 
+# crane, go-containerregistry's registry client, built from its Go module at a pinned version into
+# $CRANE_CACHE/<version>/crane: bench/registry.sh's client. Sets CRANE to its path.
+CRANE_VERSION=${LABFORGE_CRANE_VERSION:-v0.22.1}
+CRANE_CACHE=${LABFORGE_CRANE_CACHE:-/var/cache/labforge/crane}
+
+build_crane() {
+  local folder=$CRANE_CACHE/$CRANE_VERSION
+  CRANE=$folder/crane
+  [[ -x $CRANE ]] && return
+  command -v go >/dev/null || { say "go is missing: install Go (1.26 or later) to build crane"; exit 1; }
+  say "building crane $CRANE_VERSION from its Go module into $folder (once; log: $folder/build.log)"
+  mkdir -p "$folder"
+  GOBIN=$folder GOFLAGS=-mod=mod go install \
+    "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION" >"$folder/build.log" 2>&1 ||
+    { say "building crane failed; see $folder/build.log"; exit 1; }
+}
+
 # A benchmark's set-up (bench/*.sh): what is missing installed, dockerd, labforge and the targets
 # named ($@, cargo options like `--example sbom_bench`) built in release mode, labforge's registry
 # on $LABFORGE_REGISTRY (127.0.0.1:5005) with the build account and its own data folder, and the
