@@ -5,6 +5,9 @@
 //! Run with `bash bench/build.sh` (it starts dockerd and labforge's registry and builds the bases first).
 //! Every "cold" row starts from an empty BuildKit cache (the whole build cache of this dockerd is
 //! pruned, download caches included), so every column downloads its packages from the index.
+//! B's cold build runs twice, first and last, and the faster is the baseline: it is mostly PyPI
+//! downloads, whose speed varies. labforge's builds find `jl_base`'s layers read for the evidence
+//! in the data folder, as a service that has built on `jl_base` before does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use labforge::buildkit::{
     BuildEngine, BuildRequest, ContextWriter, DockerdEngine, LayerCompression,
 };
 use labforge::config::Config;
+use labforge::evidence::{EvidenceCollector, LAYER_STORE_FOLDER};
 use labforge::images::{ImageReference, RegistryClient};
 use labforge::pipeline::{BuildHistory, BuildSpec, Pipeline};
 use labforge::recipe::generate::CA_BUNDLE_IN_CONTEXT;
@@ -70,8 +74,20 @@ async fn run() -> anyhow::Result<()> {
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/reference-lab");
 
     let a = baseline(&engine, &config, &reference, "a", BASELINE_A).await?;
-    let b = baseline(&engine, &config, &reference, "b", BASELINE_B).await?;
+    let mut b = baseline(&engine, &config, &reference, "b", BASELINE_B).await?;
+    hold_base_evidence(&config).await?;
     let (labforge, image) = labforge_runs(&engine, &config, &reference).await?;
+    let standalone = match std::env::var("LABFORGE_BENCH_BUILDKITD") {
+        Ok(address) => {
+            Some(Box::pin(standalone_runs(&engine, &config, &reference, &address)).await?)
+        }
+        Err(_) => None,
+    };
+    // B's cold build is mostly downloads from PyPI, whose speed varies from minute to minute:
+    // it is measured again after everything else, and the faster of the two is the baseline.
+    let b_first = b.cold;
+    let b_again = baseline_cold(&engine, &config, &reference, "b", BASELINE_B).await?;
+    b.cold = b_first.min(b_again);
 
     let seconds = |duration: Duration| format!("{:>8.2}", duration.as_secs_f64());
     println!("\nreference lab (numpy, astropy, matplotlib + 1 notebook) on jl_base, seconds");
@@ -126,6 +142,11 @@ async fn run() -> anyhow::Result<()> {
     println!(
         "(A and B: BuildKit solve only, image left in dockerd; labforge: source folder to image pushed)"
     );
+    println!(
+        "(B cold: {:.2} s first, {:.2} s again after every other build; the faster is the baseline)",
+        b_first.as_secs_f64(),
+        b_again.as_secs_f64()
+    );
 
     let inspected = engine.docker().inspect_image(&image).await?;
     let layers = inspected
@@ -137,12 +158,9 @@ async fn run() -> anyhow::Result<()> {
     let megabytes = size as f64 / 1e6;
     println!("labforge image: {image}, {megabytes:.0} MB, {layers} layers");
 
-    match std::env::var("LABFORGE_BENCH_BUILDKITD") {
-        Ok(address) => {
-            let rows = Box::pin(standalone_runs(&engine, &config, &reference, &address)).await?;
-            print_standalone(&rows, b.cold);
-        }
-        Err(_) => println!(
+    match standalone {
+        Some(rows) => print_standalone(&rows, b.cold),
+        None => println!(
             "\n(no standalone engine: set LABFORGE_BENCH_BUILDKITD, as bench/build.sh does)"
         ),
     }
@@ -173,7 +191,7 @@ fn print_standalone(rows: &[StandaloneRow], baseline_b: Duration) {
         Err(_) => format!("{:>8}", "fails"),
     };
     println!(
-        "\nstandalone buildkitd, labforge cold build by layer compression (B cold on dockerd: {:.2} s)",
+        "\nstandalone buildkitd, labforge cold build by layer compression (B cold on dockerd, the faster of two: {:.2} s)",
         baseline_b.as_secs_f64()
     );
     println!(
@@ -563,35 +581,7 @@ async fn baseline(
     dockerfile: &str,
 ) -> anyhow::Result<Scenario> {
     let lab = fresh_copy(reference, &config.data_dir.join(format!("baseline-{name}")))?;
-    let bundle = std::fs::read(&config.engine.ca_bundle)?;
-    let solve = |step: &'static str| {
-        let lab = lab.clone();
-        let bundle = bundle.clone();
-        async move {
-            let mut context = ContextWriter::create(&lab.with_extension("tar"))?;
-            context.add_folder(&lab, Path::new(""))?;
-            context.add_file("Dockerfile", dockerfile.as_bytes(), 0o644)?;
-            context.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
-            let request = BuildRequest {
-                context: context.finish()?,
-                dockerfile: "Dockerfile".into(),
-                build_args: BTreeMap::from([
-                    ("REGISTRY".into(), config.registry.address.clone()),
-                    ("JL_BASE_VERSION".into(), config.base_version.clone()),
-                ]),
-                labels: BTreeMap::new(),
-                image: ImageReference::new(format!("labforge-bench/baseline-{name}"), step),
-                cache_key: None,
-            };
-            let started = Instant::now();
-            engine
-                .build(&request, &BuildLog::new(), &CancellationToken::new())
-                .await?;
-            let elapsed = started.elapsed();
-            eprintln!("baseline {name} {step}: {:.2}s", elapsed.as_secs_f64());
-            anyhow::Ok(elapsed)
-        }
-    };
+    let solve = |step: &'static str| solve_baseline(engine, config, &lab, name, dockerfile, step);
     prune(engine).await?;
     std::process::Command::new("sync").status()?;
     let cold = solve("cold").await?;
@@ -605,6 +595,78 @@ async fn baseline(
         requirement_added,
         nothing_changed: None,
     })
+}
+
+/// `jl_base`'s layers read into the evidence's layer store of the data folder, as a service that
+/// has built any datalab on `jl_base` holds them (as its engine holds the base unpacked): labforge's
+/// cold builds below read only their own layers for the evidence.
+async fn hold_base_evidence(config: &Config) -> anyhow::Result<()> {
+    let registry = RegistryClient::with_credentials(config.registry.credentials());
+    let base = ImageReference::new(
+        format!("{}/datalabs/jl_base", config.registry.address),
+        config.base_version.clone(),
+    );
+    let digest = registry
+        .manifest_digest(&base)
+        .await
+        .map_err(anyhow::Error::msg)?
+        .ok_or_else(|| anyhow::anyhow!("{base} is not in the registry"))?;
+    EvidenceCollector::new(registry)
+        .with_layer_store(config.data_dir.join(LAYER_STORE_FOLDER))
+        .inventory(&base, &digest)
+        .await?;
+    Ok(())
+}
+
+/// One more cold solve of a baseline in a fresh copy of the reference lab, from an empty cache.
+async fn baseline_cold(
+    engine: &DockerdEngine,
+    config: &Config,
+    reference: &Path,
+    name: &str,
+    dockerfile: &str,
+) -> anyhow::Result<Duration> {
+    let lab = fresh_copy(
+        reference,
+        &config.data_dir.join(format!("baseline-{name}-again")),
+    )?;
+    prune(engine).await?;
+    std::process::Command::new("sync").status()?;
+    solve_baseline(engine, config, &lab, name, dockerfile, "cold-again").await
+}
+
+/// A baseline Dockerfile solved by dockerd's BuildKit on the lab at `lab`, image left in dockerd.
+async fn solve_baseline(
+    engine: &DockerdEngine,
+    config: &Config,
+    lab: &Path,
+    name: &str,
+    dockerfile: &str,
+    step: &str,
+) -> anyhow::Result<Duration> {
+    let bundle = std::fs::read(&config.engine.ca_bundle)?;
+    let mut context = ContextWriter::create(&lab.with_extension("tar"))?;
+    context.add_folder(lab, Path::new(""))?;
+    context.add_file("Dockerfile", dockerfile.as_bytes(), 0o644)?;
+    context.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
+    let request = BuildRequest {
+        context: context.finish()?,
+        dockerfile: "Dockerfile".into(),
+        build_args: BTreeMap::from([
+            ("REGISTRY".into(), config.registry.address.clone()),
+            ("JL_BASE_VERSION".into(), config.base_version.clone()),
+        ]),
+        labels: BTreeMap::new(),
+        image: ImageReference::new(format!("labforge-bench/baseline-{name}"), step),
+        cache_key: None,
+    };
+    let started = Instant::now();
+    engine
+        .build(&request, &BuildLog::new(), &CancellationToken::new())
+        .await?;
+    let elapsed = started.elapsed();
+    eprintln!("baseline {name} {step}: {:.2}s", elapsed.as_secs_f64());
+    Ok(elapsed)
 }
 
 async fn labforge_runs(
