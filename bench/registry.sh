@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # labforge's registry against Debian's docker-registry (distribution 2.8), same run, loopback:
-#  1. push then pull of one large image, by two clients, in fresh stores, ROUNDS rounds (the order
+#  1. push then pull of one large image, by two clients, in fresh stores, ROUNDS rounds (default 5; the order
 #     of the registries rotating), medians printed with each round's figures:
 #     - crane (go-containerregistry, built with Go from its module): several layers at once, as
 #       docker, containerd and BuildKit move images. Its figures decide the target: a client that
@@ -12,14 +12,17 @@
 # load balancer: the push goes through one, the pull through the other, and the ten images
 # alternate between them.
 #
-# Usage: bench/registry.sh [total MB of the large image, default 670] [rounds, default 3]
+# Usage: bench/registry.sh [total MB of the large image, default 670] [rounds, default 5]
 # Needs: cargo, go, skopeo, docker-registry, python3. Only 127.0.0.1 is contacted.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 SIZE_MB=${1:-670}
-ROUNDS=${2:-3}
+ROUNDS=${2:-5}
 ROOT=$LABFORGE_ROOT
 WORK=$(mktemp -d /tmp/registry-bench.XXXXXX)
+# Pulls go to memory when the machine has a tmpfs: the client's own disk writes (670 MB, while
+# the push's may still be going out) would otherwise decide the pull's time more than the server.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then PULLED=/dev/shm/$(basename "$WORK")-pulled; else PULLED=$WORK/pulled; fi
 PIDS=()
 stop_registries() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
@@ -27,7 +30,7 @@ stop_registries() {
 }
 cleanup() {
     stop_registries
-    rm -rf "$WORK"
+    rm -rf "$WORK" "$PULLED"
 }
 trap cleanup EXIT
 
@@ -167,17 +170,17 @@ push() { # client, registry name, image folder, repository
             >/dev/null 2>"$WORK/client.log" || client_failed "skopeo push to $2" ;;
     esac
 }
-pull() { # client, registry name; into $WORK/pulled, checked against the large image's manifest
+pull() { # client, registry name; into $PULLED, checked against the large image's manifest
     local ref=127.0.0.1:${PULL_PORT[$2]}/bench/large:1 manifest_digest
     case $1 in
-    crane) "$CRANE" pull --insecure --format oci "$ref" "$WORK/pulled" >/dev/null 2>"$WORK/client.log" ||
+    crane) "$CRANE" pull --insecure --format oci "$ref" "$PULLED" >/dev/null 2>"$WORK/client.log" ||
             client_failed "crane pull from $2"
         manifest_digest=$(sha256sum "$WORK/large/dir/manifest.json" | cut -d' ' -f1)
-        grep -q "sha256:$manifest_digest" "$WORK/pulled/index.json" || { echo "$2: crane pulled another manifest" >&2; exit 1; } ;;
+        grep -q "sha256:$manifest_digest" "$PULLED/index.json" || { echo "$2: crane pulled another manifest" >&2; exit 1; } ;;
     skopeo) local creds=(); [ "$2" = docker-registry ] || creds=(--src-creds "ci:$PASSWORD")
-        skopeo copy --quiet --preserve-digests --src-tls-verify=false "${creds[@]}" "docker://$ref" "dir:$WORK/pulled" \
+        skopeo copy --quiet --preserve-digests --src-tls-verify=false "${creds[@]}" "docker://$ref" "dir:$PULLED" \
             >/dev/null 2>"$WORK/client.log" || client_failed "skopeo pull from $2"
-        cmp -s "$WORK/pulled/manifest.json" "$WORK/large/dir/manifest.json" || { echo "$2: skopeo pulled another manifest" >&2; exit 1; } ;;
+        cmp -s "$PULLED/manifest.json" "$WORK/large/dir/manifest.json" || { echo "$2: skopeo pulled another manifest" >&2; exit 1; } ;;
     esac
 }
 
@@ -193,9 +196,9 @@ for round in $(seq "$ROUNDS"); do
         start_registries "$round-$client"
         for name in "${order[@]}"; do
             PUSH[$client|$name]+="$(timed push "$client" "$name" "$WORK/large" bench/large) "
-            rm -rf "$WORK/pulled"
+            rm -rf "$PULLED"
             PULL[$client|$name]+="$(timed pull "$client" "$name") "
-            rm -rf "$WORK/pulled"
+            rm -rf "$PULLED"
         done
         stop_registries
         echo "round $round, $client: done" >&2
@@ -228,7 +231,7 @@ row() { printf '%-30s' "$1"; shift; for value in "$@"; do printf '%18s' "$value"
 each() { local values=() value; for value in $1; do values+=("$(printf '%.2f' "$value")"); done; echo "${values[*]}"; }
 
 echo
-echo "large image: $(mb "$LARGE_BYTES") MB in 4 uncompressed layers, 127.0.0.1, empty stores;"
+echo "large image: $(mb "$LARGE_BYTES") MB in 4 uncompressed layers, 127.0.0.1, empty stores, pulled into $(dirname "$PULLED");"
 echo "median of $ROUNDS rounds (the registries' order rotating), then each round's seconds"
 for client in "${CLIENTS[@]}"; do
     echo
@@ -254,8 +257,10 @@ for client in "${CLIENTS[@]}"; do
     row "push + pull" "$(seconds "${MTOTAL[docker-registry]}")" "$(seconds "${MTOTAL[labforge]}")" "$(seconds "${MTOTAL[labforge x2]}")"
     ratio() { echo "scale=2; ${MTOTAL[docker-registry]} / $1" | bc -l; }
     row "throughput vs dr (>= 1.2)" "1.00" "$(ratio "${MTOTAL[labforge]}")" "$(ratio "${MTOTAL[labforge x2]}")"
-    row "rounds: push" "$(each "${PUSH[$client|docker-registry]}")" "$(each "${PUSH[$client|labforge]}")" "$(each "${PUSH[$client|labforge x2]}")"
-    row "rounds: pull" "$(each "${PULL[$client|docker-registry]}")" "$(each "${PULL[$client|labforge]}")" "$(each "${PULL[$client|labforge x2]}")"
+    echo "each round, in seconds:"
+    for name in "${NAMES[@]}"; do
+        printf '  %-16s push %s   pull %s\n' "$name" "$(each "${PUSH[$client|$name]}")" "$(each "${PULL[$client|$name]}")"
+    done
 done
 echo
 echo "ten datalabs sharing 150 MB of base layers, 5 MB own layer each: sum of image sizes $(mb "$TEN_SUM") MB"
