@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # labforge's registry against Debian's docker-registry (distribution 2.8), same run, loopback:
-#  1. push then pull of one large image, by two clients, in fresh stores, ROUNDS rounds (default 5; the order
-#     of the registries rotating), medians printed with each round's figures:
+#  1. push then pull of one large image, by two clients, on empty stores, in several rounds
+#     (default 5; the registries' order rotating), medians printed with each round's figures:
 #     - crane (go-containerregistry, built with Go from its module): several layers at once, as
 #       docker, containerd and BuildKit move images. Its figures decide the target: a client that
 #       is not itself the bottleneck is what measures a server.

@@ -86,7 +86,8 @@ async fn run() -> anyhow::Result<()> {
     // B's cold build is mostly downloads from PyPI, whose speed varies from minute to minute:
     // it is measured again after everything else, and the faster of the two is the baseline.
     let b_first = b.cold;
-    let b_again = baseline_cold(&engine, &config, &reference, "b", BASELINE_B).await?;
+    let lab = fresh_copy(&reference, &config.data_dir.join("baseline-b-again"))?;
+    let b_again = baseline_cold(&engine, &config, &lab, "b", BASELINE_B, "cold-again").await?;
     b.cold = b_first.min(b_again);
 
     let seconds = |duration: Duration| format!("{:>8.2}", duration.as_secs_f64());
@@ -582,9 +583,7 @@ async fn baseline(
 ) -> anyhow::Result<Scenario> {
     let lab = fresh_copy(reference, &config.data_dir.join(format!("baseline-{name}")))?;
     let solve = |step: &'static str| solve_baseline(engine, config, &lab, name, dockerfile, step);
-    prune(engine).await?;
-    std::process::Command::new("sync").status()?;
-    let cold = solve("cold").await?;
+    let cold = baseline_cold(engine, config, &lab, name, dockerfile, "cold").await?;
     edit_notebook(&lab)?;
     let notebook_edited = solve("notebook-edited").await?;
     add_requirement(&lab)?;
@@ -618,21 +617,19 @@ async fn hold_base_evidence(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One more cold solve of a baseline in a fresh copy of the reference lab, from an empty cache.
+/// A cold solve of a baseline on the lab at `lab`: from an empty cache, after writing out what
+/// is waiting to go to disk.
 async fn baseline_cold(
     engine: &DockerdEngine,
     config: &Config,
-    reference: &Path,
+    lab: &Path,
     name: &str,
     dockerfile: &str,
+    step: &str,
 ) -> anyhow::Result<Duration> {
-    let lab = fresh_copy(
-        reference,
-        &config.data_dir.join(format!("baseline-{name}-again")),
-    )?;
     prune(engine).await?;
     std::process::Command::new("sync").status()?;
-    solve_baseline(engine, config, &lab, name, dockerfile, "cold-again").await
+    solve_baseline(engine, config, lab, name, dockerfile, step).await
 }
 
 /// A baseline Dockerfile solved by dockerd's BuildKit on the lab at `lab`, image left in dockerd.

@@ -123,23 +123,8 @@ fn write_whole(folder: &Path, path: &Path, content: &[u8]) -> std::io::Result<()
 
 #[cfg(test)]
 mod tests {
+    use super::super::layers::dpkg_status_layer;
     use super::*;
-
-    /// The changes of a layer holding one dpkg status file of `bytes` bytes.
-    fn changes(bytes: usize) -> LayerChanges {
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(
-            &mut header,
-            "var/lib/dpkg/status",
-            vec![b'x'; bytes].as_slice(),
-        )
-        .unwrap();
-        super::super::layers::read_layer(&tar.into_inner().unwrap()).unwrap()
-    }
 
     fn set_used(store: &LayerStore, digest: &str, seconds: u64) {
         std::fs::File::options()
@@ -155,9 +140,9 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let first = LayerStore::new(folder.path().join("layers"));
         assert_eq!(first.load("sha256:aa"), None, "nothing kept yet");
-        first.save("sha256:aa", &changes(10));
+        first.save("sha256:aa", &dpkg_status_layer(10));
         let second = LayerStore::new(folder.path().join("layers"));
-        assert_eq!(second.load("sha256:aa"), Some(changes(10)));
+        assert_eq!(second.load("sha256:aa"), Some(dpkg_status_layer(10)));
         assert_eq!(second.load("sha256:bb"), None);
     }
 
@@ -174,7 +159,7 @@ mod tests {
             "sha256/x:aa",
         ] {
             assert_eq!(store.path(digest), None, "{digest}");
-            store.save(digest, &changes(1));
+            store.save(digest, &dpkg_status_layer(1));
             assert_eq!(store.load(digest), None, "{digest}");
         }
         assert!(!folder.path().join("layers").exists(), "nothing written");
@@ -184,7 +169,7 @@ mod tests {
     fn a_damaged_file_is_read_as_none_and_removed() {
         let folder = tempfile::tempdir().unwrap();
         let store = LayerStore::new(folder.path().to_owned());
-        store.save("sha256:aa", &changes(10));
+        store.save("sha256:aa", &dpkg_status_layer(10));
         let path = store.path("sha256:aa").unwrap();
         let mut damaged = std::fs::read(&path).unwrap();
         damaged.truncate(damaged.len() - 1);
@@ -196,18 +181,18 @@ mod tests {
     #[test]
     fn beyond_its_limit_the_least_recently_used_layer_goes_first() {
         let folder = tempfile::tempdir().unwrap();
-        let one = u64::try_from(changes(100).encode().len()).unwrap();
+        let one = u64::try_from(dpkg_status_layer(100).encode().len()).unwrap();
         let store = LayerStore {
             limit: 2 * one,
             ..LayerStore::new(folder.path().to_owned())
         };
-        store.save("sha256:aa", &changes(100));
+        store.save("sha256:aa", &dpkg_status_layer(100));
         set_used(&store, "sha256:aa", 1);
-        store.save("sha256:bb", &changes(100));
+        store.save("sha256:bb", &dpkg_status_layer(100));
         set_used(&store, "sha256:bb", 2);
         // Reading aa makes it the most recently used: bb goes when cc comes.
         assert!(store.load("sha256:aa").is_some());
-        store.save("sha256:cc", &changes(100));
+        store.save("sha256:cc", &dpkg_status_layer(100));
         assert!(store.load("sha256:bb").is_none(), "the least recently used");
         assert!(store.load("sha256:aa").is_some() && store.load("sha256:cc").is_some());
     }

@@ -194,6 +194,15 @@ impl LayerChanges {
     }
 }
 
+/// The changes of a layer holding one dpkg status file of `bytes` bytes, for the caches' tests.
+#[cfg(test)]
+pub(super) fn dpkg_status_layer(bytes: usize) -> LayerChanges {
+    LayerChanges {
+        added: vec![("var/lib/dpkg/status".into(), vec![b'x'; bytes])],
+        ..LayerChanges::default()
+    }
+}
+
 /// Applies one layer's changes on top of the files of the layers below it.
 pub fn apply(files: &mut ImageFiles, changes: &LayerChanges) {
     for folder in &changes.emptied {

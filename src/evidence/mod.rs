@@ -464,17 +464,8 @@ fn sha256(content: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// A layer holding one dpkg status file of `bytes` bytes.
     fn layer(bytes: usize) -> std::sync::Arc<layers::LayerChanges> {
-        let mut tar = tar::Builder::new(Vec::new());
-        let content = vec![b'x'; bytes];
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, "var/lib/dpkg/status", content.as_slice())
-            .unwrap();
-        std::sync::Arc::new(layers::read_layer(&tar.into_inner().unwrap()).unwrap())
+        std::sync::Arc::new(layers::dpkg_status_layer(bytes))
     }
 
     #[test]

@@ -87,18 +87,13 @@ impl Storage {
         for folder in ["blobs", "uploads", "tmp", "repositories"] {
             create_dir(&root.join(folder)).await?;
         }
-        storage
-            .remove_temporaries_older_than(STALE_TEMPORARY)
-            .await?;
+        storage.remove_stale_temporaries().await?;
         Ok(storage)
     }
 
-    /// Removes the files of `tmp/` not modified for `age`. A temporary file lives for one write
-    /// and its rename, so one that old belongs to no write in progress.
-    async fn remove_temporaries_older_than(
-        &self,
-        age: std::time::Duration,
-    ) -> Result<(), StorageError> {
+    /// Removes the files of `tmp/` not modified for [`STALE_TEMPORARY`]. A temporary file lives
+    /// for one write and its rename, so one that old belongs to no write in progress.
+    async fn remove_stale_temporaries(&self) -> Result<(), StorageError> {
         let folder = self.root.join("tmp");
         let mut entries = fs::read_dir(&folder)
             .await
@@ -111,7 +106,10 @@ impl Storage {
             let Ok(modified) = entry.metadata().await.and_then(|meta| meta.modified()) else {
                 continue; // renamed or removed meanwhile by its writer
             };
-            if modified.elapsed().is_ok_and(|elapsed| elapsed >= age) {
+            if modified
+                .elapsed()
+                .is_ok_and(|elapsed| elapsed >= STALE_TEMPORARY)
+            {
                 remove_file_if_present(&entry.path()).await?;
             }
         }
