@@ -86,8 +86,8 @@ async fn run() -> anyhow::Result<()> {
     // B's cold build is mostly downloads from PyPI, whose speed varies from minute to minute:
     // it is measured again after everything else, and the faster of the two is the baseline.
     let b_first = b.cold;
-    let lab = fresh_copy(&reference, &config.data_dir.join("baseline-b-again"))?;
-    let b_again = baseline_cold(&engine, &config, &lab, "b", BASELINE_B, "cold-again").await?;
+    let again = Baseline::on_copy(&engine, &config, &reference, "b", BASELINE_B, "again")?;
+    let b_again = again.solve_cold("cold-again").await?;
     b.cold = b_first.min(b_again);
 
     let seconds = |duration: Duration| format!("{:>8.2}", duration.as_secs_f64());
@@ -581,13 +581,12 @@ async fn baseline(
     name: &str,
     dockerfile: &str,
 ) -> anyhow::Result<Scenario> {
-    let lab = fresh_copy(reference, &config.data_dir.join(format!("baseline-{name}")))?;
-    let solve = |step: &'static str| solve_baseline(engine, config, &lab, name, dockerfile, step);
-    let cold = baseline_cold(engine, config, &lab, name, dockerfile, "cold").await?;
-    edit_notebook(&lab)?;
-    let notebook_edited = solve("notebook-edited").await?;
-    add_requirement(&lab)?;
-    let requirement_added = solve("requirement-added").await?;
+    let baseline = Baseline::on_copy(engine, config, reference, name, dockerfile, "first")?;
+    let cold = baseline.solve_cold("cold").await?;
+    edit_notebook(&baseline.lab)?;
+    let notebook_edited = baseline.solve("notebook-edited").await?;
+    add_requirement(&baseline.lab)?;
+    let requirement_added = baseline.solve("requirement-added").await?;
     Ok(Scenario {
         cold,
         notebook_edited,
@@ -617,53 +616,72 @@ async fn hold_base_evidence(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A cold solve of a baseline on the lab at `lab`: from an empty cache, after writing out what
-/// is waiting to go to disk.
-async fn baseline_cold(
-    engine: &DockerdEngine,
-    config: &Config,
-    lab: &Path,
-    name: &str,
-    dockerfile: &str,
-    step: &str,
-) -> anyhow::Result<Duration> {
-    prune(engine).await?;
-    std::process::Command::new("sync").status()?;
-    solve_baseline(engine, config, lab, name, dockerfile, step).await
+/// A baseline Dockerfile solved by dockerd's BuildKit on a copy of the reference lab at `lab`,
+/// each image left in dockerd.
+struct Baseline<'a> {
+    engine: &'a DockerdEngine,
+    config: &'a Config,
+    lab: PathBuf,
+    name: &'a str,
+    dockerfile: &'a str,
 }
 
-/// A baseline Dockerfile solved by dockerd's BuildKit on the lab at `lab`, image left in dockerd.
-async fn solve_baseline(
-    engine: &DockerdEngine,
-    config: &Config,
-    lab: &Path,
-    name: &str,
-    dockerfile: &str,
-    step: &str,
-) -> anyhow::Result<Duration> {
-    let bundle = std::fs::read(&config.engine.ca_bundle)?;
-    let mut context = ContextWriter::create(&lab.with_extension("tar"))?;
-    context.add_folder(lab, Path::new(""))?;
-    context.add_file("Dockerfile", dockerfile.as_bytes(), 0o644)?;
-    context.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
-    let request = BuildRequest {
-        context: context.finish()?,
-        dockerfile: "Dockerfile".into(),
-        build_args: BTreeMap::from([
-            ("REGISTRY".into(), config.registry.address.clone()),
-            ("JL_BASE_VERSION".into(), config.base_version.clone()),
-        ]),
-        labels: BTreeMap::new(),
-        image: ImageReference::new(format!("labforge-bench/baseline-{name}"), step),
-        cache_key: None,
-    };
-    let started = Instant::now();
-    engine
-        .build(&request, &BuildLog::new(), &CancellationToken::new())
-        .await?;
-    let elapsed = started.elapsed();
-    eprintln!("baseline {name} {step}: {:.2}s", elapsed.as_secs_f64());
-    Ok(elapsed)
+impl<'a> Baseline<'a> {
+    /// The baseline `name` on a fresh copy of the reference lab, in the data folder's
+    /// `baseline-<name>-<copy>`.
+    fn on_copy(
+        engine: &'a DockerdEngine,
+        config: &'a Config,
+        reference: &Path,
+        name: &'a str,
+        dockerfile: &'a str,
+        copy: &str,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            engine,
+            config,
+            lab: fresh_copy(
+                reference,
+                &config.data_dir.join(format!("baseline-{name}-{copy}")),
+            )?,
+            name,
+            dockerfile,
+        })
+    }
+
+    /// A solve from an empty cache, after writing out what is waiting to go to disk.
+    async fn solve_cold(&self, step: &str) -> anyhow::Result<Duration> {
+        prune(self.engine).await?;
+        std::process::Command::new("sync").status()?;
+        self.solve(step).await
+    }
+
+    async fn solve(&self, step: &str) -> anyhow::Result<Duration> {
+        let (lab, name) = (&self.lab, self.name);
+        let bundle = std::fs::read(&self.config.engine.ca_bundle)?;
+        let mut context = ContextWriter::create(&lab.with_extension("tar"))?;
+        context.add_folder(lab, Path::new(""))?;
+        context.add_file("Dockerfile", self.dockerfile.as_bytes(), 0o644)?;
+        context.add_file(CA_BUNDLE_IN_CONTEXT, &bundle, 0o644)?;
+        let request = BuildRequest {
+            context: context.finish()?,
+            dockerfile: "Dockerfile".into(),
+            build_args: BTreeMap::from([
+                ("REGISTRY".into(), self.config.registry.address.clone()),
+                ("JL_BASE_VERSION".into(), self.config.base_version.clone()),
+            ]),
+            labels: BTreeMap::new(),
+            image: ImageReference::new(format!("labforge-bench/baseline-{name}"), step),
+            cache_key: None,
+        };
+        let started = Instant::now();
+        self.engine
+            .build(&request, &BuildLog::new(), &CancellationToken::new())
+            .await?;
+        let elapsed = started.elapsed();
+        eprintln!("baseline {name} {step}: {:.2}s", elapsed.as_secs_f64());
+        Ok(elapsed)
+    }
 }
 
 async fn labforge_runs(
